@@ -1,0 +1,84 @@
+"""Fixtures: workspaces built in tmp_path, and a real `volley serve` subprocess spoken to over stdio."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+SECRET = "TOP-SECRET-VALUE-41"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def write(root: Path, rel: str, content: str | bytes = "") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A directory next to the workspace, with a file the server must never show."""
+    out = tmp_path / "outside"
+    write(out, "secret.txt", f"{SECRET}\n")
+    return out
+
+
+@pytest.fixture
+def project(tmp_path: Path, outside: Path) -> Path:
+    """A workspace with nested ignore rules, secrets, binaries, symlinks in and out."""
+    ws = tmp_path / "ws"
+    write(ws, ".gitignore", "*.log\n!keep.log\nbuild/\n/anchored.txt\nnode_modules/\n")
+    write(ws, ".ignore", "scratch/\n")
+    write(ws, "src/app.py", "def main():\n    return 'hello'\n\n\ndef get_value(x):\n    return x\n")
+    write(ws, "src/util.py", "import os\n\ndef get_path():\n    return os.getcwd()\n")
+    write(ws, "src/.gitignore", "gen/\n!important.log\n")
+    write(ws, "src/gen/out.py", "def get_generated():\n    pass\n")
+    write(ws, "src/important.log", "hello from an important log\n")
+    write(ws, "debug.log", "hello from a debug log\n")
+    write(ws, "keep.log", "hello from keep.log\n")
+    write(ws, "anchored.txt", "hello anchored\n")
+    write(ws, "sub/anchored.txt", "hello not anchored\n")
+    write(ws, "build/artifact.txt", "hello build\n")
+    write(ws, "node_modules/pkg/index.js", "function hello() {}\n")
+    write(ws, "scratch/notes.txt", "hello scratch\n")
+    write(ws, ".env", f"API_KEY={SECRET}\n")
+    write(ws, "config/.env.local", f"API_KEY={SECRET}\n")
+    write(ws, "keys/server.pem", f"-----BEGIN {SECRET}-----\n")
+    write(ws, "docs/guide.md", "# Guide\n\nhello docs\n")
+    write(ws, ".github/workflows/ci.yml", "name: hello ci\n")
+    write(ws, "assets/logo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
+    write(ws, "big.txt", "".join(f"line {i}\n" for i in range(1, 5001)))
+    os.symlink("src/app.py", ws / "link_inside.py")
+    os.symlink(outside / "secret.txt", ws / "link_outside.txt")
+    os.symlink(outside, ws / "dirlink_outside")
+    os.symlink(".env", ws / "env_link")
+    return ws
+
+
+@asynccontextmanager
+async def serve(workspace: Path, *extra: str) -> AsyncIterator[Client]:
+    """A `volley serve` subprocess over stdio, with the SDK's client connected to it."""
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(workspace), *extra]
+    )
+    async with Client(params, mode="legacy") as client:
+        yield client
+
+
+def text_of(result) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)

@@ -1,0 +1,143 @@
+"""The `volley` command: serve a workspace, call one tool from a terminal, show the configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from volley import __version__
+from volley.errors import VolleyError
+
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+TRANSPORTS = ["stdio", "sse", "http"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.run(args)
+    except VolleyError as exc:
+        sys.stderr.write(f"volley: {exc}\n")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="volley", description="A fast, parallel, sandboxed MCP server.")
+    parser.add_argument("--version", action="version", version=f"volley {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve a workspace over MCP (stdio by default)")
+    _common(serve)
+    serve.add_argument("--transport", choices=TRANSPORTS, default="stdio", help="default: stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP transports: address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP transports: port (default 8765)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("VOLLEY_TOKEN"),
+        help="HTTP transports: bearer token every request must carry (or $VOLLEY_TOKEN); "
+        "required to bind a non-loopback address",
+    )
+    serve.set_defaults(run=_serve)
+
+    call = commands.add_parser("call", help="run one tool and print its answer, e.g. volley call grep pattern=TODO")
+    _common(call)
+    call.add_argument("tool", help="read_file, grep, list_dir, ... or 'list' to list the tools")
+    call.add_argument(
+        "arguments", nargs="*", help="key=value pairs (values parsed as JSON when they can be), or one JSON object"
+    )
+    call.add_argument("--json", action="store_true", help="print the structured result as JSON")
+    call.set_defaults(run=_call)
+
+    config = commands.add_parser("config", help="print the workspace's effective configuration")
+    _common(config)
+    config.set_defaults(run=_config)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", "-w", default=".", help="the directory to serve (default: current directory)")
+    parser.add_argument(
+        "--log-level", default=os.environ.get("VOLLEY_LOG_LEVEL", "WARNING"), choices=LOG_LEVELS, type=str.upper
+    )
+
+
+def _workspace(args: argparse.Namespace):
+    from volley.workspace import Workspace
+
+    return Workspace(args.workspace)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from volley.server.app import build_server
+    from volley.server.transports import run
+
+    workspace = _workspace(args)
+    server = build_server(workspace, log_level=args.log_level)
+    sys.stderr.write(f"volley {__version__}: serving {workspace.root} over {args.transport}\n")
+    run(server, args.transport, host=args.host, port=args.port, token=args.token)
+
+
+def _call(args: argparse.Namespace) -> None:
+    import anyio
+
+    from volley.server.app import build_server
+
+    server = build_server(_workspace(args), log_level=args.log_level)
+    arguments = _parse_arguments(args.arguments)
+    code = anyio.run(_call_async, server, args.tool, arguments, args.json)
+    raise SystemExit(code)
+
+
+async def _call_async(server: Any, tool: str, arguments: dict[str, Any], as_json: bool) -> int:
+    from mcp import Client
+
+    async with Client(server) as client:
+        if tool == "list":
+            for t in (await client.list_tools()).tools:
+                sys.stdout.write(f"{t.name}: {(t.description or '').splitlines()[0]}\n")
+            return 0
+        result = await client.call_tool(tool, arguments)
+    if as_json and result.structured_content is not None:
+        sys.stdout.write(json.dumps(result.structured_content, indent=2, ensure_ascii=False) + "\n")
+    else:
+        text = "\n".join(getattr(block, "text", "") for block in result.content)
+        (sys.stderr if result.is_error else sys.stdout).write(text + "\n")
+    return 1 if result.is_error else 0
+
+
+def _parse_arguments(items: list[str]) -> dict[str, Any]:
+    if len(items) == 1 and items[0].lstrip().startswith("{"):
+        try:
+            parsed = json.loads(items[0])
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"volley: the JSON arguments do not parse: {exc}") from None
+        if isinstance(parsed, dict):
+            return parsed
+    arguments: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"volley: expected key=value, got {item!r}")
+        try:
+            arguments[key] = json.loads(value)
+        except json.JSONDecodeError:
+            arguments[key] = value
+    return arguments
+
+
+def _config(args: argparse.Namespace) -> None:
+    workspace = _workspace(args)
+    source = str(workspace.config_path) if workspace.config_path else "built-in defaults (no config file)"
+    sys.stdout.write(f"# workspace: {workspace.root}\n# configuration from: {source}\n")
+    sys.stdout.write(json.dumps(workspace.config.model_dump(mode="json"), indent=2) + "\n")

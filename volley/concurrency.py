@@ -1,0 +1,70 @@
+"""Every way work leaves the event loop: per-kind capacity, worker threads, time limits.
+
+Each tool call runs under ``Scheduler.run`` with a kind of work. Each kind has its own capacity
+so a long test run never holds a slot a quick read needs; blocking file work goes to Volley's own
+worker threads through ``blocking()``, never onto the event loop.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal, ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from volley.config import Concurrency
+from volley.errors import VolleyError
+
+log = logging.getLogger(__name__)
+
+Work = Literal["read", "search", "lint", "test"]
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_threads: contextvars.ContextVar[anyio.CapacityLimiter | None] = contextvars.ContextVar("volley_threads", default=None)
+
+
+class CallTimeout(VolleyError):
+    pass
+
+
+class Scheduler:
+    """Bounds concurrent tool calls per kind of work and times them."""
+
+    def __init__(self, limits: Concurrency) -> None:
+        self.limits = limits
+        self.slots: dict[Work, anyio.CapacityLimiter] = {
+            "read": anyio.CapacityLimiter(limits.reads),
+            "search": anyio.CapacityLimiter(limits.searches),
+            "lint": anyio.CapacityLimiter(limits.linters),
+            "test": anyio.CapacityLimiter(limits.tests),
+        }
+        self.threads = anyio.CapacityLimiter(limits.threads)
+
+    async def run(self, kind: Work, name: str, work: Callable[[], Awaitable[T]], timeout: float | None) -> T:
+        """Run ``work`` once a slot of ``kind`` is free, within ``timeout`` seconds of starting."""
+        queued = time.perf_counter()
+        async with self.slots[kind]:
+            started = time.perf_counter()
+            token = _threads.set(self.threads)
+            try:
+                with anyio.fail_after(timeout):
+                    return await work()
+            except TimeoutError:
+                raise CallTimeout(
+                    f"{name} did not finish within {timeout:g} s and was stopped; narrow the request "
+                    "(a smaller path, a stricter glob) or raise the limit in the workspace config"
+                ) from None
+            finally:
+                _threads.reset(token)
+                waited, ran = started - queued, time.perf_counter() - started
+                log.debug("%s: queued %.1f ms, ran %.1f ms", name, waited * 1e3, ran * 1e3)
+
+
+async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking ``fn`` in a worker thread; a cancelled caller stops waiting for it at once."""
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=_threads.get(), abandon_on_cancel=True)

@@ -1,0 +1,50 @@
+"""Volley's exceptions: every failure a model could act on is one of these.
+
+    VolleyError
+    ├── PathError            a path the workspace refuses or cannot find
+    │   ├── EscapeError      resolves outside the workspace
+    │   ├── DeniedError      matches a deny rule (secrets)
+    │   └── NotFoundError    does not exist, or is not the kind asked for
+    ├── InputError           an argument is invalid (bad regex, absurd offset, ...)
+    ├── ContentError         the file cannot be shown as text (binary, too large, unreadable)
+    ├── ConfigError          the workspace configuration is invalid
+    └── ToolchainError       no linter or test runner could be found or run
+
+The server layer turns each into an MCP tool error (``isError``) carrying the message.
+"""
+
+
+class VolleyError(Exception):
+    """Base of every error Volley reports to a client."""
+
+
+class PathError(VolleyError):
+    pass
+
+
+class EscapeError(PathError):
+    pass
+
+
+class DeniedError(PathError):
+    pass
+
+
+class NotFoundError(PathError):
+    pass
+
+
+class InputError(VolleyError):
+    pass
+
+
+class ContentError(VolleyError):
+    pass
+
+
+class ConfigError(VolleyError):
+    pass
+
+
+class ToolchainError(VolleyError):
+    pass

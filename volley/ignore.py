@@ -1,0 +1,229 @@
+"""Ignore and deny rules with git's semantics, after ripgrep's ``ignore`` crate.
+
+Each ignore file is one matcher, matched against paths relative to the directory that holds it.
+For a path, every category takes the match of its deepest file (the last matching line of that
+file wins, a ``!`` line whitelists), and the categories rank, strongest first:
+
+    workspace config ``ignore`` > ``.ignore`` > ``.gitignore`` > ``.git/info/exclude``
+
+A path whose parent directory is ignored is ignored too: git cannot re-include a file below an
+excluded directory, and a walk never enters one. Deny rules are a separate, stronger set (secrets):
+a denied path is refused by every tool, whatever the ignore rules say.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pathspec import GitIgnoreSpec
+
+IGNORE_FILES = (".ignore", ".gitignore")  # strongest first, as ranked above
+DEFAULT_DENY = (
+    ".git",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".pypirc",
+    ".npmrc",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The rule that decided a path: ``ignored`` False means it was whitelisted by ``!``."""
+
+    ignored: bool
+    source: str
+    pattern: str
+
+    def __str__(self) -> str:
+        verb = "ignored" if self.ignored else "re-included"
+        return f"{verb} by {self.source} (`{self.pattern}`)"
+
+
+class PatternFile:
+    """One ignore file's patterns (or a config list), anchored at ``base``.
+
+    ``base`` is the holding directory relative to the workspace root ('' for the root itself);
+    ``outer`` is prepended for files that sit above the root (the root lies inside a git repo).
+    """
+
+    def __init__(self, label: str, lines: list[str], base: str = "", outer: str = "") -> None:
+        numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
+        self.label, self.base, self.outer = label, base, outer
+        self._numbers = [n for n, _ in numbered]
+        self._lines = [line for _, line in numbered]
+        self._spec = GitIgnoreSpec.from_lines(self._lines)
+
+    @classmethod
+    def read(cls, path: Path, label: str, base: str = "", outer: str = "") -> PatternFile | None:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        return cls(label, text.splitlines(), base, outer)
+
+    def hides_outer_path(self) -> bool:
+        """Whether this file (above the root) ignores the root or one of its ancestors."""
+        parts = self.outer.rstrip("/").split("/") if self.outer else []
+        return any(self._spec.check_file("/".join(parts[:i]) + "/").include for i in range(1, len(parts) + 1))
+
+    def match(self, rel: str, is_dir: bool) -> Decision | None:
+        if self.base:
+            if not rel.startswith(self.base + "/"):
+                return None
+            rel = rel[len(self.base) + 1 :]
+        result = self._spec.check_file(self.outer + rel + ("/" if is_dir else ""))
+        if result.include is None or result.index is None:
+            return None
+        index = result.index
+        return Decision(result.include, f"{self.label}:{self._numbers[index]}", self._lines[index].strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """The ignore matchers in force inside one directory: per category, deepest file first."""
+
+    categories: tuple[tuple[PatternFile, ...], ...]
+
+    def decide(self, rel: str, is_dir: bool) -> Decision | None:
+        """The decision for ``rel`` itself (its parents are the caller's business)."""
+        for files in self.categories:
+            for pattern_file in files:
+                decision = pattern_file.match(rel, is_dir)
+                if decision is not None:
+                    return decision
+        return None
+
+    def extended(self, own: dict[str, PatternFile]) -> Chain:
+        """The chain of a subdirectory holding the ignore files ``own`` (by file name)."""
+        if not own:
+            return self
+        config, *per_file, exclude = self.categories
+        grown = tuple(
+            ((own[name],) if name in own else ()) + files for name, files in zip(IGNORE_FILES, per_file, strict=True)
+        )
+        return Chain((config, *grown, exclude))
+
+
+class IgnoreRules:
+    """Loads ignore files on demand, caching each by its mtime and size so edits apply at once."""
+
+    def __init__(self, root: Path, extra_patterns: list[str]) -> None:
+        self.root = root
+        self._cache: dict[Path, tuple[tuple[int, int], PatternFile | None]] = {}
+        self._chains: dict[str, Chain] = {}
+        config = (PatternFile("workspace config `ignore`", extra_patterns),) if extra_patterns else ()
+        outer_gitignores, exclude = self._outer_files(root)
+        self.root_chain = Chain((config, (), tuple(reversed(outer_gitignores)), exclude)).extended(
+            self.own_files("", set(IGNORE_FILES))
+        )
+
+    def _outer_files(self, root: Path) -> tuple[list[PatternFile], tuple[PatternFile, ...]]:
+        """The .gitignore files above the root and the exclude file, when the root is inside a git repo."""
+        for git_root in (root, *root.parents):
+            if (git_root / ".git").exists():
+                break
+        else:
+            return [], ()
+        outer_files = []
+        between = [p for p in root.parents if git_root in p.parents]
+        above = [] if git_root == root else [git_root, *reversed(between)]
+        for directory in above:
+            outer = root.relative_to(directory).as_posix() + "/"
+            found = PatternFile.read(directory / ".gitignore", str(directory / ".gitignore"), outer=outer)
+            if found is not None:
+                outer_files.append(found)
+        exclude_path = git_root / ".git" / "info" / "exclude"
+        outer = "" if git_root == root else root.relative_to(git_root).as_posix() + "/"
+        exclude = PatternFile.read(exclude_path, ".git/info/exclude", outer=outer)
+        found_files = [*outer_files, *([exclude] if exclude else [])]
+        if any(f.hides_outer_path() for f in found_files):
+            return [], ()  # the root itself is ignored there: serving it explicitly overrides that
+        return outer_files, (exclude,) if exclude is not None else ()
+
+    def own_files(self, rel_dir: str, present: set[str] | None = None) -> dict[str, PatternFile]:
+        """The ignore files directly in ``rel_dir``; ``present`` names those known to exist."""
+        own = {}
+        for name in IGNORE_FILES:
+            if present is not None and name not in present:
+                continue
+            label = f"{rel_dir}/{name}" if rel_dir else name
+            found = self._load(self.root / label, label, rel_dir)
+            if found is not None:
+                own[name] = found
+        return own
+
+    def _load(self, path: Path, label: str, base: str) -> PatternFile | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        key = (st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        found = PatternFile.read(path, label, base)
+        self._cache[path] = (key, found)
+        return found
+
+    def chain_for(self, rel_dir: str) -> Chain:
+        """The chain in force inside ``rel_dir`` (built from the root down)."""
+        chain = self.root_chain
+        if not rel_dir:
+            return chain
+        parts = rel_dir.split("/")
+        for i in range(1, len(parts) + 1):
+            chain = chain.extended(self.own_files("/".join(parts[:i])))
+        return chain
+
+    def check(self, rel: str, is_dir: bool) -> Decision | None:
+        """The decision for a path reached directly: an ignored ancestor hides it."""
+        parts = rel.split("/")
+        chain = self.root_chain
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            last = i == len(parts)
+            decision = chain.decide(sub, is_dir if last else True)
+            if decision is not None and (decision.ignored or last):
+                return decision
+            if not last:
+                chain = chain.extended(self.own_files(sub))
+        return None
+
+
+class DenyRules:
+    """Secrets: matched on the path and every ancestor directory; stronger than any ignore rule."""
+
+    def __init__(self, extra_patterns: list[str]) -> None:
+        self._file = PatternFile("deny rules", [*DEFAULT_DENY, *extra_patterns])
+
+    def check(self, rel: str, is_dir: bool) -> Decision | None:
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            last = i == len(parts)
+            decision = self._file.match("/".join(parts[:i]), is_dir if last else True)
+            if decision is not None and decision.ignored:
+                return decision
+        return None
+
+    def denies(self, rel: str, is_dir: bool) -> bool:
+        """Whether ``rel`` itself is denied (the caller has checked its ancestors)."""
+        decision = self._file.match(rel, is_dir)
+        return decision is not None and decision.ignored
+
+
+def posix_rel(path: str) -> str:
+    """Normalize a relative path to forward slashes without './' or trailing '/'."""
+    rel = os.path.normpath(path).replace(os.sep, "/")
+    return "" if rel == "." else rel

@@ -1,0 +1,127 @@
+"""Builds the MCPServer: each tool adapted from a plain async function, under the scheduler."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+
+from volley import __version__
+from volley.concurrency import Scheduler, Work
+from volley.errors import VolleyError
+from volley.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Volley gives fast, parallel, sandboxed access to one workspace. Paths are relative to its root.
+Calls are independent and run concurrently: when you need several files or searches, issue the
+calls together in one turn, or put them in one `batch` call. Files hidden by .gitignore/.ignore are
+left out of listings and searches unless include_ignored is set; secrets (.env, keys) are never
+shown."""
+
+
+class Rendered(Protocol):
+    def render(self) -> str: ...
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """How the server exposes one tool function."""
+
+    fn: Callable[..., Awaitable[Rendered]]
+    kind: Work
+    annotations: ToolAnnotations
+    limits: Callable[[Workspace], str] = lambda ws: ""
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+
+@dataclass
+class Runtime:
+    """What the tools share while the server runs; the scheduler is made by the lifespan."""
+
+    workspace: Workspace
+    scheduler: Scheduler | None = None
+    specs: dict[str, ToolSpec] = field(default_factory=dict)
+
+    async def call(self, spec: ToolSpec, arguments: dict[str, Any]) -> CallToolResult:
+        """Run one tool call under the scheduler; a VolleyError becomes a tool error."""
+        if self.scheduler is None:
+            self.scheduler = Scheduler(self.workspace.config.concurrency)
+        ws = self.workspace
+        timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
+        try:
+            result = await self.scheduler.run(spec.kind, spec.name, lambda: spec.fn(ws, **arguments), timeout)
+        except VolleyError as exc:
+            raise ToolError(str(exc)) from None
+        return CallToolResult(
+            content=[TextContent(type="text", text=result.render())],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+
+def build_server(workspace: Workspace, specs: list[ToolSpec] | None = None, log_level: str = "WARNING") -> MCPServer:
+    """The MCP server for one workspace, with every tool registered."""
+    from volley.server.batch import register_batch
+    from volley.server.catalog import TOOL_SPECS
+
+    runtime = Runtime(workspace)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
+        runtime.scheduler = Scheduler(workspace.config.concurrency)
+        log.info("volley %s serving workspace %s", __version__, workspace.root)
+        yield runtime
+
+    server = MCPServer(
+        "volley",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level=log_level,  # type: ignore[arg-type]
+    )
+    for spec in specs if specs is not None else TOOL_SPECS:
+        runtime.specs[spec.name] = spec
+        server.add_tool(
+            _adapt(spec, runtime),
+            name=spec.name,
+            description=_description(spec, workspace),
+            annotations=spec.annotations,
+        )
+    register_batch(server, runtime)
+    return server
+
+
+def _description(spec: ToolSpec, workspace: Workspace) -> str:
+    doc = inspect.cleandoc(spec.fn.__doc__ or "")
+    limits = spec.limits(workspace)
+    return f"{doc}\n\nLimits: {limits}" if limits else doc
+
+
+def _adapt(spec: ToolSpec, runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
+    """A function with the tool's own parameters (less the workspace) that the SDK can introspect."""
+    sig = inspect.signature(spec.fn, eval_str=True)
+    params = list(sig.parameters.values())[1:]
+    returns = Annotated[CallToolResult, sig.return_annotation]
+
+    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+        return await runtime.call(spec, arguments)
+
+    ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+    positional = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    call.__signature__ = sig.replace(parameters=[*positional, ctx_param], return_annotation=returns)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in params} | {"ctx": Context, "return": returns}
+    call.__name__ = spec.name
+    call.__doc__ = spec.fn.__doc__
+    return call

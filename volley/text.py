@@ -1,0 +1,49 @@
+"""Telling text from binary, decoding it, and sizes for people."""
+
+from __future__ import annotations
+
+import codecs
+import mimetypes
+
+SNIFF_BYTES = 8192
+_MAGIC = (
+    (b"\x89PNG", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF8", "GIF image"),
+    (b"%PDF", "PDF document"),
+    (b"\x7fELF", "ELF executable"),
+    (b"PK\x03\x04", "zip archive"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"SQLite format 3", "SQLite database"),
+)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def sniff_encoding(head: bytes) -> tuple[str, int]:
+    """The encoding to decode with and the length of the BOM to skip (utf-8 without a BOM)."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    return "utf-8", 0
+
+
+def binary_kind(head: bytes, name: str) -> str | None:
+    """A description of the file's type when ``head`` (its first bytes) shows it is binary."""
+    if sniff_encoding(head)[0].startswith("utf-16"):
+        return None
+    if b"\x00" not in head:
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "binary data"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -1,0 +1,135 @@
+"""list_dir: a directory's entries as an indented tree, or the files matching a glob across it."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pathspec import GitIgnoreSpec
+from pydantic import BaseModel, Field
+
+from volley.concurrency import blocking
+from volley.errors import InputError
+from volley.ignore import Decision
+from volley.text import human_size
+from volley.workspace import Entry, Target, Workspace
+
+HIDDEN_EXAMPLES = 10
+
+
+class DirEntry(BaseModel):
+    path: str = Field(description="relative to the workspace root")
+    type: Literal["file", "dir", "symlink", "other"]
+    size: int | None = None
+    depth: int = Field(description="1 for direct children of the listed directory")
+    target: str | None = Field(None, description="where a symlink points, when inside the workspace")
+
+
+class ListResult(BaseModel):
+    path: str
+    entries: list[DirEntry]
+    total: int = Field(description="entries found, including those past the cap")
+    truncated: bool
+    hidden_by_ignore: int = Field(description="entries hidden by ignore rules (not entered)")
+    hidden_examples: list[str]
+    glob: str | None = None
+
+    def render(self) -> str:
+        lines = [f"{self.path}/" + (f" (entries matching {self.glob!r})" if self.glob else "")]
+        for e in self.entries:
+            # a tree shows names indented by depth; glob matches show their whole path
+            indent, name = ("  ", e.path) if self.glob is not None else ("  " * e.depth, e.path.rsplit("/", 1)[-1])
+            if e.type == "dir":
+                lines.append(f"{indent}{name}/")
+            elif e.type == "symlink":
+                lines.append(f"{indent}{name}@ -> {e.target or '(outside the workspace)'}")
+            else:
+                size = f"  {human_size(e.size)}" if e.size is not None else ""
+                lines.append(f"{indent}{name}{size}")
+        if not self.entries:
+            lines.append("  (no matches)" if self.glob else "  (empty)")
+        if self.truncated:
+            lines.append(
+                f"[truncated: showing {len(self.entries)} of {self.total} entries; "
+                "list a subdirectory, lower depth, or raise max_entries]"
+            )
+        if self.hidden_by_ignore:
+            examples = ", ".join(self.hidden_examples)
+            more = ", …" if self.hidden_by_ignore > len(self.hidden_examples) else ""
+            lines.append(
+                f"[{self.hidden_by_ignore} entries hidden by ignore rules: {examples}{more}; "
+                "pass include_ignored=true to list them]"
+            )
+        return "\n".join(lines)
+
+
+async def list_dir(
+    ws: Workspace,
+    path: Annotated[str, Field(description="directory relative to the workspace root")] = ".",
+    depth: Annotated[int, Field(ge=1, le=50, description="1 = direct children; deeper gives an indented tree")] = 1,
+    glob: Annotated[
+        str | None,
+        Field(description="find entries by name across the whole tree below path, e.g. '**/*.py' or '*.md'"),
+    ] = None,
+    include_ignored: Annotated[bool, Field(description="also list entries hidden by ignore rules")] = False,
+    max_entries: Annotated[int | None, Field(ge=1, description="cap on entries (default from config: 1000)")] = None,
+) -> ListResult:
+    """List a directory (directories first, file sizes shown) or find files by glob below it.
+
+    Entries hidden by .gitignore/.ignore rules are counted and named, not listed, unless
+    include_ignored is set; ignored directories are never entered. Secrets matching the deny rules
+    are never listed.
+    """
+    target = ws.resolve(path, kind="dir")
+    cap = max_entries or ws.config.limits.list_max_entries
+    return await blocking(_list, ws, target, depth, glob, include_ignored, cap)
+
+
+def _list(ws: Workspace, target: Target, depth: int, glob: str | None, include_ignored: bool, cap: int) -> ListResult:
+    hidden: list[str] = []
+
+    def on_hidden(entry: Entry, _: Decision) -> None:
+        hidden.append(entry.rel + ("/" if entry.is_dir else ""))
+
+    matcher = _glob_matcher(glob) if glob is not None else None
+    prefix = len(target.rel) + 1 if target.rel else 0
+    entries: list[DirEntry] = []
+    total = 0
+    walk = ws.walk(target, max_depth=None if glob else depth, include_ignored=include_ignored, on_hidden=on_hidden)
+    for entry in walk:
+        if matcher is not None and not matcher.check_file(entry.rel[prefix:] + ("/" if entry.is_dir else "")).include:
+            continue
+        total += 1
+        if len(entries) < cap:
+            entries.append(_describe(ws, entry))
+    return ListResult(
+        path=target.shown,
+        entries=entries,
+        total=total,
+        truncated=total > len(entries),
+        hidden_by_ignore=len(hidden),
+        hidden_examples=hidden[:HIDDEN_EXAMPLES],
+        glob=glob,
+    )
+
+
+def _glob_matcher(glob: str) -> GitIgnoreSpec:
+    if not glob.strip():
+        raise InputError("empty glob: give a pattern such as '**/*.py', or leave glob out")
+    return GitIgnoreSpec.from_lines([glob.strip()])
+
+
+def _describe(ws: Workspace, entry: Entry) -> DirEntry:
+    if entry.is_symlink:
+        real = os.path.realpath(entry.dirent.path)
+        inside = real == str(ws.root) or real.startswith(str(ws.root) + os.sep)
+        target = os.path.relpath(real, ws.root) if inside else None
+        return DirEntry(path=entry.rel, type="symlink", depth=entry.depth, target=target)
+    if entry.is_dir:
+        return DirEntry(path=entry.rel, type="dir", depth=entry.depth)
+    try:
+        st = entry.dirent.stat(follow_symlinks=False)
+    except OSError:
+        return DirEntry(path=entry.rel, type="other", depth=entry.depth)
+    kind = "file" if entry.dirent.is_file(follow_symlinks=False) else "other"
+    return DirEntry(path=entry.rel, type=kind, size=st.st_size, depth=entry.depth)

@@ -1,0 +1,236 @@
+"""read_file: one file or many, a window of numbered lines each, read concurrently."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Annotated, BinaryIO
+
+import anyio
+from pydantic import BaseModel, Field
+
+from volley.concurrency import blocking
+from volley.errors import ContentError, InputError, VolleyError
+from volley.text import SNIFF_BYTES, binary_kind, human_size, sniff_encoding
+from volley.workspace import Workspace
+
+CHUNK = 1 << 20
+
+
+class FileText(BaseModel):
+    """One file's window of lines, or why it could not be read."""
+
+    path: str
+    error: str | None = Field(None, description="why this file was not read (the others still were)")
+    content: str = Field("", description="the lines read, without line numbers")
+    start_line: int = Field(0, description="1-based number of the first line in content")
+    end_line: int = Field(0, description="number of the last line in content (0 when empty)")
+    total_lines: int = 0
+    next_offset: int | None = Field(None, description="offset to continue from when cut short")
+    cut_lines: int = Field(0, description="lines shortened to the line-length limit")
+    size: int = 0
+
+
+class ReadResult(BaseModel):
+    files: list[FileText]
+
+    def render(self) -> str:
+        if len(self.files) == 1:
+            return _render_one(self.files[0], header=False)
+        return "\n".join(_render_one(f, header=True) for f in self.files)
+
+
+def _render_one(f: FileText, header: bool) -> str:
+    if f.error is not None:
+        return f"==> {f.path} <==\nerror: {f.error}\n" if header else f"error: {f.error}"
+    lines = f.content.split("\n")[: f.end_line - f.start_line + 1] if f.end_line else []
+    body = "".join(f"{n:>6}\t{line}\n" for n, line in enumerate(lines, f.start_line))
+    if f.total_lines == 0:
+        status = "(empty file)"
+    elif f.end_line == 0:
+        status = f"(no lines shown of {f.total_lines})"
+    else:
+        status = f"(lines {f.start_line}-{f.end_line} of {f.total_lines})"
+    if f.next_offset is not None:
+        status = status[:-1] + f"; more follows: call read_file again with offset={f.next_offset})"
+    if f.cut_lines:
+        status += f" ({f.cut_lines} long lines were cut; grep finds text inside them)"
+    return f"==> {f.path} {status} <==\n{body}" if header else f"{body}{status}"
+
+
+@dataclass(slots=True)
+class _Window:
+    lines: list[str]
+    total: int
+    cut: int
+    size: int
+
+
+async def read_file(
+    ws: Workspace,
+    path: Annotated[
+        str | list[str],
+        Field(description="a file path relative to the workspace root, or a list of paths read concurrently"),
+    ],
+    offset: Annotated[int, Field(ge=1, description="1-based line to start from")] = 1,
+    limit: Annotated[int | None, Field(ge=1, description="lines per file (default from config: 2000)")] = None,
+) -> ReadResult:
+    """Read text files as numbered lines (like `cat -n`): one path, or a list read concurrently.
+
+    Each file reports its total line count and, when cut short, the offset to continue from. Lines
+    longer than the line limit are cut with a marker. Binary files are refused with their size and
+    type. One failing path fails only its own entry. Ignored files can be read when named.
+    """
+    paths = [path] if isinstance(path, str) else list(path)
+    if not paths:
+        raise InputError("no path given: pass a path, or a list of paths")
+    limits = ws.config.limits
+    if len(paths) > limits.batch_max_calls:
+        raise InputError(f"{len(paths)} paths in one call; the limit is {limits.batch_max_calls}: split them")
+    count = limit or limits.read_max_lines
+    results: list[FileText | None] = [None] * len(paths)
+
+    async def read_one(i: int) -> None:
+        results[i] = await _read_entry(ws, paths[i], offset, count)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(len(paths)):
+            tg.start_soon(read_one, i)
+    return ReadResult(files=_apply_budget([r for r in results if r is not None], limits.read_max_chars))
+
+
+async def _read_entry(ws: Workspace, path: str, offset: int, count: int) -> FileText:
+    try:
+        target = ws.resolve(path, kind="file")
+        window = await blocking(_read_window, target.abs, path, offset, count, ws)
+    except VolleyError as exc:
+        return FileText(path=path, error=str(exc))
+    shown = target.rel
+    end = offset + len(window.lines) - 1 if window.lines else 0
+    if offset > 1 and offset > window.total:
+        error = f"offset {offset} is past the end of the file ({window.total} lines)"
+        return FileText(path=shown, error=error, total_lines=window.total, size=window.size)
+    more = end + 1 if window.lines and end < window.total else None
+    return FileText(
+        path=shown,
+        content="\n".join(window.lines),
+        start_line=offset if window.lines else 0,
+        end_line=end,
+        total_lines=window.total,
+        next_offset=more,
+        cut_lines=window.cut,
+        size=window.size,
+    )
+
+
+def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspace) -> _Window:
+    limits = ws.config.limits
+    try:
+        with open(abs_path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limits.max_file_bytes:
+                raise ContentError(
+                    f"'{shown}' is too large ({human_size(size)}; the limit is "
+                    f"{human_size(limits.max_file_bytes)}): use grep to find what you need in it"
+                )
+            head = f.read(SNIFF_BYTES)
+            kind = binary_kind(head, shown)
+            if kind is not None:
+                raise ContentError(f"'{shown}' is a binary file ({kind}, {human_size(size)}); it has no text to show")
+            encoding, bom = sniff_encoding(head)
+            f.seek(bom)
+            if encoding != "utf-8":
+                text = f.read().decode(encoding, errors="replace")
+                return _window_of(_split_lines(text), offset, count, limits.max_line_chars, size)
+            return _scan_lines(f, offset, count, limits.max_line_chars, size)
+    except PermissionError:
+        raise ContentError(f"'{shown}' cannot be read: permission denied") from None
+    except FileNotFoundError:
+        raise ContentError(f"'{shown}' disappeared while being read") from None
+    except IsADirectoryError:
+        raise ContentError(f"'{shown}' is a directory: use list_dir") from None
+    except OSError as exc:
+        raise ContentError(f"'{shown}' cannot be read: {exc.strerror}") from None
+
+
+def _scan_lines(f: BinaryIO, offset: int, count: int, max_chars: int, size: int) -> _Window:
+    """Decode only the lines in the window; count the rest in binary. Memory stays bounded by max_chars."""
+    lines: list[str] = []
+    cut = 0
+    number = 0
+    cap = max_chars * 4 + 1  # enough bytes for max_chars characters of UTF-8
+    ends_with_newline = True
+    while number < offset - 1 + count:
+        raw = f.readline(cap)
+        if not raw:
+            break
+        number += 1
+        overlong = len(raw) == cap and not raw.endswith(b"\n")
+        ends_with_newline = _skip_rest_of_line(f) if overlong else raw.endswith(b"\n")
+        if number < offset:
+            continue
+        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if len(text) > max_chars or overlong:
+            text = text[:max_chars] + " … [line cut]"
+            cut += 1
+        lines.append(text)
+    rest_newlines = 0
+    tail = b""
+    while chunk := f.read(CHUNK):
+        rest_newlines += chunk.count(b"\n")
+        tail = chunk
+    if tail:
+        ends_with_newline = tail.endswith(b"\n")
+    total = number + rest_newlines + (0 if ends_with_newline or not tail else 1)
+    return _Window(lines, total, cut, size)
+
+
+def _skip_rest_of_line(f: BinaryIO) -> bool:
+    """Skip to the end of an over-long line; True when it ended with a newline."""
+    while chunk := f.readline(CHUNK):
+        if chunk.endswith(b"\n"):
+            return True
+    return False
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _window_of(all_lines: list[str], offset: int, count: int, max_chars: int, size: int) -> _Window:
+    window = all_lines[offset - 1 : offset - 1 + count]
+    cut = sum(len(line) > max_chars for line in window)
+    window = [line if len(line) <= max_chars else line[:max_chars] + " … [line cut]" for line in window]
+    return _Window(window, len(all_lines), cut, size)
+
+
+def _apply_budget(files: list[FileText], budget: int) -> list[FileText]:
+    """Cut the call's output to ``budget`` characters, at line boundaries, in order."""
+    kept = []
+    for f in files:
+        if f.error is not None or not f.content:
+            kept.append(f)
+            continue
+        if budget <= 0:
+            kept.append(
+                f.model_copy(
+                    update={
+                        "content": "",
+                        "start_line": 0,
+                        "end_line": 0,
+                        "next_offset": f.start_line,
+                        "error": "not read: this call reached its output limit; read this file in another call",
+                    }
+                )
+            )
+            continue
+        if len(f.content) <= budget:
+            budget -= len(f.content) + 1
+            kept.append(f)
+            continue
+        lines = f.content[:budget].split("\n")[:-1] or [f.content.split("\n", 1)[0][:budget]]
+        budget = 0
+        end = f.start_line + len(lines) - 1
+        kept.append(f.model_copy(update={"content": "\n".join(lines), "end_line": end, "next_offset": end + 1}))
+    return kept

@@ -1,0 +1,212 @@
+"""The workspace: its root, the sandbox every path passes through, and the ignore and deny rules.
+
+No tool resolves a path or walks a directory itself; they ask the workspace, so none can forget
+the sandbox or the rules.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from volley.config import Config, load_config
+from volley.errors import DeniedError, EscapeError, NotFoundError
+from volley.ignore import IGNORE_FILES, Chain, Decision, DenyRules, IgnoreRules, posix_rel
+
+MAX_PATH_CHARS = 4096
+MAX_NAME_BYTES = 255
+_CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
+
+Kind = Literal["file", "dir", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A path the sandbox accepted: ``rel`` is relative to the root ('' is the root itself)."""
+
+    rel: str
+    abs: str
+    is_dir: bool
+
+    @property
+    def shown(self) -> str:
+        return self.rel or "."
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One walked directory entry."""
+
+    rel: str
+    name: str
+    depth: int
+    is_dir: bool
+    is_symlink: bool
+    dirent: os.DirEntry[str]
+
+
+class Workspace:
+    """A directory served to clients, with its configuration and rules."""
+
+    def __init__(self, root: str | Path, config: Config | None = None) -> None:
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise NotFoundError(f"workspace is not a directory: {root}")
+        self.root = Path(real)
+        self._root_str = real
+        if config is None:
+            config, self.config_path = load_config(self.root)
+        else:
+            self.config_path = None
+        self.config = config
+        self.ignore = IgnoreRules(self.root, list(config.ignore))
+        self.deny = DenyRules(list(config.deny))
+
+    # -- the sandbox -------------------------------------------------------------------------
+
+    def resolve(self, path: str, kind: Kind = "any") -> Target:
+        """Resolve a client's path (relative to the root, or absolute inside it) to an existing target.
+
+        Symbolic links are resolved at every depth before containment is checked; a denied path,
+        or a link to one, is refused.
+        """
+        _check_syntax(path)
+        candidate = path if os.path.isabs(path) else os.path.join(self._root_str, path)
+        real = os.path.realpath(candidate)
+        if not self._contains(real):
+            lexical = os.path.normpath(candidate)
+            if self._contains(lexical):
+                raise EscapeError(
+                    f"path escapes the workspace: '{path}' goes through a symbolic link that points "
+                    "outside it; only files inside the workspace can be used"
+                )
+            raise EscapeError(
+                f"path escapes the workspace: '{path}' resolves outside {self._root_str}; "
+                "give a path relative to the workspace root"
+            )
+        try:
+            mode = os.stat(real).st_mode
+        except FileNotFoundError:
+            raise NotFoundError(f"no such file or directory: '{path}'{self._hint(real)}") from None
+        except OSError as exc:
+            raise NotFoundError(f"cannot access '{path}': {exc.strerror}") from None
+        is_dir = stat.S_ISDIR(mode)
+        rel = posix_rel(os.path.relpath(real, self._root_str))
+        lexical_rel = posix_rel(os.path.relpath(os.path.normpath(candidate), self._root_str))
+        for shown in {rel, lexical_rel}:
+            if shown and not shown.startswith("../"):
+                self.check_denied(shown, is_dir, path)
+        if kind == "file" and is_dir:
+            raise NotFoundError(f"'{path}' is a directory, not a file: use list_dir to see what it holds")
+        if kind == "dir" and not is_dir:
+            raise NotFoundError(f"'{path}' is a file, not a directory: use read_file to read it")
+        return Target(rel, real, is_dir)
+
+    def check_denied(self, rel: str, is_dir: bool, asked: str | None = None) -> None:
+        decision = self.deny.check(rel, is_dir)
+        if decision is not None:
+            raise DeniedError(
+                f"access denied: '{asked or rel}' matches the deny rule `{decision.pattern}` (secrets such "
+                "as keys and .env files are never read, listed or searched)"
+            )
+
+    def _contains(self, path: str) -> bool:
+        return path == self._root_str or path.startswith(self._root_str + os.sep)
+
+    def _hint(self, real: str) -> str:
+        parent = os.path.dirname(real)
+        while not os.path.isdir(parent) and self._contains(parent):
+            parent = os.path.dirname(parent)
+        if not self._contains(parent):
+            return ""
+        shown = posix_rel(os.path.relpath(parent, self._root_str)) or "."
+        return f" (the nearest existing directory is '{shown}': list it with list_dir)"
+
+    # -- ignore rules ------------------------------------------------------------------------
+
+    def ignored(self, rel: str, is_dir: bool) -> Decision | None:
+        """Why ``rel`` is ignored (itself or through an ignored ancestor), or None when it is not."""
+        if not rel:
+            return None
+        decision = self.ignore.check(rel, is_dir)
+        return decision if decision is not None and decision.ignored else None
+
+    def walk(
+        self,
+        start: Target,
+        *,
+        max_depth: int | None = None,
+        include_ignored: bool = False,
+        on_hidden: Callable[[Entry, Decision], None] | None = None,
+    ) -> Iterator[Entry]:
+        """Walk below ``start`` depth-first, directories first, names sorted.
+
+        Denied entries are never yielded; ignored ones only with ``include_ignored`` (else they are
+        reported to ``on_hidden`` and ignored directories are not entered). Symbolic links are
+        yielded but never followed.
+        """
+        scans = [self._scan(start.rel, self.ignore.chain_for(start.rel), 1, include_ignored, on_hidden)]
+        while scans:
+            item = next(scans[-1], None)
+            if item is None:
+                scans.pop()
+                continue
+            entry, chain = item
+            yield entry
+            if entry.is_dir and not entry.is_symlink and (max_depth is None or entry.depth < max_depth):
+                scans.append(self._scan(entry.rel, chain, entry.depth + 1, include_ignored, on_hidden))
+
+    def _scan(
+        self,
+        rel_dir: str,
+        parent_chain: Chain,
+        depth: int,
+        include_ignored: bool,
+        on_hidden: Callable[[Entry, Decision], None] | None,
+    ) -> Iterator[tuple[Entry, Chain]]:
+        """The entries of one directory, each with the ignore chain in force beside it."""
+        try:
+            with os.scandir(os.path.join(self._root_str, rel_dir)) as it:
+                dirents = list(it)
+        except OSError:
+            return
+        names = {d.name for d in dirents}
+        chain = parent_chain.extended(self.ignore.own_files(rel_dir, names & set(IGNORE_FILES)))
+        entries = []
+        for dirent in dirents:
+            rel = f"{rel_dir}/{dirent.name}" if rel_dir else dirent.name
+            try:
+                is_symlink = dirent.is_symlink()
+                is_dir = dirent.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if self.deny.denies(rel, is_dir):
+                continue
+            entry = Entry(rel, dirent.name, depth, is_dir, is_symlink, dirent)
+            decision = chain.decide(rel, is_dir)
+            if decision is not None and decision.ignored and not include_ignored:
+                if on_hidden is not None:
+                    on_hidden(entry, decision)
+                continue
+            entries.append(entry)
+        entries.sort(key=lambda e: (not e.is_dir, e.name))
+        for entry in entries:
+            yield entry, chain
+
+    def visible_files(self, start: Target, include_ignored: bool = False) -> list[str]:
+        """Every regular file below ``start`` that a search may read (links are not followed)."""
+        entries = self.walk(start, include_ignored=include_ignored)
+        return [e.rel for e in entries if not e.is_dir and not e.is_symlink]
+
+
+def _check_syntax(path: str) -> None:
+    if not isinstance(path, str) or not path.strip():
+        raise EscapeError("empty path: give a path relative to the workspace root ('.' is the root)")
+    if any(ch in _CONTROL for ch in path):
+        raise EscapeError(f"path contains a NUL or control character: {path!r}")
+    if len(path) > MAX_PATH_CHARS or any(len(p.encode()) > MAX_NAME_BYTES for p in path.split("/")):
+        raise EscapeError(f"path too long ({len(path)} characters): no file there can exist")
