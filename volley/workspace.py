@@ -102,6 +102,8 @@ class Workspace:
                 self.check_denied(shown, is_dir, path)
         if kind == "file" and is_dir:
             raise NotFoundError(f"'{path}' is a directory, not a file: use list_dir to see what it holds")
+        if kind == "file" and not stat.S_ISREG(mode):
+            raise NotFoundError(f"'{path}' is not a regular file (a FIFO, socket or device): it cannot be read")
         if kind == "dir" and not is_dir:
             raise NotFoundError(f"'{path}' is a file, not a directory: use read_file to read it")
         return Target(rel, real, is_dir)
@@ -200,7 +202,7 @@ class Workspace:
     def visible_files(self, start: Target, include_ignored: bool = False) -> list[str]:
         """Every regular file below ``start`` that a search may read (links are not followed)."""
         entries = self.walk(start, include_ignored=include_ignored)
-        return [e.rel for e in entries if not e.is_dir and not e.is_symlink]
+        return [e.rel for e in entries if not e.is_dir and not e.is_symlink and e.dirent.is_file(follow_symlinks=False)]
 
 
 def _check_syntax(path: str) -> None:

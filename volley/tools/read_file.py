@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from typing import Annotated, BinaryIO
 
@@ -90,6 +91,11 @@ async def read_file(
     count = limit or limits.read_max_lines
     results: list[FileText | None] = [None] * len(paths)
 
+    if isinstance(path, str):  # one file: its failure is the call's failure
+        return ReadResult(
+            files=_apply_budget([await _read_entry(ws, path, offset, count, strict=True)], limits.read_max_chars)
+        )
+
     async def read_one(i: int) -> None:
         results[i] = await _read_entry(ws, paths[i], offset, count)
 
@@ -99,17 +105,18 @@ async def read_file(
     return ReadResult(files=_apply_budget([r for r in results if r is not None], limits.read_max_chars))
 
 
-async def _read_entry(ws: Workspace, path: str, offset: int, count: int) -> FileText:
+async def _read_entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = False) -> FileText:
     try:
         target = ws.resolve(path, kind="file")
         window = await blocking(_read_window, target.abs, path, offset, count, ws)
+        if offset > 1 and offset > window.total:
+            raise InputError(f"offset {offset} is past the end of '{path}' ({window.total} lines)")
     except VolleyError as exc:
+        if strict:
+            raise
         return FileText(path=path, error=str(exc))
     shown = target.rel
     end = offset + len(window.lines) - 1 if window.lines else 0
-    if offset > 1 and offset > window.total:
-        error = f"offset {offset} is past the end of the file ({window.total} lines)"
-        return FileText(path=shown, error=error, total_lines=window.total, size=window.size)
     more = end + 1 if window.lines and end < window.total else None
     return FileText(
         path=shown,
@@ -126,8 +133,14 @@ async def _read_entry(ws: Workspace, path: str, offset: int, count: int) -> File
 def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspace) -> _Window:
     limits = ws.config.limits
     try:
-        with open(abs_path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        # O_NONBLOCK: a FIFO swapped in after the check cannot hang us; O_NOFOLLOW: nor can a link
+        fd = os.open(abs_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        with open(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ContentError(f"'{shown}' is not a regular file: it cannot be read")
+            os.set_blocking(fd, True)
+            size = st.st_size
             if size > limits.max_file_bytes:
                 raise ContentError(
                     f"'{shown}' is too large ({human_size(size)}; the limit is "

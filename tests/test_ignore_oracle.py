@@ -1,0 +1,111 @@
+"""Ignore semantics checked against git itself on generated trees (git is the oracle)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from volley.workspace import Workspace
+
+DIRS = ["", "a", "b", "a/b", "a/c", "b/a", "a/b/c", "c"]
+FILES = ["x.py", "y.log", "keep.log", "z", "a", "c.txt"]
+PATTERNS = [
+    "*.log",
+    "!keep.log",
+    "b/",
+    "/a",
+    "a",
+    "**/c",
+    "a/**/z",
+    "*",
+    "!*.py",
+    "x.py",
+    "/b/",
+    "c/",
+    "!a/",
+    "z",
+    "!b",
+    "*/z",
+    "a/b",
+    "!/a/b/",
+    "c.txt",
+    "!z",
+    "**/b/*.py",
+    "[xy].*",
+    "?",
+    "#comment",
+    "",
+]
+
+trees = st.fixed_dictionaries(
+    {
+        "files": st.sets(st.tuples(st.sampled_from(DIRS), st.sampled_from(FILES)), min_size=1, max_size=25),
+        "ignores": st.dictionaries(
+            st.sampled_from(DIRS), st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=5), max_size=4
+        ),
+        "exclude": st.lists(st.sampled_from(PATTERNS), max_size=2),
+    }
+)
+
+
+def _build(root: Path, tree: dict) -> set[str]:
+    files = set()
+    for directory, name in tree["files"]:
+        rel = f"{directory}/{name}" if directory else name
+        if any(rel.startswith(f + "/") for f in files) or any(f.startswith(rel + "/") for f in files):
+            continue  # a name cannot be both a file and a directory
+        clash = any(d and (rel == d or d.startswith(rel + "/")) for d in DIRS)
+        if clash:
+            continue
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x\n")
+        files.add(rel)
+    for directory, lines in tree["ignores"].items():
+        (root / directory).mkdir(parents=True, exist_ok=True)
+        (root / directory / ".gitignore").write_text("\n".join(lines) + "\n")
+    return files
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=trees)
+def test_visible_files_match_git_ls_files(tree: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        (root / ".git" / "info" / "exclude").write_text("\n".join(tree["exclude"]) + "\n")
+        _build(root, tree)
+        listed = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=root, capture_output=True, check=True
+        ).stdout.decode()
+        expected = {p for p in listed.split("\0") if p}
+        ws = Workspace(root)
+        walked = set(ws.visible_files(ws.resolve(".")))
+        assert walked == expected
+        every = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+        direct = {p for p in every if ws.ignored(p, is_dir=False) is None}
+        assert direct == expected
+
+
+def test_gitignore_applies_without_a_git_repository(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("out/\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x.txt").write_text("x")
+    (tmp_path / "y.txt").write_text("y")
+    ws = Workspace(tmp_path)
+    assert ws.visible_files(ws.resolve(".")) == [".gitignore", "y.txt"]
+
+
+def test_parent_repo_gitignore_applies_to_a_workspace_inside_it(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("*.tmp\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.tmp").write_text("x")
+    (tmp_path / "pkg" / "a.py").write_text("x")
+    ws = Workspace(tmp_path / "pkg")
+    assert ws.visible_files(ws.resolve(".")) == ["a.py"]
+    decision = ws.ignored("a.tmp", is_dir=False)
+    assert decision is not None and decision.pattern == "*.tmp"
