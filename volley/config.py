@@ -85,7 +85,18 @@ def _validate(data: Any, path: Path, prefix: str) -> Config:
         for err in exc.errors():
             key = prefix + ".".join(str(part) for part in err["loc"])
             if err["type"] == "extra_forbidden":
-                problems.append(f"{key}: unknown key")
+                known = ", ".join(sorted(_section_of(err["loc"][:-1]).model_fields))
+                problems.append(f"{key}: unknown key (expected one of: {known})")
             else:
                 problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _section_of(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return model

@@ -126,7 +126,7 @@ async def grep(
         [f"{ws.root}/{rel}" for rel in files],
         before if before is not None else context,
         after if after is not None else context,
-        1 if output_mode == "files" else None if output_mode == "count" else cap,
+        1 if output_mode == "files" else None if output_mode == "count" else cap + 1,
         multiline,
         pattern,
     )
@@ -209,7 +209,7 @@ def _assemble(
         total_files=len(paths),
         searched_files=searched,
         truncated=False,
-        at_least=mode == "content" and any(c.count >= cap for c in counts),
+        at_least=mode == "content" and any(c.count > cap for c in counts),
     )
     if mode == "files":
         result.files = paths[:cap]
