@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -70,7 +71,7 @@ def _build(root: Path, tree: dict) -> set[str]:
     return files
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("VOLLEY_ORACLE_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=trees)
 def test_visible_files_match_git_ls_files(tree: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,6 +14,7 @@ a denied path is refused by every tool, whatever the ignore rules say.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class PatternFile:
         self._numbers = [n for n, _ in numbered]
         self._lines = [line for _, line in numbered]
         self._spec = GitIgnoreSpec.from_lines(self._lines)
+        self._patterns = [(re.compile(p.regex.pattern), p.include) for p in self._spec.patterns if p.regex is not None]
 
     @classmethod
     def read(cls, path: Path, label: str, base: str = "", outer: str = "") -> PatternFile | None:
@@ -83,11 +85,24 @@ class PatternFile:
             if not rel.startswith(self.base + "/"):
                 return None
             rel = rel[len(self.base) + 1 :]
-        result = self._spec.check_file(self.outer + rel + ("/" if is_dir else ""))
-        if result.include is None or result.index is None:
+        path = self.outer + rel + ("/" if is_dir else "")
+        if self._spec.check_file(path).include is None:  # the fast backend: no pattern matches at all
             return None
-        index = result.index
-        return Decision(result.include, f"{self.label}:{self._numbers[index]}", self._lines[index].strip())
+        for index in range(len(self._patterns) - 1, -1, -1):  # the last matching line wins
+            regex, include = self._patterns[index]
+            found = regex.match(path) if include is not None else None
+            if found is not None and _matches_itself(found, path):
+                return Decision(include, f"{self.label}:{self._numbers[index]}", self._lines[index].strip())
+        return None
+
+
+def _matches_itself(found: re.Match[str], path: str) -> bool:
+    """pathspec's patterns also match paths below a matching directory; git decides those through the
+    directory itself (checked separately, as an ancestor), so only a match of the path itself counts:
+    otherwise `!a/` would wrongly re-include `a/b/` that `b/` excluded."""
+    if "ps_d" not in found.re.groupindex or found.start("ps_d") == -1:
+        return True
+    return found.end("ps_d") == len(path)
 
 
 @dataclass(frozen=True, slots=True)
