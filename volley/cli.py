@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP transports: bearer token every request must carry (or $VOLLEY_TOKEN); "
         "required to bind a non-loopback address",
     )
+    serve.add_argument("--no-watch", action="store_true", help="do not watch files (stat checks keep results fresh)")
     serve.set_defaults(run=_serve)
 
     call = commands.add_parser("call", help="run one tool and print its answer, e.g. volley call grep pattern=TODO")
@@ -83,7 +84,7 @@ def _serve(args: argparse.Namespace) -> None:
     from volley.server.transports import run
 
     workspace = _workspace(args)
-    server = build_server(workspace, log_level=args.log_level)
+    server = build_server(workspace, log_level=args.log_level, watch_files=not args.no_watch)
     sys.stderr.write(f"volley {__version__}: serving {workspace.root} over {args.transport}\n")
     run(server, args.transport, host=args.host, port=args.port, token=args.token)
 
@@ -93,7 +94,7 @@ def _call(args: argparse.Namespace) -> None:
 
     from volley.server.app import build_server
 
-    server = build_server(_workspace(args), log_level=args.log_level)
+    server = build_server(_workspace(args), log_level=args.log_level, watch_files=False)
     arguments = _parse_arguments(args.arguments)
     code = anyio.run(_call_async, server, args.tool, arguments, args.json)
     raise SystemExit(code)

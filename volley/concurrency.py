@@ -32,8 +32,23 @@ class CallTimeout(VolleyError):
     pass
 
 
+class _Shared:
+    """The outcome of one queued call, awaited by identical calls that arrived while it waited."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.ok = False
+        self.result: object = None
+        self.error: VolleyError | None = None
+
+
 class Scheduler:
-    """Bounds concurrent tool calls per kind of work and times them."""
+    """Bounds concurrent tool calls per kind of work, shares identical queued calls, and times them.
+
+    Sharing: an identical call (same ``share_key``) that arrives while another is still queued waits
+    for that one's outcome instead of running again. A call that has started is never joined, so a
+    result can never predate the request it answers (a file changed meanwhile is read afresh).
+    """
 
     def __init__(self, limits: Concurrency) -> None:
         self.limits = limits
@@ -44,11 +59,55 @@ class Scheduler:
             "test": anyio.CapacityLimiter(limits.tests),
         }
         self.threads = anyio.CapacityLimiter(limits.threads)
+        self._queued: dict[str, _Shared] = {}
+        self.shared = 0  # calls answered by another identical call (for logs and tests)
 
-    async def run(self, kind: Work, name: str, work: Callable[[], Awaitable[T]], timeout: float | None) -> T:
+    async def run(
+        self,
+        kind: Work,
+        name: str,
+        work: Callable[[], Awaitable[T]],
+        timeout: float | None,
+        share_key: str | None = None,
+    ) -> T:
         """Run ``work`` once a slot of ``kind`` is free, within ``timeout`` seconds of starting."""
+        if share_key is not None and (leader := self._queued.get(share_key)) is not None:
+            await leader.done.wait()
+            if leader.ok:
+                self.shared += 1
+                return leader.result  # type: ignore[return-value]
+            if leader.error is not None:
+                self.shared += 1
+                raise leader.error
+            # the leader was cancelled: run it ourselves
+        shared = _Shared()
+        if share_key is not None:
+            self._queued[share_key] = shared
+        try:
+            result = await self._run(kind, name, work, timeout, share_key, shared)
+            shared.ok, shared.result = True, result
+            return result
+        except VolleyError as exc:
+            shared.error = exc
+            raise
+        finally:
+            if share_key is not None and self._queued.get(share_key) is shared:
+                del self._queued[share_key]
+            shared.done.set()
+
+    async def _run(
+        self,
+        kind: Work,
+        name: str,
+        work: Callable[[], Awaitable[T]],
+        timeout: float | None,
+        share_key: str | None,
+        shared: _Shared,
+    ) -> T:
         queued = time.perf_counter()
         async with self.slots[kind]:
+            if share_key is not None and self._queued.get(share_key) is shared:
+                del self._queued[share_key]  # started: no one may join any more
             started = time.perf_counter()
             token = _threads.set(self.threads)
             try:

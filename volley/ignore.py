@@ -137,7 +137,7 @@ class IgnoreRules:
     def __init__(self, root: Path, extra_patterns: list[str]) -> None:
         self.root = root
         self._cache: dict[Path, tuple[tuple[int, int], PatternFile | None]] = {}
-        self._chains: dict[str, Chain] = {}
+        self.outer_paths: list[Path] = []  # rule files above or beside the tree: reloaded as a whole
         config = (PatternFile("workspace config `ignore`", extra_patterns),) if extra_patterns else ()
         outer_gitignores, exclude = self._outer_files(root)
         self.root_chain = Chain((config, (), tuple(reversed(outer_gitignores)), exclude)).extended(
@@ -151,10 +151,12 @@ class IgnoreRules:
                 break
         else:
             return [], ()
+        self.outer_paths = [git_root / ".git" / "info" / "exclude"]
         outer_files = []
         between = [p for p in root.parents if git_root in p.parents]
         above = [] if git_root == root else [git_root, *reversed(between)]
         for directory in above:
+            self.outer_paths.append(directory / ".gitignore")
             outer = root.relative_to(directory).as_posix() + "/"
             found = PatternFile.read(directory / ".gitignore", str(directory / ".gitignore"), outer=outer)
             if found is not None:
@@ -191,6 +193,15 @@ class IgnoreRules:
         found = PatternFile.read(path, label, base)
         self._cache[path] = (key, found)
         return found
+
+    def file_keys(self, directory: str) -> list[tuple[str, tuple[int, int]]]:
+        """The (mtime, size) each ignore file in ``directory`` had when it was loaded."""
+        keys = []
+        for name in IGNORE_FILES:
+            cached = self._cache.get(Path(directory, name))
+            if cached is not None:
+                keys.append((os.path.join(directory, name), cached[0]))
+        return keys
 
     def chain_for(self, rel_dir: str) -> Chain:
         """The chain in force inside ``rel_dir`` (built from the root down)."""

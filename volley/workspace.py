@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from volley.config import Config, load_config
+from volley.config import CONFIG_FILE, Config, load_config
 from volley.errors import DeniedError, EscapeError, NotFoundError
 from volley.ignore import IGNORE_FILES, Chain, Decision, DenyRules, IgnoreRules, posix_rel
 
@@ -58,13 +58,27 @@ class Workspace:
             raise NotFoundError(f"workspace is not a directory: {root}")
         self.root = Path(real)
         self._root_str = real
-        if config is None:
+        self._fixed_config = config
+        self.reload()
+        from volley.cache import LineCache
+        from volley.index import FileIndex  # the index needs the workspace's walk
+
+        self.index = FileIndex(self)
+        self.line_cache = LineCache()
+
+    def reload(self) -> None:
+        """(Re)read the configuration and the rule files that are not cached per directory."""
+        if self._fixed_config is None:
             config, self.config_path = load_config(self.root)
         else:
-            self.config_path = None
+            config, self.config_path = self._fixed_config, None
         self.config = config
         self.ignore = IgnoreRules(self.root, list(config.ignore))
         self.deny = DenyRules(list(config.deny))
+
+    def rule_files(self) -> list[Path]:
+        """Files whose change means reload(): the config files, and ignore files outside the tree."""
+        return [self.root / CONFIG_FILE, self.root / "pyproject.toml", *self.ignore.outer_paths]
 
     # -- the sandbox -------------------------------------------------------------------------
 
@@ -144,14 +158,16 @@ class Workspace:
         max_depth: int | None = None,
         include_ignored: bool = False,
         on_hidden: Callable[[Entry, Decision], None] | None = None,
+        on_dir: Callable[[str, os.stat_result], None] | None = None,
     ) -> Iterator[Entry]:
         """Walk below ``start`` depth-first, directories first, names sorted.
 
         Denied entries are never yielded; ignored ones only with ``include_ignored`` (else they are
         reported to ``on_hidden`` and ignored directories are not entered). Symbolic links are
-        yielded but never followed.
+        yielded but never followed. ``on_dir`` sees each directory's stat taken just before it is read.
         """
-        scans = [self._scan(start.rel, self.ignore.chain_for(start.rel), 1, include_ignored, on_hidden)]
+        hooks = (include_ignored, on_hidden, on_dir)
+        scans = [self._scan(start.rel, self.ignore.chain_for(start.rel), 1, *hooks)]
         while scans:
             item = next(scans[-1], None)
             if item is None:
@@ -160,7 +176,7 @@ class Workspace:
             entry, chain = item
             yield entry
             if entry.is_dir and not entry.is_symlink and (max_depth is None or entry.depth < max_depth):
-                scans.append(self._scan(entry.rel, chain, entry.depth + 1, include_ignored, on_hidden))
+                scans.append(self._scan(entry.rel, chain, entry.depth + 1, *hooks))
 
     def _scan(
         self,
@@ -169,10 +185,14 @@ class Workspace:
         depth: int,
         include_ignored: bool,
         on_hidden: Callable[[Entry, Decision], None] | None,
+        on_dir: Callable[[str, os.stat_result], None] | None,
     ) -> Iterator[tuple[Entry, Chain]]:
         """The entries of one directory, each with the ignore chain in force beside it."""
+        path = os.path.join(self._root_str, rel_dir)
         try:
-            with os.scandir(os.path.join(self._root_str, rel_dir)) as it:
+            if on_dir is not None:
+                on_dir(path, os.stat(path))
+            with os.scandir(path) as it:
                 dirents = list(it)
         except OSError:
             return
@@ -200,8 +220,17 @@ class Workspace:
             yield entry, chain
 
     def visible_files(self, start: Target, include_ignored: bool = False) -> list[str]:
-        """Every regular file below ``start`` that a search may read (links are not followed)."""
-        entries = self.walk(start, include_ignored=include_ignored)
+        """Every regular file below ``start`` that a search may read (links are not followed).
+
+        Served from the file index, which proves its list current before every use.
+        """
+        return self.index.files(start, include_ignored)
+
+    def walk_files(
+        self, start: Target, include_ignored: bool, on_dir: Callable[[str, os.stat_result], None] | None = None
+    ) -> list[str]:
+        """Walk for ``visible_files`` without the index."""
+        entries = self.walk(start, include_ignored=include_ignored, on_dir=on_dir)
         return [e.rel for e in entries if not e.is_dir and not e.is_symlink and e.dirent.is_file(follow_symlinks=False)]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
@@ -16,6 +18,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from volley import __version__
 from volley.concurrency import Scheduler, Work
 from volley.errors import VolleyError
+from volley.watcher import watch
 from volley.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -61,8 +64,12 @@ class Runtime:
             self.scheduler = Scheduler(self.workspace.config.concurrency)
         ws = self.workspace
         timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
+        share_key = None
+        if spec.annotations.read_only_hint:
+            share_key = spec.name + json.dumps(arguments, sort_keys=True, default=str)
         try:
-            result = await self.scheduler.run(spec.kind, spec.name, lambda: spec.fn(ws, **arguments), timeout)
+            work = lambda: spec.fn(ws, **arguments)  # noqa: E731
+            result = await self.scheduler.run(spec.kind, spec.name, work, timeout, share_key)
         except VolleyError as exc:
             raise ToolError(str(exc)) from None
         return CallToolResult(
@@ -71,7 +78,9 @@ class Runtime:
         )
 
 
-def build_server(workspace: Workspace, specs: list[ToolSpec] | None = None, log_level: str = "WARNING") -> MCPServer:
+def build_server(
+    workspace: Workspace, specs: list[ToolSpec] | None = None, log_level: str = "WARNING", watch_files: bool = True
+) -> MCPServer:
     """The MCP server for one workspace, with every tool registered."""
     from volley.server.batch import register_batch
     from volley.server.catalog import TOOL_SPECS
@@ -82,7 +91,15 @@ def build_server(workspace: Workspace, specs: list[ToolSpec] | None = None, log_
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
         runtime.scheduler = Scheduler(workspace.config.concurrency)
         log.info("volley %s serving workspace %s", __version__, workspace.root)
-        yield runtime
+        async with anyio.create_task_group() as tg:
+            stop = anyio.Event()
+            if watch_files:
+                tg.start_soon(watch, workspace, stop)
+            try:
+                yield runtime
+            finally:
+                stop.set()
+                tg.cancel_scope.cancel()
 
     server = MCPServer(
         "volley",

@@ -10,6 +10,7 @@ from typing import Annotated, BinaryIO
 import anyio
 from pydantic import BaseModel, Field
 
+from volley.cache import MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
 from volley.text import SNIFF_BYTES, binary_kind, human_size, sniff_encoding
@@ -146,16 +147,22 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
                     f"'{shown}' is too large ({human_size(size)}; the limit is "
                     f"{human_size(limits.max_file_bytes)}): use grep to find what you need in it"
                 )
+            cacheable = LineCache.cacheable(st)
+            cached = ws.line_cache.get(abs_path, st) if cacheable else None
+            if cached is not None:
+                return _window_of(cached, offset, count, limits.max_line_chars, size)
             head = f.read(SNIFF_BYTES)
             kind = binary_kind(head, shown)
             if kind is not None:
                 raise ContentError(f"'{shown}' is a binary file ({kind}, {human_size(size)}); it has no text to show")
             encoding, bom = sniff_encoding(head)
-            f.seek(bom)
-            if encoding != "utf-8":
-                text = f.read().decode(encoding, errors="replace")
-                return _window_of(_split_lines(text), offset, count, limits.max_line_chars, size)
-            return _scan_lines(f, offset, count, limits.max_line_chars, size)
+            if encoding == "utf-8" and size > MAX_FILE_BYTES:
+                f.seek(bom)
+                return _scan_lines(f, offset, count, limits.max_line_chars, size)
+            lines = _split_lines((head + f.read())[bom:].decode(encoding, errors="replace"))
+            if cacheable:
+                ws.line_cache.put(abs_path, st, lines)
+            return _window_of(lines, offset, count, limits.max_line_chars, size)
     except PermissionError:
         raise ContentError(f"'{shown}' cannot be read: permission denied") from None
     except FileNotFoundError:
@@ -182,7 +189,7 @@ def _scan_lines(f: BinaryIO, offset: int, count: int, max_chars: int, size: int)
         ends_with_newline = _skip_rest_of_line(f) if overlong else raw.endswith(b"\n")
         if number < offset:
             continue
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        text = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
         if len(text) > max_chars or overlong:
             text = text[:max_chars] + " … [line cut]"
             cut += 1

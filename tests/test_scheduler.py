@@ -1,0 +1,120 @@
+"""The scheduler's guarantees, proven with events rather than timing."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from volley.concurrency import CallTimeout, Scheduler
+from volley.config import Concurrency
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_calls_of_one_kind_run_together_up_to_its_capacity() -> None:
+    scheduler = Scheduler(Concurrency(reads=5))
+    arrived, everyone_in = 0, anyio.Event()
+
+    async def meet_at_barrier() -> str:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 5:
+            everyone_in.set()
+        await everyone_in.wait()  # only returns once all five are running at the same time
+        return "ok"
+
+    results: list[str] = []
+
+    async def call() -> None:
+        results.append(await scheduler.run("read", "read_file", meet_at_barrier, timeout=None))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(call)
+    assert results == ["ok"] * 5
+
+
+async def test_capacity_bounds_how_many_run_at_once() -> None:
+    scheduler = Scheduler(Concurrency(searches=2))
+    running, peak, release = 0, 0, anyio.Event()
+
+    async def work() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(scheduler.run, "search", "grep", work, None)
+            while running < 2:
+                await anyio.sleep(0)
+            await anyio.wait_all_tasks_blocked()
+            assert running == 2  # the other two are queued
+            release.set()
+    assert peak == 2
+
+
+async def test_a_test_run_holding_its_slot_does_not_delay_a_read() -> None:
+    scheduler = Scheduler(Concurrency(tests=1))
+    test_started, finish_test = anyio.Event(), anyio.Event()
+    test_done = False
+
+    async def long_test_run() -> None:
+        nonlocal test_done
+        test_started.set()
+        await finish_test.wait()
+        test_done = True
+
+    async def quick_read() -> str:
+        return "content"
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(scheduler.run, "test", "run_tests", long_test_run, None)
+            await test_started.wait()
+            assert await scheduler.run("read", "read_file", quick_read, None) == "content"
+            assert not test_done  # the read finished while the test run was still in progress
+            finish_test.set()
+
+
+async def test_identical_queued_calls_share_one_execution() -> None:
+    scheduler = Scheduler(Concurrency(reads=1))
+    release_blocker, executions = anyio.Event(), 0
+
+    async def blocker() -> None:
+        await release_blocker.wait()
+
+    async def read() -> str:
+        nonlocal executions
+        executions += 1
+        return "same answer"
+
+    answers: list[str] = []
+
+    async def call() -> None:
+        answers.append(await scheduler.run("read", "read_file", read, None, share_key="k"))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(scheduler.run, "read", "read_file", blocker, None)
+            await anyio.wait_all_tasks_blocked()
+            for _ in range(3):
+                tg.start_soon(call)
+            await anyio.wait_all_tasks_blocked()  # all three queued behind the blocker
+            release_blocker.set()
+    assert answers == ["same answer"] * 3
+    assert executions == 1 and scheduler.shared == 2
+
+
+async def test_a_call_over_its_time_limit_is_stopped_with_a_clear_error() -> None:
+    scheduler = Scheduler(Concurrency())
+
+    async def hang() -> None:
+        await anyio.Event().wait()
+
+    with pytest.raises(CallTimeout, match=r"grep did not finish within 0\.05 s"):
+        await scheduler.run("search", "grep", hang, timeout=0.05)

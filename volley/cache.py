@@ -1,0 +1,56 @@
+"""A bounded cache of decoded file lines, keyed by what fstat says of the open file.
+
+An entry is used only when the file's inode, size and mtime are unchanged, and a file is cached
+only once its mtime is old enough that a second write in the same clock tick cannot hide behind it
+(git's "racy" rule). So the cache is never stale; it only saves decoding and splitting.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+
+from volley.index import RACY_NS
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+class LineCache:
+    """Least-recently-used, bounded by the characters it holds."""
+
+    def __init__(self, max_chars: int = 64 * 1024 * 1024) -> None:
+        self.max_chars = max_chars
+        self._entries: OrderedDict[str, tuple[tuple[int, int, int], list[str], int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    @staticmethod
+    def cacheable(st: os.stat_result) -> bool:
+        return st.st_size <= MAX_FILE_BYTES and time.time_ns() - st.st_mtime_ns > RACY_NS
+
+    def get(self, path: str, st: os.stat_result) -> list[str] | None:
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is None or entry[0] != key:
+                return None
+            self._entries.move_to_end(path)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, path: str, st: os.stat_result, lines: list[str]) -> None:
+        size = sum(map(len, lines)) + len(lines)
+        if size > self.max_chars:
+            return
+        with self._lock:
+            old = self._entries.pop(path, None)
+            if old is not None:
+                self._chars -= old[2]
+            self._entries[path] = ((st.st_ino, st.st_size, st.st_mtime_ns), lines, size)
+            self._chars += size
+            while self._chars > self.max_chars:
+                _, (_, _, freed) = self._entries.popitem(last=False)
+                self._chars -= freed

@@ -1,0 +1,108 @@
+"""The file index: the walk's list of visible files, kept between calls and never served stale.
+
+A snapshot records, before each directory is read, that directory's stat, and the stat of every
+ignore and rule file that shaped the walk. Creating, deleting or renaming an entry changes its
+directory's mtime; editing an ignore or config file changes that file's. So re-stating the
+snapshot (a few milliseconds for thousands of directories) proves the list is still exact; if
+anything differs, the index walks again. The file watcher only makes the next call cheaper: it
+rebuilds in the background after a change, it is never what correctness rests on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from volley.workspace import Target, Workspace
+
+log = logging.getLogger(__name__)
+
+StatKey = tuple[int, int, int]  # mtime_ns, size, inode
+RACY_NS = 2_000_000_000  # a timestamp this fresh may hide a second change in the same clock tick (as in git)
+
+
+def _key(st: os.stat_result) -> StatKey:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _stat_key(path: str) -> StatKey | None:
+    try:
+        return _key(os.stat(path))
+    except OSError:
+        return None
+
+
+@dataclass
+class _Snapshot:
+    files: list[str]
+    stats: dict[str, StatKey | None] = field(default_factory=dict)
+    racy: bool = False  # a directory changed too recently for its mtime to prove anything
+
+    def still_valid(self) -> bool:
+        return not self.racy and all(_stat_key(path) == key for path, key in self.stats.items())
+
+
+class FileIndex:
+    """Visible files of the whole workspace, one list with and one without ignored files."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self._snapshots: dict[bool, _Snapshot] = {}
+        self._lock = threading.Lock()
+        self.walks = 0  # how many times the tree was walked (for tests and logs)
+
+    def files(self, start: Target, include_ignored: bool) -> list[str]:
+        """The regular files below ``start`` that list_dir shows (blocking: call from a worker thread)."""
+        if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
+            return self.ws.walk_files(start, include_ignored)  # inside an ignored tree: walk it directly
+        everything = self._current(include_ignored)
+        if not start.rel:
+            return everything
+        prefix = start.rel + "/"
+        return [rel for rel in everything if rel.startswith(prefix)]
+
+    def refresh(self) -> None:
+        """Bring every kept list up to date now (the watcher calls this after changes)."""
+        for include_ignored in list(self._snapshots):
+            self._current(include_ignored)
+
+    def _current(self, include_ignored: bool) -> list[str]:
+        with self._lock:
+            snapshot = self._snapshots.get(include_ignored)
+            if snapshot is not None and snapshot.still_valid():
+                return snapshot.files
+            if snapshot is not None and not self._rule_files_unchanged(snapshot):
+                log.info("configuration or ignore rules outside the tree changed: reloading")
+                self.ws.reload()
+                self._snapshots.clear()
+            snapshot = self._walk(include_ignored)
+            self._snapshots[include_ignored] = snapshot
+            return snapshot.files
+
+    def _rule_files_unchanged(self, snapshot: _Snapshot) -> bool:
+        return all(_stat_key(str(p)) == snapshot.stats.get(str(p)) for p in self.ws.rule_files())
+
+    def _walk(self, include_ignored: bool) -> _Snapshot:
+        snapshot = _Snapshot(files=[])
+        for path in self.ws.rule_files():
+            snapshot.stats[str(path)] = _stat_key(str(path))
+        directories: list[str] = []
+        started = time.time_ns()
+
+        def on_dir(path: str, st: os.stat_result) -> None:
+            directories.append(path)
+            snapshot.stats[path] = _key(st)
+            if started - st.st_mtime_ns < RACY_NS:
+                snapshot.racy = True
+
+        snapshot.files = self.ws.walk_files(self.ws.resolve("."), include_ignored, on_dir=on_dir)
+        for directory in directories:
+            for path, (mtime, size) in self.ws.ignore.file_keys(directory):
+                st = _stat_key(path)
+                # the key the rules were built from; an inode we did not see counts as a change
+                snapshot.stats[path] = (mtime, size, st[2]) if st is not None else None
+        self.walks += 1
+        return snapshot
