@@ -13,6 +13,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 SECRET = "TOP-SECRET-VALUE-41"
+# The server finds ruff, pytest and python3 on PATH as a user's shell would: this venv's bin comes first.
+SERVER_ENV = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
 
 
 @pytest.fixture
@@ -74,7 +76,9 @@ def project(tmp_path: Path, outside: Path) -> Path:
 async def serve(workspace: Path, *extra: str) -> AsyncIterator[Client]:
     """A `volley serve` subprocess over stdio, with the SDK's client connected to it."""
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(workspace), *extra]
+        command=sys.executable,
+        args=["-m", "volley", "serve", "--workspace", str(workspace), *extra],
+        env=SERVER_ENV,
     )
     async with Client(params, mode="legacy") as client:
         yield client

@@ -62,9 +62,11 @@ class Workspace:
         self.reload()
         from volley.cache import LineCache
         from volley.index import FileIndex  # the index needs the workspace's walk
+        from volley.runs import RunStore
 
         self.index = FileIndex(self)
         self.line_cache = LineCache()
+        self.runs = RunStore()
 
     def reload(self) -> None:
         """(Re)read the configuration and the rule files that are not cached per directory."""

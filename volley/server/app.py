@@ -44,6 +44,7 @@ class ToolSpec:
     kind: Work
     annotations: ToolAnnotations
     limits: Callable[[Workspace], str] = lambda ws: ""
+    in_batch: bool = True  # tools that change files stay out of batches, which run calls concurrently
 
     @property
     def name(self) -> str:
@@ -58,7 +59,7 @@ class Runtime:
     scheduler: Scheduler | None = None
     specs: dict[str, ToolSpec] = field(default_factory=dict)
 
-    async def call(self, spec: ToolSpec, arguments: dict[str, Any]) -> CallToolResult:
+    async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
         """Run one tool call under the scheduler; a VolleyError becomes a tool error."""
         if self.scheduler is None:
             self.scheduler = Scheduler(self.workspace.config.concurrency)
@@ -67,8 +68,11 @@ class Runtime:
         share_key = None
         if spec.annotations.read_only_hint:
             share_key = spec.name + json.dumps(arguments, sort_keys=True, default=str)
+        extra: dict[str, Any] = {}
+        if ctx is not None and "progress" in inspect.signature(spec.fn).parameters:
+            extra["progress"] = ctx.report_progress
         try:
-            work = lambda: spec.fn(ws, **arguments)  # noqa: E731
+            work = lambda: spec.fn(ws, **arguments, **extra)  # noqa: E731
             result = await self.scheduler.run(spec.kind, spec.name, work, timeout, share_key)
         except VolleyError as exc:
             raise ToolError(str(exc)) from None
@@ -129,11 +133,11 @@ def _description(spec: ToolSpec, workspace: Workspace) -> str:
 def _adapt(spec: ToolSpec, runtime: Runtime) -> Callable[..., Awaitable[CallToolResult]]:
     """A function with the tool's own parameters (less the workspace) that the SDK can introspect."""
     sig = inspect.signature(spec.fn, eval_str=True)
-    params = list(sig.parameters.values())[1:]
+    params = [p for p in list(sig.parameters.values())[1:] if p.name != "progress"]
     returns = Annotated[CallToolResult, sig.return_annotation]
 
     async def call(ctx: Context, **arguments: Any) -> CallToolResult:
-        return await runtime.call(spec, arguments)
+        return await runtime.call(spec, arguments, ctx)
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
     positional = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]

@@ -38,7 +38,7 @@ class BatchResult(BaseModel):
 
 def register_batch(server: MCPServer, runtime: Runtime) -> None:
     cap = runtime.workspace.config.limits.batch_max_calls
-    tools = sorted(runtime.specs)
+    tools = sorted(name for name, spec in runtime.specs.items() if spec.in_batch)
 
     async def batch(
         calls: Annotated[list[BatchCall], Field(description=f"the calls to run concurrently (at most {cap})")],
@@ -70,7 +70,7 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
         "a batch cannot contain another batch.",
         annotations=ToolAnnotations(
             title="Run many calls at once",
-            readOnlyHint=all(s.annotations.read_only_hint for s in runtime.specs.values()),
+            readOnlyHint=all(runtime.specs[name].annotations.read_only_hint for name in tools),
             destructiveHint=False,
             openWorldHint=False,
         ),

@@ -9,9 +9,14 @@ from volley.text import human_size
 from volley.tools.grep import grep
 from volley.tools.list_dir import list_dir
 from volley.tools.read_file import read_file
+from volley.tools.run_linter import run_linter
+from volley.tools.run_tests import run_tests
+from volley.tools.toolchains_info import fix_lint, list_toolchains, run_output
 from volley.workspace import Workspace
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+RUNS_CODE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+CHANGES_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
 
 
 def _read_limits(ws: Workspace) -> str:
@@ -34,8 +39,32 @@ def _list_limits(ws: Workspace) -> str:
     return f"{ws.config.limits.list_max_entries} entries unless max_entries is given; depth at most 50."
 
 
+def _lint_limits(ws: Workspace) -> str:
+    return (
+        f"{ws.config.lint.timeout_s:g} s per linter; {ws.config.concurrency.linters} linter runs at once; "
+        "200 diagnostics listed (all counted)."
+    )
+
+
+def _test_limits(ws: Workspace) -> str:
+    return (
+        f"{ws.config.test.timeout_s:g} s unless timeout_s is given (at most 3600); {ws.config.concurrency.tests} "
+        f"test run(s) at once; 20 failures listed (all counted); {ws.config.limits.output_head_chars} characters "
+        "of raw output shown from each end."
+    )
+
+
+def _title(annotations: ToolAnnotations, title: str) -> ToolAnnotations:
+    return annotations.model_copy(update={"title": title})
+
+
 TOOL_SPECS = [
     ToolSpec(read_file, "read", READ_ONLY.model_copy(update={"title": "Read files"}), _read_limits),
     ToolSpec(grep, "search", READ_ONLY.model_copy(update={"title": "Search file contents"}), _grep_limits),
     ToolSpec(list_dir, "read", READ_ONLY.model_copy(update={"title": "List a directory"}), _list_limits),
+    ToolSpec(run_linter, "lint", _title(READ_ONLY, "Run the linters"), _lint_limits),
+    ToolSpec(run_tests, "test", _title(RUNS_CODE, "Run the tests"), _test_limits),
+    ToolSpec(list_toolchains, "read", _title(READ_ONLY, "Show linters and test runners")),
+    ToolSpec(run_output, "read", _title(READ_ONLY, "Page a run's full output")),
+    ToolSpec(fix_lint, "lint", _title(CHANGES_FILES, "Apply linter fixes"), _lint_limits, in_batch=False),
 ]

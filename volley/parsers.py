@@ -1,0 +1,360 @@
+"""Reading linters' and test runners' machine-readable output into diagnostics and test reports.
+
+Each parser takes the run's output (and, for pytest, its JUnit XML) and never raises on garbage:
+what it cannot read becomes nothing, and the caller reports the raw output instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["error", "warning", "info"]
+EXCERPT_LINES = 30
+
+
+class Diagnostic(BaseModel):
+    path: str
+    line: int
+    column: int
+    code: str | None
+    severity: Severity
+    message: str
+    tool: str
+
+
+class Failure(BaseModel):
+    test_id: str
+    path: str | None = None
+    line: int | None = None
+    kind: Literal["failed", "error"] = "failed"
+    message: str
+    traceback: str = Field("", description="a short excerpt: the end of the traceback")
+
+
+class TestCounts(BaseModel):
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failures: list[Failure] = Field(default_factory=list)
+    structured: bool = Field(False, description="whether the counts came from a structured report")
+
+
+def lint(parser: str, output: str, tool: str, root: str) -> list[Diagnostic] | None:
+    """Diagnostics from a linter's output; None when this parser cannot read it."""
+    reader = _LINT.get(parser)
+    if reader is None:
+        return None
+    try:
+        return [d for d in reader(output, tool, root.rstrip("/") + "/")]
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return None
+
+
+def _rel(path: str, root: str) -> str:
+    return path[len(root) :] if path.startswith(root) else path.removeprefix("./")
+
+
+def _json_start(output: str, opener: str) -> Any:
+    start = output.find(opener)
+    if start < 0:
+        raise ValueError("no JSON in the output")
+    return json.JSONDecoder().raw_decode(output[start:])[0]
+
+
+def _ruff(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    for item in _json_start(output, "["):
+        code = item.get("code")
+        severity: Severity = "error" if code is None or code.startswith(("E9", "F")) else "warning"
+        loc = item.get("location") or {"row": 1, "column": 1}
+        yield Diagnostic(
+            path=_rel(item["filename"], root),
+            line=loc["row"],
+            column=loc["column"],
+            code=code,
+            severity=severity,
+            message=item["message"],
+            tool=tool,
+        )
+
+
+_MYPY = re.compile(
+    r"^(?P<path>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<sev>error|warning|note): (?P<msg>.*?)"
+    r"(?:  \[(?P<code>[\w-]+)\])?$",
+    re.MULTILINE,
+)
+
+
+def _mypy(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    for m in _MYPY.finditer(output):
+        severity: Severity = "info" if m["sev"] == "note" else m["sev"]  # type: ignore[assignment]
+        yield Diagnostic(
+            path=_rel(m["path"], root),
+            line=int(m["line"]),
+            column=int(m["col"] or 1),
+            code=m["code"],
+            severity=severity,
+            message=m["msg"],
+            tool=tool,
+        )
+
+
+def _eslint(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    for file in _json_start(output, "["):
+        for msg in file.get("messages", []):
+            yield Diagnostic(
+                path=_rel(file["filePath"], root),
+                line=msg.get("line") or 1,
+                column=msg.get("column") or 1,
+                code=msg.get("ruleId"),
+                severity="error" if msg.get("severity") == 2 else "warning",
+                message=msg["message"],
+                tool=tool,
+            )
+
+
+_GO_VET = re.compile(
+    r"^(?:vet: )?(?P<path>[^:\s][^:\n]*\.go):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<msg>.+)$", re.MULTILINE
+)
+
+
+def _go_vet(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    for m in _GO_VET.finditer(output):
+        yield Diagnostic(
+            path=_rel(m["path"], root),
+            line=int(m["line"]),
+            column=int(m["col"] or 1),
+            code=None,
+            severity="error",
+            message=m["msg"],
+            tool=tool,
+        )
+
+
+def _clippy(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        message = event.get("message") if event.get("reason") == "compiler-message" else None
+        if not message or message.get("level") not in ("error", "warning"):
+            continue
+        span = next((s for s in message.get("spans", []) if s.get("is_primary")), None)
+        if span is None:
+            continue
+        yield Diagnostic(
+            path=_rel(span["file_name"], root),
+            line=span["line_start"],
+            column=span["column_start"],
+            code=(message.get("code") or {}).get("code"),
+            severity=message["level"],
+            message=message["message"],
+            tool=tool,
+        )
+
+
+_LINT: dict[str, Callable[[str, str, str], Iterator[Diagnostic]]] = {
+    "ruff-json": _ruff,
+    "mypy": _mypy,
+    "eslint-json": _eslint,
+    "go-vet": _go_vet,
+    "clippy-json": _clippy,
+}
+
+
+def tests(parser: str, output: str, junit_xml: str | None, root: str) -> TestCounts | None:
+    """Counts and failures from a test run; None when nothing structured could be read."""
+    try:
+        if parser == "pytest-junit" and junit_xml:
+            return _junit(junit_xml, root.rstrip("/") + "/")
+        reader = _TESTS.get(parser)
+        return reader(output) if reader is not None else None
+    except (ValueError, KeyError, TypeError, AttributeError, ET.ParseError):
+        return None
+
+
+def _excerpt(text: str) -> str:
+    lines = text.strip().splitlines()
+    return "\n".join(lines[-EXCERPT_LINES:])
+
+
+def _node_id(path: str | None, classname: str, name: str) -> str:
+    """pytest's node id (path::Class::test) from JUnit's file, classname and name."""
+    if not path:
+        return f"{classname}::{name}"
+    module = path.removesuffix(".py").replace("/", ".")
+    classes = classname[len(module) + 1 :].split(".") if classname.startswith(module + ".") else []
+    return "::".join([path, *classes, name])
+
+
+def _junit(xml_text: str, root: str) -> TestCounts:
+    tree = ET.fromstring(xml_text)
+    counts = TestCounts(structured=True)
+    for case in tree.iter("testcase"):
+        problem = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        if problem is None:
+            counts.passed += 1
+            continue
+        if problem.tag == "skipped":
+            counts.skipped += 1
+            continue
+        kind: Literal["failed", "error"] = "failed" if problem.tag == "failure" else "error"
+        counts.failed += kind == "failed"
+        counts.errors += kind == "error"
+        path = case.get("file")
+        test_id = _node_id(path, case.get("classname", ""), case.get("name", "?"))
+        line = case.get("line")
+        counts.failures.append(
+            Failure(
+                test_id=test_id,
+                path=_rel(path, root) if path else None,
+                line=int(line) + 1 if line else None,
+                kind=kind,
+                message=(problem.get("message") or "").strip()[:2000],
+                traceback=_excerpt(problem.text or ""),
+            )
+        )
+    return counts
+
+
+_UNITTEST_HEAD = re.compile(r"^(FAIL|ERROR): (\S+) \(([^)]+)\)", re.MULTILINE)
+_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in", re.MULTILINE)
+_UNITTEST_END = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$", re.MULTILINE)
+
+
+def _unittest(output: str) -> TestCounts | None:
+    ran = _UNITTEST_RAN.search(output)
+    end = _UNITTEST_END.search(output)
+    if ran is None or end is None:
+        return None
+    details = dict(
+        (k.strip(), int(v)) for k, v in (part.split("=") for part in (end[2] or "").split(",") if "=" in part)
+    )
+    counts = TestCounts(
+        failed=details.get("failures", 0),
+        errors=details.get("errors", 0),
+        skipped=details.get("skipped", 0) + details.get("expected failures", 0),
+        structured=False,
+    )
+    counts.passed = int(ran[1]) - counts.failed - counts.errors - counts.skipped
+    blocks = re.split(r"^={50,}$", output, flags=re.MULTILINE)
+    for block in blocks:
+        head = _UNITTEST_HEAD.search(block)
+        if head is None:
+            continue
+        body = block.split("-" * 70, 1)[-1].split("-" * 70, 1)[0]
+        last = body.strip().splitlines()[-1] if body.strip() else ""
+        frames = re.findall(r'File "([^"]+)", line (\d+)', body)
+        path, line = (frames[-1][0], int(frames[-1][1])) if frames else (None, None)
+        counts.failures.append(
+            Failure(
+                test_id=f"{head[3]}",
+                path=path,
+                line=line,
+                kind="failed" if head[1] == "FAIL" else "error",
+                message=last,
+                traceback=_excerpt(body),
+            )
+        )
+    return counts
+
+
+def _go_test_json(output: str) -> TestCounts:
+    counts = TestCounts(structured=True)
+    logs: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        test = event.get("Test")
+        if not test:
+            continue
+        key = f"{event.get('Package', '')}.{test}"
+        action = event.get("Action")
+        if action == "output":
+            logs.setdefault(key, []).append(event.get("Output", ""))
+        elif action == "pass":
+            counts.passed += 1
+        elif action == "skip":
+            counts.skipped += 1
+        elif action == "fail":
+            counts.failed += 1
+            text = "".join(logs.get(key, []))
+            where = re.search(r"(\S+\.go):(\d+):", text)
+            counts.failures.append(
+                Failure(
+                    test_id=key,
+                    path=where[1] if where else None,
+                    line=int(where[2]) if where else None,
+                    message=text.strip().splitlines()[-1] if text.strip() else "failed",
+                    traceback=_excerpt(text),
+                )
+            )
+    return counts
+
+
+def _jest_json(output: str) -> TestCounts:
+    report = _json_start(output, "{")
+    counts = TestCounts(
+        passed=report["numPassedTests"],
+        failed=report["numFailedTests"],
+        skipped=report.get("numPendingTests", 0) + report.get("numTodoTests", 0),
+        structured=True,
+    )
+    counts.errors = report.get("numRuntimeErrorTestSuites", 0)
+    for suite in report.get("testResults", []):
+        for case in suite.get("assertionResults", []):
+            if case.get("status") != "failed":
+                continue
+            text = "\n".join(case.get("failureMessages") or [])
+            location = case.get("location") or {}
+            counts.failures.append(
+                Failure(
+                    test_id=case.get("fullName", "?"),
+                    path=suite.get("name"),
+                    line=location.get("line"),
+                    message=text.strip().splitlines()[0] if text else "failed",
+                    traceback=_excerpt(text),
+                )
+            )
+    return counts
+
+
+_CARGO_RESULT = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.MULTILINE)
+
+
+def _cargo_test(output: str) -> TestCounts | None:
+    results = _CARGO_RESULT.findall(output)
+    if not results:
+        return None
+    counts = TestCounts(
+        passed=sum(int(r[0]) for r in results),
+        failed=sum(int(r[1]) for r in results),
+        skipped=sum(int(r[2]) for r in results),
+    )
+    for name, body in re.findall(r"^---- (\S+) stdout ----\n(.*?)(?=^---- |^failures:|\Z)", output, re.M | re.S):
+        where = re.search(r"(\S+\.rs):(\d+):\d+", body)
+        counts.failures.append(
+            Failure(
+                test_id=name,
+                path=where[1] if where else None,
+                line=int(where[2]) if where else None,
+                message=body.strip().splitlines()[-1] if body.strip() else "failed",
+                traceback=_excerpt(body),
+            )
+        )
+    return counts
+
+
+_TESTS: dict[str, Callable[[str], TestCounts | None]] = {
+    "unittest": _unittest,
+    "go-test-json": _go_test_json,
+    "jest-json": _jest_json,
+    "cargo-test": _cargo_test,
+}

@@ -1,0 +1,244 @@
+"""Which linters and test runners a workspace has, and the exact argv each run will use.
+
+Detection prefers the workspace's own environment (.venv/bin, node_modules/.bin) over PATH. A
+command configured in the workspace config (`[lint]` / `[test]`) replaces detection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from volley.config import Command
+from volley.errors import ToolchainError
+
+Role = Literal["lint", "test"]
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """One runnable linter or test runner."""
+
+    name: str
+    role: Role
+    language: str
+    argv: list[str]
+    parser: str  # how its output is read: see volley.parsers
+    source: str  # why it was chosen, for the model and the user
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 600.0
+
+    def describe(self) -> str:
+        return f"{self.role}: {self.name} ({self.language}) — {' '.join(self.argv)}  [{self.source}]"
+
+
+def detect(root: Path, lint: Command, test: Command) -> list[Toolchain]:
+    """Every toolchain the workspace offers, configured ones replacing detection for their role."""
+    found: list[Toolchain] = []
+    for role, command in (("lint", lint), ("test", test)):
+        if not command.enabled:
+            continue
+        if command.command:
+            found.append(_configured(role, command))  # type: ignore[arg-type]
+            continue
+        for chain in _detected(root):
+            if chain.role == role:
+                found.append(Toolchain(**{**chain.__dict__, "timeout_s": command.timeout_s, "env": command.env}))
+    return found
+
+
+def choose(chains: list[Toolchain], role: Role, name: str | None, root: Path) -> list[Toolchain]:
+    """The toolchains a run uses: the one named, else every one of that role (linters) or the first (tests)."""
+    candidates = [c for c in chains if c.role == role]
+    if name is not None:
+        picked = [c for c in candidates if c.name == name]
+        if not picked:
+            known = ", ".join(c.name for c in candidates) or "none"
+            raise ToolchainError(f"no {role} toolchain named {name!r} in this workspace (available: {known})")
+        return picked
+    if not candidates:
+        raise ToolchainError(_missing(role, root))
+    return candidates if role == "lint" else candidates[:1]
+
+
+def _missing(role: Role, root: Path) -> str:
+    looked = (
+        "ruff and mypy (.venv/bin, PATH), eslint (node_modules/.bin), go vet (go.mod), cargo clippy (Cargo.toml)"
+        if role == "lint"
+        else "pytest or unittest (Python files), vitest/jest or the package.json test script, go test (go.mod), "
+        "cargo test (Cargo.toml)"
+    )
+    section = "[lint]" if role == "lint" else "[test]"
+    return (
+        f"no {'linter' if role == 'lint' else 'test runner'} found in {root}: looked for {looked}. "
+        f"Install one in the workspace, or set `command = [...]` under {section} in .volley.toml"
+    )
+
+
+_KNOWN = {
+    "ruff": ("python", "ruff-json"),
+    "mypy": ("python", "mypy"),
+    "pytest": ("python", "pytest-junit"),
+    "eslint": ("javascript", "eslint-json"),
+    "jest": ("javascript", "jest-json"),
+    "vitest": ("javascript", "jest-json"),
+    "go": ("go", "go-vet"),
+    "cargo": ("rust", "cargo-test"),
+}
+
+
+def _configured(role: Role, command: Command) -> Toolchain:
+    argv = list(command.command or [])
+    words = {os.path.basename(a) for a in argv}
+    name = next((w for w in ("ruff", "mypy", "pytest", "eslint", "jest", "vitest") if w in words), None)
+    if name is None and words & {"unittest"}:
+        name = "unittest"
+    language, parser = _KNOWN.get(name or "", ("configured", "generic"))
+    if name == "unittest":
+        language, parser = "python", "unittest"
+    if name == "ruff" and "json" not in argv:
+        parser = "generic"  # without --output-format json there is nothing structured to read
+    return Toolchain(
+        name=name or os.path.basename(argv[0]),
+        role=role,
+        language=language,
+        argv=argv,
+        parser=parser,
+        source=f"configured: [{role}] command",
+        env=command.env,
+        timeout_s=command.timeout_s,
+    )
+
+
+def _detected(root: Path) -> list[Toolchain]:
+    return [*_python(root), *_javascript(root), *_go(root), *_rust(root)]
+
+
+def _python(root: Path) -> list[Toolchain]:
+    markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "tox.ini")
+    if not any((root / m).exists() for m in markers) and not any(root.glob("*.py")):
+        return []
+    venv_bin = next((root / v / "bin" for v in (".venv", "venv") if (root / v / "bin" / "python").exists()), None)
+    python = str(venv_bin / "python") if venv_bin else (shutil.which("python3") or shutil.which("python"))
+    chains = []
+    ruff, where = _tool(venv_bin, "ruff")
+    if ruff:
+        chains.append(
+            Toolchain(
+                "ruff", "lint", "python", [ruff, "check", "--no-cache", "--output-format", "json"], "ruff-json", where
+            )
+        )
+    mypy, where = _tool(venv_bin, "mypy")
+    if mypy and _mypy_configured(root):
+        argv = [mypy, "--show-column-numbers", "--no-error-summary", "--no-pretty", "--cache-dir", os.devnull]
+        chains.append(Toolchain("mypy", "lint", "python", argv, "mypy", where + "; mypy is configured"))
+    pytest, where = _tool(venv_bin, "pytest")
+    if pytest and python:
+        argv = [python if venv_bin else pytest, *(["-m", "pytest"] if venv_bin else []), "-o", "junit_family=xunit1"]
+        chains.append(Toolchain("pytest", "test", "python", argv, "pytest-junit", where))
+    elif python:
+        chains.append(
+            Toolchain(
+                "unittest",
+                "test",
+                "python",
+                [python, "-m", "unittest"],
+                "unittest",
+                "no pytest found: the standard library's unittest",
+            )
+        )
+    return chains
+
+
+def _tool(venv_bin: Path | None, name: str) -> tuple[str | None, str]:
+    if venv_bin is not None and (venv_bin / name).exists():
+        return str(venv_bin / name), f"detected: {venv_bin.parent.name}/bin/{name}"
+    found = shutil.which(name)
+    return found, f"detected on PATH: {found}"
+
+
+def _mypy_configured(root: Path) -> bool:
+    if (root / "mypy.ini").exists() or (root / ".mypy.ini").exists():
+        return True
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        data = {}
+    if "mypy" in data.get("tool", {}):
+        return True
+    try:
+        return "[mypy]" in (root / "setup.cfg").read_text()
+    except OSError:
+        return False
+
+
+def _javascript(root: Path) -> list[Toolchain]:
+    try:
+        package = json.loads((root / "package.json").read_text())
+    except (OSError, ValueError):
+        return []
+    bin_dir = root / "node_modules" / ".bin"
+    chains = []
+    if (bin_dir / "eslint").exists():
+        chains.append(
+            Toolchain(
+                "eslint",
+                "lint",
+                "javascript",
+                [str(bin_dir / "eslint"), "-f", "json", "."],
+                "eslint-json",
+                "detected: node_modules/.bin/eslint",
+            )
+        )
+    if (bin_dir / "vitest").exists():
+        argv = [str(bin_dir / "vitest"), "run", "--reporter=json"]
+        chains.append(
+            Toolchain("vitest", "test", "javascript", argv, "jest-json", "detected: node_modules/.bin/vitest")
+        )
+    elif (bin_dir / "jest").exists():
+        argv = [str(bin_dir / "jest"), "--json"]
+        chains.append(Toolchain("jest", "test", "javascript", argv, "jest-json", "detected: node_modules/.bin/jest"))
+    elif package.get("scripts", {}).get("test") and shutil.which("npm"):
+        chains.append(
+            Toolchain(
+                "npm test",
+                "test",
+                "javascript",
+                ["npm", "test", "--silent"],
+                "generic",
+                "detected: the test script of package.json",
+            )
+        )
+    return chains
+
+
+def _go(root: Path) -> list[Toolchain]:
+    go = shutil.which("go")
+    if not (root / "go.mod").exists() or go is None:
+        return []
+    return [
+        Toolchain("go vet", "lint", "go", [go, "vet", "./..."], "go-vet", "detected: go.mod"),
+        Toolchain("go test", "test", "go", [go, "test", "-json", "./..."], "go-test-json", "detected: go.mod"),
+    ]
+
+
+def _rust(root: Path) -> list[Toolchain]:
+    cargo = shutil.which("cargo")
+    if not (root / "Cargo.toml").exists() or cargo is None:
+        return []
+    return [
+        Toolchain(
+            "cargo clippy",
+            "lint",
+            "rust",
+            [cargo, "clippy", "--message-format=json", "--quiet"],
+            "clippy-json",
+            "detected: Cargo.toml",
+        ),
+        Toolchain("cargo test", "test", "rust", [cargo, "test"], "cargo-test", "detected: Cargo.toml"),
+    ]

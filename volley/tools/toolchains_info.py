@@ -1,0 +1,109 @@
+"""list_toolchains, fix_lint and run_output: what will run, fixing, and the full output of a run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from volley.parsers import Diagnostic
+from volley.toolchains import choose, detect
+from volley.tools.arguments import workspace_target
+from volley.tools.run_linter import LinterRun, lint_once
+from volley.workspace import Workspace
+
+
+class ToolchainInfo(BaseModel):
+    name: str
+    role: str
+    language: str
+    argv: list[str]
+    source: str
+    timeout_s: float
+
+
+class ToolchainsResult(BaseModel):
+    toolchains: list[ToolchainInfo]
+
+    def render(self) -> str:
+        if not self.toolchains:
+            return (
+                "no linter or test runner found; configure one with `command = [...]` under [lint] or [test] "
+                "in .volley.toml"
+            )
+        return "\n".join(
+            f"{t.role}: {t.name} ({t.language}): {' '.join(t.argv)}  [{t.source}]" for t in self.toolchains
+        )
+
+
+async def list_toolchains(ws: Workspace) -> ToolchainsResult:
+    """The linters and test runners this workspace offers and the exact command each will run.
+
+    Detection prefers the workspace's own environment (.venv/bin, node_modules/.bin) over PATH; a
+    command configured under [lint] or [test] in .volley.toml replaces detection.
+    """
+    chains = detect(ws.root, ws.config.lint, ws.config.test)
+    return ToolchainsResult(
+        toolchains=[
+            ToolchainInfo(
+                name=c.name, role=c.role, language=c.language, argv=c.argv, source=c.source, timeout_s=c.timeout_s
+            )
+            for c in chains
+        ]
+    )
+
+
+class FixResult(BaseModel):
+    run: LinterRun
+    remaining: list[Diagnostic] = Field(description="what the linter could not fix")
+
+    def render(self) -> str:
+        lines = [f"{d.path}:{d.line}:{d.column}: {d.code or ''} {d.message}" for d in self.remaining]
+        return "\n".join([f"{self.run.linter} --fix: {self.run.status}; {len(self.remaining)} findings remain", *lines])
+
+
+async def fix_lint(
+    ws: Workspace,
+    paths: Annotated[list[str] | None, Field(description="files or directories to fix (default: all)")] = None,
+    linter: Annotated[str | None, Field(description="ruff or eslint (default: the first that can fix)")] = None,
+) -> FixResult:
+    """Apply the linter's safe automatic fixes to files in the workspace (ruff --fix, eslint --fix) and
+    report what remains. This changes files."""
+    chains = [c for c in choose(detect(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
+    fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
+    targets = [workspace_target(ws, p, "path") for p in paths or []]
+    run, remaining = await lint_once(ws, fixable[0], targets, fix=True)
+    return FixResult(run=run, remaining=remaining)
+
+
+class OutputPage(BaseModel):
+    run_id: str
+    lines: list[str]
+    start_line: int
+    total_lines: int
+    next_offset: int | None
+
+    def render(self) -> str:
+        body = "".join(f"{n:>6}\t{line}\n" for n, line in enumerate(self.lines, self.start_line))
+        more = f"; continue with offset={self.next_offset}" if self.next_offset else ""
+        last = self.start_line + len(self.lines) - 1
+        return f"{body}({self.run_id}: lines {self.start_line}-{last} of {self.total_lines}{more})"
+
+
+async def run_output(
+    ws: Workspace,
+    run_id: Annotated[str, Field(description="the run_id a run_linter or run_tests answer gave")],
+    offset: Annotated[int, Field(ge=1, description="1-based line to start from")] = 1,
+    limit: Annotated[int, Field(ge=1, le=5000, description="lines to return")] = 400,
+) -> OutputPage:
+    """Page through the full raw output of a recent run_linter or run_tests call."""
+    lines = ws.runs.lines(run_id)
+    window = lines[offset - 1 : offset - 1 + limit]
+    end = offset - 1 + len(window)
+    return OutputPage(
+        run_id=run_id,
+        lines=window,
+        start_line=offset,
+        total_lines=len(lines),
+        next_offset=end + 1 if end < len(lines) else None,
+    )
