@@ -38,6 +38,8 @@ class Failure(BaseModel):
 
 
 class TestCounts(BaseModel):
+    __test__ = False  # not a pytest test class
+
     passed: int = 0
     failed: int = 0
     errors: int = 0
@@ -46,7 +48,7 @@ class TestCounts(BaseModel):
     structured: bool = Field(False, description="whether the counts came from a structured report")
 
 
-def lint(parser: str, output: str, tool: str, root: str) -> list[Diagnostic] | None:
+def read_lint(parser: str, output: str, tool: str, root: str) -> list[Diagnostic] | None:
     """Diagnostics from a linter's output; None when this parser cannot read it."""
     reader = _LINT.get(parser)
     if reader is None:
@@ -168,7 +170,7 @@ _LINT: dict[str, Callable[[str, str, str], Iterator[Diagnostic]]] = {
 }
 
 
-def tests(parser: str, output: str, junit_xml: str | None, root: str) -> TestCounts | None:
+def read_tests(parser: str, output: str, junit_xml: str | None, root: str) -> TestCounts | None:
     """Counts and failures from a test run; None when nothing structured could be read."""
     try:
         if parser == "pytest-junit" and junit_xml:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from volley.errors import InputError
-from volley.parsers import Diagnostic, lint
+from volley.parsers import Diagnostic, read_lint
 from volley.process import run_process
 from volley.runs import head_and_tail
 from volley.toolchains import Toolchain, choose, detect
@@ -92,7 +92,7 @@ async def lint_once(
     done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
     output = done.output.decode("utf-8", errors="replace")
     run_id = ws.runs.save(done.output)
-    diagnostics = lint(chain.parser, output, chain.name, str(ws.root)) if not done.timed_out else None
+    diagnostics = read_lint(chain.parser, output, chain.name, str(ws.root)) if not done.timed_out else None
     status: Status
     if done.timed_out:
         status = "timed out"

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from volley.parsers import Failure, TestCounts, tests
+from volley.parsers import Failure, TestCounts, read_tests
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
 from volley.toolchains import Toolchain, choose, detect
@@ -27,6 +27,8 @@ _PERCENT = re.compile(rb"\[\s*(\d{1,3})%\]")
 
 
 class TestResult(BaseModel):
+    __test__ = False  # not a pytest test class
+
     runner: str
     argv: list[str]
     status: Status
@@ -96,7 +98,7 @@ async def run_tests(
         done = await _run_with_progress(ws, chain, argv, timeout_s or chain.timeout_s, progress)
         report = _read(junit)
     output = done.output.decode("utf-8", errors="replace")
-    counts = tests(chain.parser, output, report, str(ws.root)) if not done.timed_out else None
+    counts = read_tests(chain.parser, output, report, str(ws.root)) if not done.timed_out else None
     head, tail = head_and_tail(output, ws.config.limits.output_head_chars)
     status = _status(chain, done, counts)
     counts = counts or TestCounts()
