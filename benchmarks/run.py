@@ -1,0 +1,448 @@
+"""Volley's benchmarks, side by side in one run: `make bench` (or `python -m benchmarks.run [--quick]`).
+
+Measures, over real MCP stdio sessions with the Python SDK's client:
+  1. the parallel-tool-calling latency model (sequential vs concurrent vs batch, N = 1..20),
+  2. Volley against the reference filesystem server (@modelcontextprotocol/server-filesystem),
+  3. grep against the `rg` binary (time and identical matches),
+  4. scale: the same work with and without a 20,000-file ignored node_modules/,
+  5. per-call overhead against a bare MCPServer tool, the line cache, peak memory.
+Writes benchmarks/results/latest.{json,md,png}. Figures are medians; ratios come from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from benchmarks import corpus
+
+RESULTS = Path(__file__).parent / "results"
+GREP_PATTERNS = [r"def get_\w+\(", r"TODO", r"class \w+Test", r"import os$"]
+ECHO_SERVER = Path(__file__).parent / "echo_server.py"
+
+
+def volley_params(root: Path) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(root)], env=dict(os.environ)
+    )
+
+
+def reference_params(root: Path) -> StdioServerParameters:
+    argv = corpus.reference_server()
+    return StdioServerParameters(command=argv[0], args=[*argv[1:], str(root)], env=dict(os.environ))
+
+
+async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await fn()
+    return time.perf_counter() - start, result
+
+
+async def median_time(fn: Callable[[], Awaitable[Any]], runs: int) -> float:
+    return statistics.median([(await timed(fn))[0] for _ in range(runs)])
+
+
+def text(result: Any) -> str:
+    if result.is_error:
+        raise RuntimeError("tool error: " + "".join(getattr(b, "text", "") for b in result.content)[:500])
+    return "".join(getattr(b, "text", "") for b in result.content)
+
+
+def server_pid(marker: str) -> int | None:
+    """The pid of our child process whose command line contains ``marker``."""
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me and marker in cmdline:
+            return int(name)
+    return None
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+# -- 1. startup --------------------------------------------------------------------------------
+
+
+async def startup(params: StdioServerParameters, runs: int) -> float:
+    async def once() -> None:
+        async with Client(params, mode="legacy"):
+            pass
+
+    await once()  # warm the OS caches
+    return await median_time(once, runs)
+
+
+# -- 2. peer comparison ------------------------------------------------------------------------
+
+
+async def peer_rows(root: Path, runs: int) -> dict[str, Any]:
+    small = "django/__init__.py"
+    files = sorted(str(p.relative_to(root)) for p in (root / "django" / "db" / "models").rglob("*.py"))[:50]
+    rows: dict[str, Any] = {}
+    async with Client(volley_params(root), mode="legacy") as v, Client(reference_params(root), mode="legacy") as r:
+        absolute = lambda rel: str(root / rel)  # noqa: E731
+
+        async def latencies(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+            for _ in range(10):
+                await call()
+            return sorted([(await timed(call))[0] for _ in range(n)])
+
+        v_lat = await latencies(lambda: v.call_tool("read_file", {"path": small}), 200)
+        r_lat = await latencies(lambda: r.call_tool("read_text_file", {"path": absolute(small)}), 200)
+        rows["read one small file p50"] = (_pct(v_lat, 50), _pct(r_lat, 50))
+        rows["read one small file p95"] = (_pct(v_lat, 95), _pct(r_lat, 95))
+        for n in (5, 50):
+            subset = files[:n]
+            rows[f"read {n} files, concurrent calls"] = (
+                await median_time(
+                    lambda s=subset: asyncio.gather(*(v.call_tool("read_file", {"path": f}) for f in s)), runs
+                ),
+                await median_time(
+                    lambda s=subset: asyncio.gather(*(r.call_tool("read_text_file", {"path": absolute(f)}) for f in s)),
+                    runs,
+                ),
+            )
+            rows[f"read {n} files, one batch call"] = (
+                await median_time(lambda s=subset: v.call_tool("read_file", {"path": s}), runs),
+                await median_time(
+                    lambda s=subset: r.call_tool("read_multiple_files", {"paths": [absolute(f) for f in s]}), runs
+                ),
+            )
+            calls = [{"tool": "read_file", "arguments": {"path": f}} for f in subset]
+            rows[f"read {n} files, batch tool"] = (
+                await median_time(lambda c=calls: v.call_tool("batch", {"calls": c}), runs),
+                rows[f"read {n} files, one batch call"][1],
+            )
+        v_tree = await v.call_tool("list_dir", {"depth": 50, "max_entries": 1_000_000})
+        r_tree = await r.call_tool("directory_tree", {"path": str(root)})
+        rows["list the whole tree"] = (
+            await median_time(lambda: v.call_tool("list_dir", {"depth": 50, "max_entries": 1_000_000}), runs),
+            await median_time(lambda: r.call_tool("directory_tree", {"path": str(root)}), runs),
+        )
+        default = await v.call_tool("list_dir", {})
+        rows["answer size: whole tree (bytes)"] = (len(text(v_tree).encode()), len(text(r_tree).encode()))
+        rows["answer size: default listing (bytes)"] = (len(text(default).encode()), len(text(r_tree).encode()))
+        rows["find *.py by glob"] = (
+            await median_time(lambda: v.call_tool("list_dir", {"glob": "**/*.py", "max_entries": 100_000}), runs),
+            await median_time(lambda: r.call_tool("search_files", {"path": str(root), "pattern": "**/*.py"}), runs),
+        )
+        rows["_volley_peak_rss_mb"] = peak_rss_mb(server_pid("volley serve"))
+    return rows
+
+
+def _pct(values: list[float], p: int) -> float:
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+# -- 3. grep against rg ------------------------------------------------------------------------
+
+_RG_LINE = re.compile(r"^(.*?):(\d+):")
+
+
+async def grep_rows(root: Path, runs: int) -> list[dict[str, Any]]:
+    rg = shutil.which("rg")
+    rows = []
+    async with Client(volley_params(root), mode="legacy") as v:
+        for pattern in GREP_PATTERNS:
+            args = {"pattern": pattern, "max_results": 1_000_000}
+            await v.call_tool("grep", args)
+            v_time = await median_time(lambda a=args: v.call_tool("grep", a), runs)
+            result = await v.call_tool("grep", args)
+            v_matches = {(x["path"], x["line"]) for x in result.structured_content["lines"] if x["match"]}
+            row = {"pattern": pattern, "volley_s": v_time, "volley_matches": len(v_matches)}
+            if rg:
+                argv = [rg, "-n", "--no-heading", "--hidden", "--no-require-git", "-e", pattern]
+                run = lambda a=argv: asyncio.to_thread(subprocess.run, a, cwd=root, capture_output=True)  # noqa: E731
+                row["rg_s"] = await median_time(run, runs)
+                out = subprocess.run(argv, cwd=root, capture_output=True, text=True).stdout
+                rg_matches = {(m[1], int(m[2])) for m in map(_RG_LINE.match, out.splitlines()) if m}
+                row.update(rg_matches=len(rg_matches), same_matches=rg_matches == v_matches)
+            rows.append(row)
+    return rows
+
+
+# -- 4. scale: ignored trees -------------------------------------------------------------------
+
+
+async def scale_rows(plain: Path, heavy: Path, runs: int) -> dict[str, tuple[float, float]]:
+    work = {
+        "grep def get_": ("grep", {"pattern": r"def get_\w+\(", "max_results": 100_000}),
+        "list_dir root": ("list_dir", {}),
+        "glob **/*.py": ("list_dir", {"glob": "**/*.py", "max_entries": 100_000}),
+    }
+    rows: dict[str, tuple[float, float]] = {}
+    async with Client(volley_params(plain), mode="legacy") as p, Client(volley_params(heavy), mode="legacy") as h:
+        for name, (tool, args) in work.items():
+            await p.call_tool(tool, args)
+            await h.call_tool(tool, args)
+            rows[name] = (
+                await median_time(lambda t=tool, a=args: p.call_tool(t, a), runs),
+                await median_time(lambda t=tool, a=args: h.call_tool(t, a), runs),
+            )
+    async with Client(reference_params(plain), mode="legacy") as p, Client(reference_params(heavy), mode="legacy") as h:
+        rows["reference directory_tree"] = (
+            await median_time(lambda: p.call_tool("directory_tree", {"path": str(plain)}), 1),
+            await median_time(lambda: h.call_tool("directory_tree", {"path": str(heavy)}), 1),
+        )
+    return rows
+
+
+# -- 5. the agent latency model ----------------------------------------------------------------
+
+
+async def agent_rows(root: Path, think: float, runs: int) -> list[dict[str, Any]]:
+    files = sorted(str(p.relative_to(root)) for p in (root / "django" / "utils").glob("*.py"))[:20]
+    rows = []
+    async with Client(volley_params(root), mode="legacy") as v:
+        await v.call_tool("read_file", {"path": files[0]})
+        for n in (1, 2, 5, 10, 20):
+            subset = files[:n]
+            seq, par, bat, tool_times = [], [], [], []
+            for _ in range(runs):
+                start = time.perf_counter()
+                for f in subset:
+                    await asyncio.sleep(think)  # the model thinks, then asks for one file
+                    t, _ = await timed(lambda f=f: v.call_tool("read_file", {"path": f}))
+                    tool_times.append(t)
+                seq.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                await asyncio.sleep(think)  # the model thinks once and asks for all of them
+                await asyncio.gather(*(v.call_tool("read_file", {"path": f}) for f in subset))
+                par.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                await asyncio.sleep(think)
+                await v.call_tool("batch", {"calls": [{"tool": "read_file", "arguments": {"path": f}} for f in subset]})
+                bat.append(time.perf_counter() - start)
+            t_tool = statistics.median(tool_times)
+            ideal_seq, ideal_par = n * (think + t_tool), think + t_tool
+            s, p, b = statistics.median(seq), statistics.median(par), statistics.median(bat)
+            rows.append(
+                {
+                    "n": n,
+                    "sequential_s": s,
+                    "concurrent_s": p,
+                    "batch_s": b,
+                    "t_tool_s": t_tool,
+                    "ideal_sequential_s": ideal_seq,
+                    "ideal_parallel_s": ideal_par,
+                    "speedup_concurrent": s / p,
+                    "speedup_batch": s / b,
+                    "speedup_ideal": ideal_seq / ideal_par,
+                }
+            )
+    return rows
+
+
+# -- 6. overhead and cache ---------------------------------------------------------------------
+
+
+async def overhead_rows(root: Path) -> dict[str, float]:
+    echo = StdioServerParameters(command=sys.executable, args=[str(ECHO_SERVER)], env=dict(os.environ))
+    async with Client(echo, mode="legacy") as e, Client(volley_params(root), mode="legacy") as v:
+
+        async def p50(call: Callable[[], Awaitable[Any]]) -> float:
+            for _ in range(20):
+                await call()
+            return statistics.median([(await timed(call))[0] for _ in range(300)])
+
+        bare = await p50(lambda: e.call_tool("echo", {"text": "x"}))
+        listing = await p50(lambda: v.call_tool("list_toolchains", {}))
+        small = await p50(lambda: v.call_tool("read_file", {"path": "django/__init__.py"}))
+    return {"bare MCPServer echo p50": bare, "volley list_toolchains p50": listing, "volley read_file p50": small}
+
+
+def cache_rows(root: Path) -> dict[str, float]:
+    import anyio
+
+    from volley.tools.read_file import read_file
+    from volley.workspace import Workspace
+
+    ws = Workspace(root)
+    path = "django/db/models/query.py"
+
+    async def cold() -> None:
+        ws.line_cache = type(ws.line_cache)()
+        await read_file(ws, path, offset=1000, limit=100)
+
+    async def warm() -> None:
+        await read_file(ws, path, offset=1000, limit=100)
+
+    async def measure() -> dict[str, float]:
+        return {
+            "read 100 lines of query.py, cold": await median_time(cold, 50),
+            "same, from the line cache": await median_time(warm, 50),
+        }
+
+    return anyio.run(measure)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(results: dict[str, Any]) -> str:
+    ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
+    out = [f"Measured {results['date']} on {results['machine']} with `{results['command']}`.", ""]
+    out += [
+        "### Parallel tool calling: one information-gathering step",
+        f"Model think time {results['think_s']} s; medians of {results['agent_runs']} runs.",
+        "",
+        "| N | sequential | concurrent | batch | ideal parallel | speedup (concurrent) | speedup (batch) | ideal | concurrent / ideal |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["agent"]:
+        out.append(
+            f"| {r['n']} | {r['sequential_s']:.2f} s | {r['concurrent_s']:.2f} s | {r['batch_s']:.2f} s | "
+            f"{r['ideal_parallel_s']:.2f} s | {r['speedup_concurrent']:.2f}x | {r['speedup_batch']:.2f}x | "
+            f"{r['speedup_ideal']:.2f}x | {r['speedup_concurrent'] / r['speedup_ideal']:.3f} |"
+        )
+    out += [
+        "",
+        "### Against the reference filesystem server (same tree, same client, one run)",
+        "",
+        "| work | Volley | reference | Volley / reference |",
+        "|---|---|---|---|",
+    ]
+    su = results["startup"]
+    out.append(
+        f"| start + initialize | {ms(su['volley'])} | {ms(su['reference'])} | {su['volley'] / su['reference']:.2f} |"
+    )
+    for name, (v, r) in results["peer"].items():
+        if name.startswith("_"):
+            continue
+        if "bytes" in name:
+            out.append(f"| {name} | {v:,} | {r:,} | {v / r:.3f} |")
+        else:
+            out.append(f"| {name} | {ms(v)} | {ms(r)} | {v / r:.2f} |")
+    out += [
+        "",
+        "### grep end to end over MCP against the `rg` binary",
+        "",
+        "| pattern | Volley | rg | Volley / rg | matches | same matches |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in results["grep"]:
+        rg_s = g.get("rg_s")
+        ratio = f"{g['volley_s'] / rg_s:.2f}" if rg_s else "n/a"
+        out.append(
+            f"| `{g['pattern']}` | {ms(g['volley_s'])} | {ms(rg_s) if rg_s else 'n/a'} | {ratio} | "
+            f"{g['volley_matches']} | {g.get('same_matches', 'n/a')} |"
+        )
+    out += [
+        "",
+        f"### Scale: the same tree with {corpus.IGNORED_FILES:,} ignored files in node_modules/",
+        "",
+        "| work | without | with | with / without |",
+        "|---|---|---|---|",
+    ]
+    for name, (p, h) in results["scale"].items():
+        out.append(f"| {name} | {ms(p)} | {ms(h)} | {h / p:.2f} |")
+    out += ["", "### Overhead, cache, memory", ""]
+    for name, value in {**results["overhead"], **results["cache"]}.items():
+        out.append(f"- {name}: {ms(value)}")
+    out.append(f"- Volley peak RSS after the peer run: {results['peer'].get('_volley_peak_rss_mb') or 0:.0f} MB")
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+        return
+    rows = results["agent"]
+    n = [r["n"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(n, [r["sequential_s"] for r in rows], "o-", label="sequential calls")
+    ax.plot(n, [r["concurrent_s"] for r in rows], "s-", label="concurrent calls")
+    ax.plot(n, [r["batch_s"] for r in rows], "^-", label="one batch call")
+    ax.plot(n, [r["ideal_sequential_s"] for r in rows], "k:", label="ideal N·(T_llm + T_tool)")
+    ax.plot(n, [r["ideal_parallel_s"] for r in rows], "k--", label="ideal T_llm + max(T_tool)")
+    ax.set_xlabel("files gathered in one step (N)")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title(f"Gathering N files over MCP stdio (T_llm = {results['think_s']} s)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    plain = corpus.django()
+    heavy = corpus.heavy(plain)
+    runs = 3 if args.quick else args.runs
+    think = 0.15 if args.quick else args.think
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "command": "make bench" + (" ARGS=--quick" if args.quick else ""),
+        "corpus": f"{plain.name} + {corpus.IGNORED_FILES} ignored files",
+        "think_s": think,
+        "agent_runs": runs,
+    }
+    print("startup…", file=sys.stderr)
+    results["startup"] = {
+        "volley": await startup(volley_params(heavy), runs * 2),
+        "reference": await startup(reference_params(heavy), runs * 2),
+    }
+    print("peer…", file=sys.stderr)
+    results["peer"] = await peer_rows(heavy, runs * 3)
+    print("grep…", file=sys.stderr)
+    results["grep"] = await grep_rows(heavy, runs * 3)
+    print("scale…", file=sys.stderr)
+    results["scale"] = await scale_rows(plain, heavy, runs * 3)
+    print("overhead…", file=sys.stderr)
+    results["overhead"] = await overhead_rows(heavy)
+    results["cache"] = await asyncio.to_thread(cache_rows, heavy)
+    print("agent model…", file=sys.stderr)
+    results["agent"] = await agent_rows(heavy, think, runs)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="T_llm = 0.15 s and fewer runs")
+    parser.add_argument("--think", type=float, default=1.5, help="model think time T_llm in seconds")
+    parser.add_argument("--runs", type=int, default=3, help="runs per agent-model figure")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "latest.md").write_text(report(results))
+    plot(results, RESULTS / "latest.png")
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()

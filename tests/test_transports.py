@@ -1,0 +1,135 @@
+"""SSE and streamable HTTP: the same tools over the network transports, with host checks and tokens."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.conftest import SERVER_ENV, text_of
+
+pytestmark = pytest.mark.anyio
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@asynccontextmanager
+async def http_server(workspace: Path, transport: str, *extra: str) -> AsyncIterator[str]:
+    """`volley serve` over an HTTP transport; yields its base URL once it accepts connections."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "volley",
+        "serve",
+        "--workspace",
+        str(workspace),
+        "--transport",
+        transport,
+        "--port",
+        str(port),
+        *extra,
+    ]
+    async with await anyio.open_process(argv, env=SERVER_ENV, stdout=subprocess.DEVNULL) as process:
+        try:
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        stream = await anyio.connect_tcp("127.0.0.1", port)
+                        await stream.aclose()
+                        break
+                    except OSError:
+                        await anyio.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+
+
+async def test_streamable_http_serves_the_tools_and_concurrent_calls(project: Path) -> None:
+    async with http_server(project, "http") as url, Client(f"{url}/mcp") as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        results: dict[str, list[str]] = {}
+
+        async def grep(pattern: str) -> None:
+            result = await client.call_tool("grep", {"pattern": pattern, "output_mode": "files"})
+            results[pattern] = result.structured_content["files"]
+
+        async with anyio.create_task_group() as tg:
+            for pattern in ("hello", "def main", "get_path"):
+                tg.start_soon(grep, pattern)
+        read = await client.call_tool("read_file", {"path": "src/app.py", "limit": 1})
+    assert {"read_file", "grep", "list_dir", "run_tests", "batch"} <= tools
+    assert results["def main"] == ["src/app.py"] and results["get_path"] == ["src/util.py"]
+    assert "docs/guide.md" in results["hello"]
+    assert text_of(read).startswith("     1\tdef main():")
+
+
+async def test_sse_serves_the_tools(project: Path) -> None:
+    async with http_server(project, "sse") as url, Client(sse_client(f"{url}/sse")) as client:
+        result = await client.call_tool("list_dir", {"path": "docs"})
+    assert "guide.md" in text_of(result)
+
+
+async def test_a_token_is_required_and_checked(project: Path) -> None:
+    async with http_server(project, "http", "--token", "s3cret") as url:
+        async with httpx2.AsyncClient() as http:
+            missing = await http.post(f"{url}/mcp", json=INIT, headers=HEADERS)
+            wrong = await http.post(f"{url}/mcp", json=INIT, headers={**HEADERS, "Authorization": "Bearer nope"})
+        assert (missing.status_code, wrong.status_code) == (401, 401)
+        authorized = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"})
+        async with authorized, Client(streamable_http_client(f"{url}/mcp", http_client=authorized)) as client:
+            result = await client.call_tool("read_file", {"path": "docs/guide.md"})
+    assert "hello docs" in text_of(result)
+
+
+async def test_a_forged_host_header_is_refused(project: Path) -> None:
+    async with http_server(project, "http") as url, httpx2.AsyncClient() as http:
+        forged = await http.post(f"{url}/mcp", json=INIT, headers={**HEADERS, "Host": "evil.example:80"})
+        origin = await http.post(f"{url}/mcp", json=INIT, headers={**HEADERS, "Origin": "http://evil.example"})
+    assert forged.status_code == 421 and origin.status_code == 403
+
+
+def test_binding_a_non_loopback_address_without_a_token_is_refused(project: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "volley",
+            "serve",
+            "--workspace",
+            str(project),
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+        ],
+        env={k: v for k, v in SERVER_ENV.items() if k != "VOLLEY_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "non-loopback address needs a bearer token" in done.stderr
