@@ -233,8 +233,17 @@ class DenyRules:
 
     def __init__(self, extra_patterns: list[str]) -> None:
         self._file = PatternFile("deny rules", [*DEFAULT_DENY, *extra_patterns])
+        self._memo: dict[tuple[str, bool], Decision | None] = {}
 
     def check(self, rel: str, is_dir: bool) -> Decision | None:
+        key = (rel, is_dir)
+        if key not in self._memo:
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[key] = self._check(rel, is_dir)
+        return self._memo[key]
+
+    def _check(self, rel: str, is_dir: bool) -> Decision | None:
         parts = rel.split("/")
         for i in range(1, len(parts) + 1):
             last = i == len(parts)

@@ -50,6 +50,10 @@ class ToolSpec:
     def name(self) -> str:
         return self.fn.__name__
 
+    @property
+    def takes_progress(self) -> bool:
+        return "progress" in self.fn.__code__.co_varnames[: self.fn.__code__.co_argcount]
+
 
 @dataclass
 class Runtime:
@@ -69,7 +73,7 @@ class Runtime:
         if spec.annotations.read_only_hint:
             share_key = spec.name + json.dumps(arguments, sort_keys=True, default=str)
         extra: dict[str, Any] = {}
-        if ctx is not None and "progress" in inspect.signature(spec.fn).parameters:
+        if ctx is not None and spec.takes_progress:
             extra["progress"] = ctx.report_progress
         try:
             work = lambda: spec.fn(ws, **arguments, **extra)  # noqa: E731
@@ -121,7 +125,33 @@ def build_server(
             annotations=spec.annotations,
         )
     register_batch(server, runtime)
+    _inline_output_schemas(server)
     return server
+
+
+def _inline_output_schemas(server: MCPServer) -> None:
+    """Replace each output schema's $refs by their definitions.
+
+    Clients validate every structured result against the schema (the Python SDK with jsonschema,
+    where resolving a $ref per list item costs more than the rest of the call); an inlined schema
+    says the same and validates several times faster.
+    """
+    for tool in server._tool_manager.list_tools():  # the SDK keeps no public handle on a tool's schema
+        schema = tool.fn_metadata.output_schema
+        if schema and "$defs" in schema:
+            definitions = schema.pop("$defs")
+            schema.update(_inline(schema, definitions))
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
 
 
 def _description(spec: ToolSpec, workspace: Workspace) -> str:

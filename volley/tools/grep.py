@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from volley.concurrency import blocking
 from volley.errors import InputError
-from volley.workspace import Target, Workspace
+from volley.workspace import Workspace
 
 _LINE = re.compile(r"(\d+)([:-])(.*)", re.DOTALL)
 _RUST_META = set("\\.+*?()|[]{}^$#&-~")
@@ -109,13 +109,12 @@ async def grep(
     Results are sorted by path. Binary files are skipped. An invalid regex is reported with the
     regex error; use fixed_string for literal text.
     """
-    target = ws.resolve(path)
     cap = max_results or ws.config.limits.grep_max_results
     regex = _escape(pattern) if fixed_string else pattern
     if case_insensitive:
         regex = "(?i)" + regex
     globs = [glob] if isinstance(glob, str) else list(glob or [])
-    files = await blocking(_files_to_search, ws, target, globs, include_ignored)
+    files = await blocking(_files_to_search, ws, path, globs, include_ignored)
     if not files:
         return GrepResult(
             pattern=pattern, output_mode=output_mode, total_matches=0, total_files=0, searched_files=0, truncated=False
@@ -138,7 +137,8 @@ def _escape(text: str) -> str:
     return "".join("\\" + ch if ch in _RUST_META else ch for ch in text)
 
 
-def _files_to_search(ws: Workspace, target: Target, globs: list[str], include_ignored: bool) -> list[str]:
+def _files_to_search(ws: Workspace, path: str, globs: list[str], include_ignored: bool) -> list[str]:
+    target = ws.resolve(path)
     if not target.is_dir:
         return [target.rel]
     files = ws.visible_files(target, include_ignored)
@@ -192,7 +192,7 @@ def _parse(chunks: list[str], strip: int, only_file: str | None) -> dict[str, li
         for raw in body.split("\n"):
             m = _LINE.fullmatch(raw)
             if m is not None:
-                lines.append(GrepLine(path=rel, line=int(m[1]), text=m[3], match=m[2] == ":"))
+                lines.append(GrepLine.model_construct(path=rel, line=int(m[1]), text=m[3], match=m[2] == ":"))
     return {rel: lines for rel, lines in by_file.items() if any(x.match for x in lines)}
 
 

@@ -12,7 +12,7 @@ from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.ignore import Decision
 from volley.text import human_size
-from volley.workspace import Entry, Target, Workspace
+from volley.workspace import Entry, Workspace
 
 HIDDEN_EXAMPLES = 10
 
@@ -80,12 +80,12 @@ async def list_dir(
     include_ignored is set; ignored directories are never entered. Secrets matching the deny rules
     are never listed.
     """
-    target = ws.resolve(path, kind="dir")
     cap = max_entries or ws.config.limits.list_max_entries
-    return await blocking(_list, ws, target, depth, glob, include_ignored, cap)
+    return await blocking(_list, ws, path, depth, glob, include_ignored, cap)
 
 
-def _list(ws: Workspace, target: Target, depth: int, glob: str | None, include_ignored: bool, cap: int) -> ListResult:
+def _list(ws: Workspace, path: str, depth: int, glob: str | None, include_ignored: bool, cap: int) -> ListResult:
+    target = ws.resolve(path, kind="dir")
     hidden: list[str] = []
 
     def on_hidden(entry: Entry, _: Decision) -> None:

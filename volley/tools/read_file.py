@@ -14,7 +14,7 @@ from volley.cache import MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
 from volley.text import SNIFF_BYTES, binary_kind, human_size, sniff_encoding
-from volley.workspace import Workspace
+from volley.workspace import Target, Workspace
 
 CHUNK = 1 << 20
 
@@ -108,8 +108,7 @@ async def read_file(
 
 async def _read_entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = False) -> FileText:
     try:
-        target = ws.resolve(path, kind="file")
-        window = await blocking(_read_window, target.abs, path, offset, count, ws)
+        target, window = await blocking(_resolve_and_read, ws, path, offset, count)
         if offset > 1 and offset > window.total:
             raise InputError(f"offset {offset} is past the end of '{path}' ({window.total} lines)")
     except VolleyError as exc:
@@ -129,6 +128,11 @@ async def _read_entry(ws: Workspace, path: str, offset: int, count: int, strict:
         cut_lines=window.cut,
         size=window.size,
     )
+
+
+def _resolve_and_read(ws: Workspace, path: str, offset: int, count: int) -> tuple[Target, _Window]:
+    target = ws.resolve(path, kind="file")
+    return target, _read_window(target.abs, path, offset, count, ws)
 
 
 def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspace) -> _Window:
