@@ -316,7 +316,8 @@ def report(results: dict[str, Any]) -> str:
         "### Parallel tool calling: one information-gathering step",
         f"Model think time {results['think_s']} s; medians of {results['agent_runs']} runs.",
         "",
-        "| N | sequential | concurrent | batch | ideal parallel | speedup (concurrent) | speedup (batch) | ideal | concurrent / ideal |",
+        "| N | sequential | concurrent | batch | ideal parallel | speedup (concurrent) | speedup (batch) | ideal "
+        "| concurrent / ideal |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["agent"]:

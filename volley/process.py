@@ -7,6 +7,7 @@ stops) that kills the whole group too. Processes the run left behind are killed 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -28,6 +29,18 @@ DRAIN_S = 1.0  # after the run exits, how long a grandchild holding its output o
 CHUNK = 65536
 
 OnOutput = Callable[[bytes], Awaitable[None]]
+_ACTIVE_GROUPS: set[int] = set()  # a last resort at exit, should the server stop without unwinding
+
+
+def active_groups() -> set[int]:
+    """Process groups of runs still being cleaned up or running."""
+    return set(_ACTIVE_GROUPS)
+
+
+@atexit.register
+def _kill_active_groups() -> None:
+    for pgid in list(_ACTIVE_GROUPS):
+        _signal_group(pgid, signal.SIGKILL)
 
 
 @dataclass
@@ -98,6 +111,7 @@ async def run_process(
         raise ToolchainError(f"cannot run {argv[0]!r}: permission denied") from None
     capture = _Capture(max_output_bytes)
     timed_out = False
+    _ACTIVE_GROUPS.add(process.pid)
     try:
         with anyio.move_on_after(timeout) as scope:
             async with anyio.create_task_group() as tg:
@@ -113,6 +127,7 @@ async def run_process(
         with anyio.CancelScope(shield=True):
             leftovers = await _kill_group(process)
             await process.aclose()
+            _ACTIVE_GROUPS.discard(process.pid)
     exit_code = None if timed_out else process.returncode
     if leftovers and not timed_out:
         log.info("%s left %d processes behind; they were killed", argv[0], leftovers)

@@ -107,6 +107,11 @@ class Workspace:
         try:
             mode = os.stat(real).st_mode
         except FileNotFoundError:
+            if not os.path.isdir(self._root_str):
+                raise NotFoundError(
+                    f"the workspace directory {self._root_str} no longer exists (deleted or renamed): "
+                    "restart Volley on its new location"
+                ) from None
             raise NotFoundError(f"no such file or directory: '{path}'{self._hint(real)}") from None
         except OSError as exc:
             raise NotFoundError(f"cannot access '{path}': {exc.strerror}") from None

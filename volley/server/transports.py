@@ -5,6 +5,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
+import signal
+import threading
+import time
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -12,6 +16,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from volley.errors import InputError
+from volley.process import GRACE_S, active_groups
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +24,7 @@ log = logging.getLogger(__name__)
 def run(server: MCPServer, transport: str, *, host: str, port: int, token: str | None) -> None:
     """Serve until the client goes away (stdio) or the process is stopped (HTTP)."""
     if transport == "stdio":
-        server.run()
+        anyio.run(_stdio_until_signalled, server)
         return
     if not _is_loopback(host) and not token:
         raise InputError(
@@ -37,6 +42,34 @@ def http_app(server: MCPServer, transport: str, *, host: str, port: int, token: 
     else:
         app = server.streamable_http_app(transport_security=security, host=host)
     return BearerToken(app, token) if token else app
+
+
+async def _stdio_until_signalled(server: MCPServer) -> None:
+    """Serve stdio until the client closes it or SIGTERM/SIGINT arrives; either way, running tools
+    are cancelled, which kills their process groups, before the process exits."""
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+                async for received in signals:
+                    log.info("received %s: stopping", signal.Signals(received).name)
+                    tg.cancel_scope.cancel()
+                    # the SDK reads stdin in a thread that no cancellation reaches: once the runs are
+                    # killed, leave without waiting for a line that may never come
+                    threading.Thread(target=_exit_when_runs_are_gone, daemon=True).start()
+                    return
+
+        tg.start_soon(stop_on_signal)
+        await server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+def _exit_when_runs_are_gone() -> None:
+    deadline = time.monotonic() + GRACE_S + 3
+    while active_groups() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    logging.shutdown()
+    os._exit(0)
 
 
 async def _serve_app(app: ASGIApp, host: str, port: int, log_level: str) -> None:
