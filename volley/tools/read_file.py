@@ -17,6 +17,7 @@ from volley.text import SNIFF_BYTES, binary_kind, human_size, sniff_encoding
 from volley.workspace import Target, Workspace
 
 CHUNK = 1 << 20
+_NUMBERED = "{:>6}\t{}\n"  # cat -n
 
 
 class FileText(BaseModel):
@@ -46,7 +47,7 @@ def _render_one(f: FileText, header: bool) -> str:
     if f.error is not None:
         return f"==> {f.path} <==\nerror: {f.error}\n" if header else f"error: {f.error}"
     lines = f.content.split("\n")[: f.end_line - f.start_line + 1] if f.end_line else []
-    body = "".join(f"{n:>6}\t{line}\n" for n, line in enumerate(lines, f.start_line))
+    body = "".join(map(_NUMBERED.format, range(f.start_line, f.start_line + len(lines)), lines))
     if f.total_lines == 0:
         status = "(empty file)"
     elif f.end_line == 0:
