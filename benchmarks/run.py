@@ -266,6 +266,38 @@ async def agent_rows(root: Path, think: float, runs: int) -> list[dict[str, Any]
     return rows
 
 
+# -- 5b. concurrency per tool -----------------------------------------------------------------
+
+
+async def concurrency_rows(root: Path, runs: int) -> list[dict[str, Any]]:
+    """8 calls of one tool: one alone, 8 in sequence, 8 concurrent, 8 in one batch."""
+    utils = ("text", "html", "http", "timesince", "dateparse", "encoding", "functional", "crypto")
+    patterns = ("TODO", "import os", "class Meta", "def __init__", "raise ValueError", "yield", "lambda", "@property")
+    dirs = ("django", "django/db", "django/http", "django/core", "django/utils", "tests", "docs", "django/contrib")
+    work = {
+        "read_file": [{"path": f"django/utils/{name}.py"} for name in utils],
+        "grep": [{"pattern": p, "path": "django/db"} for p in patterns],
+        "list_dir": [{"path": p} for p in dirs],
+    }
+    rows = []
+    async with Client(volley_params(root), mode="legacy") as v:
+        for tool, calls in work.items():
+            for args in calls:
+                await v.call_tool(tool, args)
+            one = await median_time(lambda t=tool, a=calls[0]: v.call_tool(t, a), runs * 5)
+
+            async def sequence(t: str = tool, c: list = calls) -> None:
+                for a in c:
+                    await v.call_tool(t, a)
+
+            seq = await median_time(sequence, runs)
+            conc = await median_time(lambda t=tool, c=calls: asyncio.gather(*(v.call_tool(t, a) for a in c)), runs)
+            members = [{"tool": tool, "arguments": a} for a in calls]
+            bat = await median_time(lambda m=members: v.call_tool("batch", {"calls": m}), runs)
+            rows.append({"tool": tool, "one_s": one, "sequential_s": seq, "concurrent_s": conc, "batch_s": bat})
+    return rows
+
+
 # -- 6. overhead and cache ---------------------------------------------------------------------
 
 
@@ -328,6 +360,18 @@ def report(results: dict[str, Any]) -> str:
             f"| {r['n']} | {r['sequential_s']:.2f} s | {r['concurrent_s']:.2f} s | {r['batch_s']:.2f} s | "
             f"{r['ideal_parallel_s']:.2f} s | {r['speedup_concurrent']:.2f}x | {r['speedup_batch']:.2f}x | "
             f"{r['speedup_ideal']:.2f}x | {r['speedup_concurrent'] / r['speedup_ideal']:.3f} |"
+        )
+    out += [
+        "",
+        "### Eight calls of one tool at once (over stdio)",
+        "",
+        "| tool | one call | 8 in sequence | 8 concurrent | 8 in one batch | concurrent / one call |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in results.get("concurrency", []):
+        out.append(
+            f"| {c['tool']} | {ms(c['one_s'])} | {ms(c['sequential_s'])} | {ms(c['concurrent_s'])} | "
+            f"{ms(c['batch_s'])} | {c['concurrent_s'] / c['one_s']:.1f}x |"
         )
     out += [
         "",
@@ -431,6 +475,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print("overhead…", file=sys.stderr)
     results["overhead"] = await overhead_rows(heavy)
     results["cache"] = await asyncio.to_thread(cache_rows, heavy)
+    print("concurrency…", file=sys.stderr)
+    results["concurrency"] = await concurrency_rows(heavy, runs * 3)
     print("agent model…", file=sys.stderr)
     results["agent"] = await agent_rows(heavy, think, runs)
     return results

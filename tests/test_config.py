@@ -55,3 +55,12 @@ def test_config_ignore_and_deny_patterns_take_effect(tmp_path: Path) -> None:
     decision = ws.ignored("x.gen.py", is_dir=False)
     assert decision is not None and decision.source == "workspace config `ignore`:1"  # config outranks .gitignore
     assert {e.rel for e in ws.walk(ws.resolve("."))} == {".volley.toml", ".gitignore", ".env.example"}
+
+
+def test_the_shipped_json_schema_is_the_models_schema() -> None:
+    import json
+
+    from volley.config_schema import schema
+
+    shipped = json.loads((EXAMPLE.parent / "volley.schema.json").read_text())
+    assert shipped == schema(), "regenerate it: python -m volley.config_schema > config/volley.schema.json"
