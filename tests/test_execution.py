@@ -122,7 +122,7 @@ async def test_run_tests_reports_counts_and_failures_from_junit(pyproject: Path)
     assert data["structured"] and data["exit_code"] == 1
     failures = {f["test_id"]: f for f in data["failures"]}
     fail = failures["tests/test_sample.py::test_fails"]
-    assert fail["kind"] == "failed" and fail["path"] == "tests/test_sample.py" and fail["line"] == 12
+    assert fail["kind"] == "failed" and fail["path"] == "tests/test_sample.py" and fail["line"] == 13  # the assert
     assert "lists differ" in fail["message"]
     assert "fixture exploded" in failures["tests/test_sample.py::test_errors"]["traceback"]
     assert "FAILED: 1 passed, 1 failed, 1 errors, 1 skipped" in text_of(result)

@@ -195,6 +195,15 @@ def _node_id(path: str | None, classname: str, name: str) -> str:
     return "::".join([path, *classes, name])
 
 
+def _failing_line(text: str, path: str | None, def_line: str | None) -> int | None:
+    """The line in the test file where it failed (pytest prints `path:line: Error`), else the def's line."""
+    if path:
+        found = re.findall(rf"^{re.escape(path)}:(\d+): ", text, re.MULTILINE)
+        if found:
+            return int(found[-1])
+    return int(def_line) + 1 if def_line and def_line.isdigit() else None
+
+
 def _junit(xml_text: str, root: str) -> TestCounts:
     tree = ET.fromstring(xml_text)
     counts = TestCounts(structured=True)
@@ -211,12 +220,12 @@ def _junit(xml_text: str, root: str) -> TestCounts:
         counts.errors += kind == "error"
         path = case.get("file")
         test_id = _node_id(path, case.get("classname", ""), case.get("name", "?"))
-        line = case.get("line")
+        line = _failing_line(problem.text or "", path, case.get("line"))
         counts.failures.append(
             Failure(
                 test_id=test_id,
                 path=_rel(path, root) if path else None,
-                line=int(line) + 1 if line else None,
+                line=line,
                 kind=kind,
                 message=(problem.get("message") or "").strip()[:2000],
                 traceback=_excerpt(problem.text or ""),
