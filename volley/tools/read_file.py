@@ -18,6 +18,7 @@ from volley.workspace import Target, Workspace
 
 CHUNK = 1 << 20
 _NUMBERED = "{:>6}\t{}\n"  # cat -n
+READ_THREADS = 4
 
 
 class FileText(BaseModel):
@@ -91,36 +92,39 @@ async def read_file(
     if len(paths) > limits.batch_max_calls:
         raise InputError(f"{len(paths)} paths in one call; the limit is {limits.batch_max_calls}: split them")
     count = limit or limits.read_max_lines
+    if isinstance(path, str):  # one file: its failure is the call's failure
+        only = await blocking(_entry, ws, path, offset, count, True)
+        return ReadResult(files=_apply_budget([only], limits.read_max_chars))
+    # A few worker threads each read their share in order: for small files one thread hop per file
+    # costs more than the reads themselves; several threads still overlap slow disks.
+    shares = [list(range(i, len(paths), READ_THREADS)) for i in range(min(READ_THREADS, len(paths)))]
     results: list[FileText | None] = [None] * len(paths)
 
-    if isinstance(path, str):  # one file: its failure is the call's failure
-        return ReadResult(
-            files=_apply_budget([await _read_entry(ws, path, offset, count, strict=True)], limits.read_max_chars)
-        )
-
-    async def read_one(i: int) -> None:
-        results[i] = await _read_entry(ws, paths[i], offset, count)
+    async def read_share(share: list[int]) -> None:
+        entries = await blocking(lambda: [_entry(ws, paths[i], offset, count) for i in share])
+        for i, entry in zip(share, entries, strict=True):
+            results[i] = entry
 
     async with anyio.create_task_group() as tg:
-        for i in range(len(paths)):
-            tg.start_soon(read_one, i)
+        for share in shares:
+            tg.start_soon(read_share, share)
     return ReadResult(files=_apply_budget([r for r in results if r is not None], limits.read_max_chars))
 
 
-async def _read_entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = False) -> FileText:
+def _entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = False) -> FileText:
+    """One file's entry (blocking); with ``strict`` its failure is raised, else recorded in the entry."""
     try:
-        target, window = await blocking(_resolve_and_read, ws, path, offset, count)
+        target, window = _resolve_and_read(ws, path, offset, count)
         if offset > 1 and offset > window.total:
             raise InputError(f"offset {offset} is past the end of '{path}' ({window.total} lines)")
     except VolleyError as exc:
         if strict:
             raise
         return FileText(path=path, error=str(exc))
-    shown = target.rel
     end = offset + len(window.lines) - 1 if window.lines else 0
     more = end + 1 if window.lines and end < window.total else None
     return FileText(
-        path=shown,
+        path=target.rel,
         content="\n".join(window.lines),
         start_line=offset if window.lines else 0,
         end_line=end,
