@@ -60,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--json", action="store_true", help="print the structured result as JSON")
     call.set_defaults(run=_call)
 
-    config = commands.add_parser("config", help="print the workspace's effective configuration")
+    config = commands.add_parser("config", help="print the effective configuration and where each value came from")
     _common(config)
+    config.add_argument("--json", action="store_true", help="print {values, sources} as JSON")
     config.set_defaults(run=_config)
     return parser
 
@@ -69,14 +70,30 @@ def _parser() -> argparse.ArgumentParser:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", "-w", default=".", help="the directory to serve (default: current directory)")
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="settings",
+        help="override a configuration value, e.g. --set limits.grep_max_results=50 (repeatable); "
+        "outranks VOLLEY_<SECTION>__<KEY> environment variables and the workspace's config file",
+    )
+    parser.add_argument(
         "--log-level", default=os.environ.get("VOLLEY_LOG_LEVEL", "WARNING"), choices=LOG_LEVELS, type=str.upper
     )
 
 
 def _workspace(args: argparse.Namespace):
+    from volley.config import assign
     from volley.workspace import Workspace
 
-    return Workspace(args.workspace)
+    flags: dict[str, Any] = {}
+    for setting in args.settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"volley: --set expects KEY=VALUE (e.g. limits.grep_max_results=50), got {setting!r}")
+        assign(flags, key.strip(), value)
+    return Workspace(args.workspace, flags=flags)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -138,7 +155,31 @@ def _parse_arguments(items: list[str]) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> None:
+    from volley.config import ENV_PREFIX
+
     workspace = _workspace(args)
-    source = str(workspace.config_path) if workspace.config_path else "built-in defaults (no config file)"
-    sys.stdout.write(f"# workspace: {workspace.root}\n# configuration from: {source}\n")
-    sys.stdout.write(json.dumps(workspace.config.model_dump(mode="json"), indent=2) + "\n")
+    if args.json:
+        values = workspace.config.model_dump(mode="json")
+        sys.stdout.write(json.dumps({"values": values, "sources": workspace.config_sources}, indent=2) + "\n")
+        return
+    lines = [
+        f"# workspace: {workspace.root}",
+        f"# config file: {workspace.config_path or 'none (.volley.toml or [tool.volley] in pyproject.toml)'}",
+        f"# precedence: --set > {ENV_PREFIX}<SECTION>__<KEY> environment variables > config file > defaults",
+    ]
+    flat = _flatten(workspace.config.model_dump(mode="json"))
+    width = max(len(f"{key} = {json.dumps(value)}") for key, value in flat.items())
+    for key, value in flat.items():
+        setting = f"{key} = {json.dumps(value)}"
+        lines.append(f"{setting:<{width}}  # {workspace.config_sources.get(key, 'default')}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "env":
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat

@@ -6,7 +6,11 @@ errors that name the file, the key and what was expected.
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from volley.errors import ConfigError
 
 CONFIG_FILE = ".volley.toml"
+ENV_PREFIX = "VOLLEY_"
 
 
 class _Section(BaseModel):
@@ -57,17 +62,105 @@ class Config(_Section):
     test: Command = Command()
 
 
-def load_config(root: Path) -> tuple[Config, Path | None]:
-    """Load the workspace's config; returns it and the file it came from (None: defaults)."""
+@dataclass(frozen=True)
+class Loaded:
+    """The effective configuration, the file it came from (None: none) and each value's source."""
+
+    config: Config
+    path: Path | None
+    sources: dict[str, str]
+
+
+def load_config(root: Path, flags: dict[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Loaded:
+    """Load the effective configuration of a workspace.
+
+    Precedence, highest first: command-line ``flags`` (``--set key=value``), ``VOLLEY_*``
+    environment variables, the workspace's config file, the defaults. Each layer is validated on its
+    own, so an error names where the bad value came from.
+    """
+    layers: list[tuple[str, dict[str, Any]]] = []
+    path, data, prefix = _config_file(root)
+    if path is not None:
+        layers.append((str(path), _checked(data, str(path), prefix)))
+    from_env = env_overrides(os.environ if env is None else env)
+    if from_env:
+        layers.append(("environment", _checked(from_env, "environment", "", env_names=True)))
+    if flags:
+        layers.append(("--set", _checked(flags, "command line (--set)", "")))
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for source, data in layers:
+        _merge(merged, data)
+        for key in _leaves(data):
+            sources[key] = _env_name(key) if source == "environment" else source
+    config = Config.model_validate(merged)
+    return Loaded(config, path, {key: sources.get(key, "default") for key in _leaves(config.model_dump())})
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """Config values from the environment: ``VOLLEY_LIMITS__GREP_MAX_RESULTS=50``, ``VOLLEY_IGNORE='["*.gen"]'``.
+
+    A name with ``__`` or naming a top-level key is configuration; other ``VOLLEY_*`` names
+    (``VOLLEY_TOKEN``, ``VOLLEY_LOG_LEVEL``) are not. Values are parsed as JSON when they parse.
+    """
+    found: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name.removeprefix(ENV_PREFIX).lower()
+        if "__" not in key and key not in Config.model_fields:
+            continue
+        assign(found, key.replace("__", "."), raw)
+    return found
+
+
+def assign(target: dict[str, Any], dotted: str, raw: str) -> None:
+    """Set ``a.b.c`` in a nested dict to ``raw``, parsed as JSON when it parses."""
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+    target[leaf] = value
+
+
+def _config_file(root: Path) -> tuple[Path | None, Any, str]:
+    """The workspace's config file, its data and the key prefix errors name; (None, {}, "") if none."""
     own = root / CONFIG_FILE
     if own.is_file():
-        return _validate(_read_toml(own), own, ""), own
+        return own, _read_toml(own), ""
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         data = _read_toml(pyproject).get("tool", {}).get("volley")
         if data is not None:
-            return _validate(data, pyproject, "tool.volley."), pyproject
-    return Config(), None
+            return pyproject, data, "tool.volley."
+    return None, {}, ""
+
+
+def _env_name(dotted: str) -> str:
+    return "$" + ENV_PREFIX + dotted.replace(".", "__").upper()
+
+
+def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict) and key != "env":
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "env" and value:
+            keys += _leaves(value, f"{prefix}{key}.")
+        else:
+            keys.append(prefix + key)
+    return keys
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -77,19 +170,23 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
 
 
-def _validate(data: Any, path: Path, prefix: str) -> Config:
+def _checked(data: Any, where: str, prefix: str, env_names: bool = False) -> dict[str, Any]:
+    """``data`` itself once it validates as a (partial) configuration; else a ConfigError naming ``where``."""
     try:
-        return Config.model_validate(data)
+        Config.model_validate(data)
+        return data
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             key = prefix + ".".join(str(part) for part in err["loc"])
+            if env_names:
+                key = _env_name(key)
             if err["type"] == "extra_forbidden":
                 known = ", ".join(sorted(_section_of(err["loc"][:-1]).model_fields))
                 problems.append(f"{key}: unknown key (expected one of: {known})")
             else:
                 problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(f"{where}: invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 
 def _section_of(loc: tuple[int | str, ...]) -> type[BaseModel]:

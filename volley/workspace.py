@@ -11,7 +11,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from volley.config import CONFIG_FILE, Config, load_config
 from volley.errors import DeniedError, EscapeError, NotFoundError
@@ -52,13 +52,14 @@ class Entry:
 class Workspace:
     """A directory served to clients, with its configuration and rules."""
 
-    def __init__(self, root: str | Path, config: Config | None = None) -> None:
+    def __init__(self, root: str | Path, config: Config | None = None, flags: dict[str, Any] | None = None) -> None:
         real = os.path.realpath(root)
         if not os.path.isdir(real):
             raise NotFoundError(f"workspace is not a directory: {root}")
         self.root = Path(real)
         self._root_str = real
         self._fixed_config = config
+        self._flags = flags or {}
         self.reload()
         from volley.cache import LineCache
         from volley.index import FileIndex  # the index needs the workspace's walk
@@ -71,9 +72,10 @@ class Workspace:
     def reload(self) -> None:
         """(Re)read the configuration and the rule files that are not cached per directory."""
         if self._fixed_config is None:
-            config, self.config_path = load_config(self.root)
+            loaded = load_config(self.root, self._flags)
+            config, self.config_path, self.config_sources = loaded.config, loaded.path, loaded.sources
         else:
-            config, self.config_path = self._fixed_config, None
+            config, self.config_path, self.config_sources = self._fixed_config, None, {}
         self.config = config
         self.ignore = IgnoreRules(self.root, list(config.ignore))
         self.deny = DenyRules(list(config.deny))
