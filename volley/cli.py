@@ -68,7 +68,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workspace", "-w", default=".", help="the directory to serve (default: current directory)")
+    parser.add_argument(
+        "--workspace",
+        "-w",
+        action="append",
+        default=[],
+        help="a directory to serve; repeat for several (paths then start with a workspace's name). "
+        "Default: the client's MCP roots when it has them, else the current directory",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -83,7 +90,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _workspace(args: argparse.Namespace):
+def _workspaces(args: argparse.Namespace) -> list[Any]:
     from volley.config import assign
     from volley.workspace import Workspace
 
@@ -93,16 +100,20 @@ def _workspace(args: argparse.Namespace):
         if not sep or not key:
             raise SystemExit(f"volley: --set expects KEY=VALUE (e.g. limits.grep_max_results=50), got {setting!r}")
         assign(flags, key.strip(), value)
-    return Workspace(args.workspace, flags=flags)
+    return [Workspace(path, flags=flags) for path in args.workspace or ["."]]
 
 
 def _serve(args: argparse.Namespace) -> None:
     from volley.server.app import build_server
     from volley.server.transports import run
 
-    workspace = _workspace(args)
-    server = build_server(workspace, log_level=args.log_level, watch_files=not args.no_watch)
-    sys.stderr.write(f"volley {__version__}: serving {workspace.root} over {args.transport}\n")
+    workspaces = _workspaces(args)
+    from_roots = not args.workspace
+    server = build_server(workspaces, log_level=args.log_level, watch_files=not args.no_watch, from_roots=from_roots)
+    served = ", ".join(str(ws.root) for ws in workspaces)
+    if from_roots:
+        served = f"the client's roots (else {served})"
+    sys.stderr.write(f"volley {__version__}: serving {served} over {args.transport}\n")
     run(server, args.transport, host=args.host, port=args.port, token=args.token)
 
 
@@ -111,7 +122,7 @@ def _call(args: argparse.Namespace) -> None:
 
     from volley.server.app import build_server
 
-    server = build_server(_workspace(args), log_level=args.log_level, watch_files=False)
+    server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False)
     arguments = _parse_arguments(args.arguments)
     code = anyio.run(_call_async, server, args.tool, arguments, args.json)
     raise SystemExit(code)
@@ -157,7 +168,7 @@ def _parse_arguments(items: list[str]) -> dict[str, Any]:
 def _config(args: argparse.Namespace) -> None:
     from volley.config import ENV_PREFIX
 
-    workspace = _workspace(args)
+    workspace = _workspaces(args)[0]
     if args.json:
         values = workspace.config.model_dump(mode="json")
         sys.stdout.write(json.dumps({"values": values, "sources": workspace.config_sources}, indent=2) + "\n")

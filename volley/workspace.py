@@ -59,7 +59,7 @@ class Workspace:
         self.root = Path(real)
         self._root_str = real
         self._fixed_config = config
-        self._flags = flags or {}
+        self.flags = flags or {}
         self.reload()
         from volley.cache import LineCache
         from volley.index import FileIndex  # the index needs the workspace's walk
@@ -72,7 +72,7 @@ class Workspace:
     def reload(self) -> None:
         """(Re)read the configuration and the rule files that are not cached per directory."""
         if self._fixed_config is None:
-            loaded = load_config(self.root, self._flags)
+            loaded = load_config(self.root, self.flags)
             config, self.config_path, self.config_sources = loaded.config, loaded.path, loaded.sources
         else:
             config, self.config_path, self.config_sources = self._fixed_config, None, {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,13 +15,15 @@ from typing import Annotated, Any, Protocol
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, NotificationParams, TextContent, ToolAnnotations
 
 from volley import __version__
 from volley.concurrency import Scheduler, Work
-from volley.errors import VolleyError
+from volley.errors import InputError, VolleyError
+from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import watch
 from volley.workspace import Workspace
+from volley.workspaces import TOP, Workspaces, merge, qualify, root_paths
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +59,39 @@ class ToolSpec:
         return "progress" in self.fn.__code__.co_varnames[: self.fn.__code__.co_argcount]
 
 
+# The argument that names a tool's paths; with several workspaces, it routes the call.
+PATH_ARGUMENT = {
+    "read_file": "path",
+    "grep": "path",
+    "list_dir": "path",
+    "run_linter": "paths",
+    "run_tests": "targets",
+    "fix_lint": "paths",
+}
+FAN_OUT = frozenset({"grep", "run_linter", "list_toolchains"})  # naming no workspace: run in each, merge
+
+
 @dataclass
 class Runtime:
     """What the tools share while the server runs; the scheduler is made by the lifespan."""
 
-    workspace: Workspace
+    workspaces: Workspaces
     scheduler: Scheduler | None = None
     specs: dict[str, ToolSpec] = field(default_factory=dict)
+    from_roots: bool = False  # no --workspace given: the client's MCP roots, if it has any, are the workspaces
+    watch_files: bool = True
+    _settled: bool = False
+    _settling: anyio.Lock = field(default_factory=anyio.Lock)
+    _task_group: anyio.abc.TaskGroup | None = None
+    _watching: list[tuple[anyio.CancelScope, anyio.Event]] = field(default_factory=list)
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
-        """Run one tool call under the scheduler; a VolleyError becomes a tool error."""
+        """Run one call under the scheduler in the workspace its paths name; a VolleyError becomes a tool error."""
+        await self.settle(ctx)
         if self.scheduler is None:
-            self.scheduler = Scheduler(self.workspace.config.concurrency)
-        ws = self.workspace
-        timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
-        share_key = None
-        if spec.annotations.read_only_hint:
-            share_key = spec.name + json.dumps(arguments, sort_keys=True, default=str)
-        extra: dict[str, Any] = {}
-        if ctx is not None and spec.takes_progress:
-            extra["progress"] = ctx.report_progress
+            self.scheduler = Scheduler(self.workspaces.first.config.concurrency)
         try:
-            work = lambda: spec.fn(ws, **arguments, **extra)  # noqa: E731
-            result = await self.scheduler.run(spec.kind, spec.name, work, timeout, share_key)
+            result = await self._routed(spec, arguments, ctx)
         except VolleyError as exc:
             raise ToolError(str(exc)) from None
         return CallToolResult(
@@ -85,28 +99,190 @@ class Runtime:
             structured_content=result.model_dump(mode="json"),
         )
 
+    async def _routed(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
+        wss = self.workspaces
+        if not wss.several:
+            return await self._run(wss.first, spec, arguments, ctx)
+        key = PATH_ARGUMENT.get(spec.name)
+        value = arguments.get(key) if key else None
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for i, path in enumerate(values):
+            name, inner = wss.split(path)
+            groups.setdefault(name, []).append((i, inner))
+        if not values or TOP in groups:
+            if len(values) > 1:
+                raise InputError(f"{values!r} mixes the top with workspaces ({wss.names()}): name one per path")
+            return await self._at_top(spec, key, arguments, ctx)
+        if len(groups) > 1 and spec.name not in ("read_file", "run_linter"):
+            raise InputError(f"{spec.name} runs in one workspace per call; these paths name {', '.join(groups)}")
+
+        async def run(name: str, members: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], Any]:
+            inner = [path for _, path in members] if isinstance(value, list) else members[0][1]
+            result = await self._run(wss.by_name[name], spec, {**arguments, key: inner}, ctx)  # type: ignore[dict-item]
+            return members, qualify(result, wss.prefix(name))
+
+        parts = await _concurrently([functools.partial(run, name, members) for name, members in groups.items()])
+        if len(parts) == 1:
+            return parts[0][1]
+        if spec.name == "read_file":  # back in the order asked
+            order = {id(f): i for members, r in parts for (i, _), f in zip(members, r.files, strict=True)}
+            merged = merge([r for _, r in parts])
+            return merged.model_copy(update={"files": sorted(merged.files, key=lambda f: order[id(f)])})
+        return merge([r for _, r in parts])
+
+    async def _at_top(self, spec: ToolSpec, key: str | None, arguments: dict[str, Any], ctx: Context | None) -> Any:
+        """A call that names no workspace while several are served: list them, run in each, or ask for one."""
+        wss = self.workspaces
+        if spec.name == "list_dir" and not arguments.get("glob") and arguments.get("depth", 1) <= 1:
+            entries = [DirEntry(path=name, type="dir", depth=1) for name in wss.by_name]
+            return ListResult(
+                path=".", entries=entries, total=len(entries), truncated=False, hidden_by_ignore=0, hidden_examples=[]
+            )
+        if spec.name not in FAN_OUT and spec.name != "list_dir":
+            example = f"{key}={next(iter(wss.by_name))!r}" if key else "a path"
+            raise InputError(f"several workspaces are served ({wss.names()}): say which one, e.g. {example}")
+        inner = dict(arguments)
+        if key:
+            inner.pop(key, None)
+        nested = spec.name == "list_dir" and not arguments.get("glob")
+        if nested:
+            inner["depth"] = arguments["depth"] - 1
+
+        async def run(name: str, ws: Workspace) -> Any:
+            return qualify(await self._run(ws, spec, inner, ctx), wss.prefix(name))
+
+        ordered = await _concurrently([functools.partial(run, name, ws) for name, ws in wss.by_name.items()])
+        merged = merge(ordered)
+        if nested:  # each workspace's tree under its name
+            entries = []
+            for name, result in zip(wss.by_name, ordered, strict=True):
+                entries.append(DirEntry(path=name, type="dir", depth=1))
+                entries += [e.model_copy(update={"depth": e.depth + 1}) for e in result.entries]
+            merged = merged.model_copy(
+                update={"path": ".", "entries": entries, "total": merged.total + len(wss.by_name)}
+            )
+        return merged
+
+    async def _run(self, ws: Workspace, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
+        assert self.scheduler is not None
+        timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
+        share_key = None
+        if spec.annotations.read_only_hint:
+            share_key = f"{ws.root}\0{spec.name}" + json.dumps(arguments, sort_keys=True, default=str)
+        extra: dict[str, Any] = {}
+        if ctx is not None and spec.takes_progress:
+            extra["progress"] = ctx.report_progress
+        work = lambda: spec.fn(ws, **arguments, **extra)  # noqa: E731
+        return await self.scheduler.run(spec.kind, spec.name, work, timeout, share_key)
+
+    # -- workspaces from MCP roots, and their watchers ---------------------------------------
+
+    async def settle(self, ctx: Context | None) -> None:
+        """In roots mode, (re)read the client's roots before a call once they are new or changed."""
+        if not self.from_roots or self._settled:
+            return
+        async with self._settling:
+            if self._settled:
+                return
+            self._settled = True
+            paths = await _client_roots(ctx)
+            if paths:
+                flags = self.workspaces.first.flags
+                self.set_workspaces(Workspaces([Workspace(path, flags=flags) for path in paths]))
+                log.info("serving the client's roots: %s", ", ".join(paths))
+            elif not self._watching:
+                self.start_watching()
+
+    def roots_changed(self) -> None:
+        if self.from_roots:
+            self._settled = False
+
+    def set_workspaces(self, workspaces: Workspaces) -> None:
+        self.workspaces = workspaces
+        self.start_watching()
+
+    def start_watching(self) -> None:
+        for scope, stop in self._watching:
+            stop.set()
+            scope.cancel()
+        self._watching = []
+        if not self.watch_files or self._task_group is None:
+            return
+        for ws in self.workspaces:
+            scope, stop = anyio.CancelScope(), anyio.Event()
+            self._watching.append((scope, stop))
+            self._task_group.start_soon(_watch_in, scope, ws, stop)
+
+
+async def _concurrently(jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run jobs at once and return their results in order; the first error is raised as itself."""
+    if len(jobs) == 1:
+        return [await jobs[0]()]
+    results: list[Any] = [None] * len(jobs)
+
+    async def run(i: int) -> None:
+        results[i] = await jobs[i]()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(len(jobs)):
+                tg.start_soon(run, i)
+    except BaseExceptionGroup as group:
+        errors = [exc for exc in group.exceptions if isinstance(exc, VolleyError)]
+        if errors:
+            raise errors[0] from None
+        raise
+    return results
+
+
+async def _watch_in(scope: anyio.CancelScope, ws: Workspace, stop: anyio.Event) -> None:
+    with scope:
+        await watch(ws, stop)
+
+
+async def _client_roots(ctx: Context | None) -> list[str]:
+    """The local directories among the client's MCP roots; [] when it has none or cannot say."""
+    caps = ctx.client_capabilities if ctx is not None else None
+    if ctx is None or caps is None or caps.roots is None:
+        return []
+    try:
+        with warnings.catch_warnings():  # roots are deprecated in the 2026-07-28 spec; clients still send them
+            warnings.simplefilter("ignore")
+            listed = await ctx.session.list_roots()
+    except Exception as exc:  # a client that cannot answer keeps the default workspace
+        log.warning("could not list the client's roots (%s); serving %s", exc, "the current directory")
+        return []
+    return root_paths([str(root.uri) for root in listed.roots])
+
 
 def build_server(
-    workspace: Workspace, specs: list[ToolSpec] | None = None, log_level: str = "WARNING", watch_files: bool = True
+    workspace: Workspace | list[Workspace],
+    specs: list[ToolSpec] | None = None,
+    log_level: str = "WARNING",
+    watch_files: bool = True,
+    from_roots: bool = False,
 ) -> MCPServer:
-    """The MCP server for one workspace, with every tool registered."""
+    """The MCP server for one or more workspaces (or, ``from_roots``, the client's roots), every tool registered."""
     from volley.server.batch import register_batch
     from volley.server.catalog import TOOL_SPECS
 
-    runtime = Runtime(workspace)
+    workspaces = Workspaces(workspace if isinstance(workspace, list) else [workspace])
+    runtime = Runtime(workspaces, from_roots=from_roots, watch_files=watch_files)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
-        runtime.scheduler = Scheduler(workspace.config.concurrency)
-        log.info("volley %s serving workspace %s", __version__, workspace.root)
+        runtime.scheduler = Scheduler(workspaces.first.config.concurrency)
+        log.info("volley %s serving %s", __version__, ", ".join(str(ws.root) for ws in workspaces))
         async with anyio.create_task_group() as tg:
-            stop = anyio.Event()
-            if watch_files:
-                tg.start_soon(watch, workspace, stop)
+            runtime._task_group = tg
+            if not from_roots:  # in roots mode, watching starts once the roots are known
+                runtime.start_watching()
             try:
                 yield runtime
             finally:
-                stop.set()
+                runtime._task_group = None
+                runtime.start_watching()  # with no task group: stops the watchers, starts none
                 tg.cancel_scope.cancel()
 
     server = MCPServer(
@@ -121,11 +297,18 @@ def build_server(
         server.add_tool(
             _adapt(spec, runtime),
             name=spec.name,
-            description=_description(spec, workspace),
+            description=_description(spec, workspaces.first),
             annotations=spec.annotations,
         )
     register_batch(server, runtime)
     _inline_output_schemas(server)
+
+    async def on_roots_changed(_ctx: Any, _params: Any) -> None:
+        runtime.roots_changed()
+
+    server._lowlevel_server.add_notification_handler(  # MCPServer has no public hook for this notification
+        "notifications/roots/list_changed", NotificationParams, on_roots_changed
+    )
     return server
 
 
@@ -154,7 +337,7 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
-def _description(spec: ToolSpec, workspace: Workspace) -> str:
+def _description(spec: ToolSpec, workspace: Workspace) -> str:  # limits as the first workspace's config sets them
     doc = inspect.cleandoc(spec.fn.__doc__ or "")
     limits = spec.limits(workspace)
     return f"{doc}\n\nLimits: {limits}" if limits else doc

@@ -37,7 +37,7 @@ class BatchResult(BaseModel):
 
 
 def register_batch(server: MCPServer, runtime: Runtime) -> None:
-    cap = runtime.workspace.config.limits.batch_max_calls
+    cap = runtime.workspaces.first.config.limits.batch_max_calls
     tools = sorted(name for name, spec in runtime.specs.items() if spec.in_batch)
 
     async def batch(
