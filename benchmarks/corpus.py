@@ -16,7 +16,7 @@ REFERENCE_PACKAGE = "@modelcontextprotocol/server-filesystem"
 def django() -> Path:
     """The extracted sdist (downloaded once, then cached)."""
     CACHE.mkdir(exist_ok=True)
-    found = sorted(CACHE.glob("django-5.2*/"))
+    found = _extracted()
     if found:
         return found[-1]
     subprocess.run(
@@ -38,7 +38,12 @@ def django() -> Path:
     archive = sorted(CACHE.glob("[dD]jango-5.2*.tar.gz"))[-1]
     with tarfile.open(archive) as tar:
         tar.extractall(CACHE, filter="data")
-    return sorted(CACHE.glob("django-5.2*/"))[-1]
+    return _extracted()[-1]
+
+
+def _extracted() -> list[Path]:
+    """Extracted sdists, oldest release first (not the -heavy copies made from them)."""
+    return sorted(p for p in CACHE.glob("django-5.2*/") if not p.name.endswith("-heavy"))
 
 
 def heavy(plain: Path) -> Path:

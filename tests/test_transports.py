@@ -16,7 +16,8 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import SERVER_ENV, text_of
+from tests.conftest import SERVER_ENV, text_of, write
+from tests.test_execution import wait_for, wait_until_gone
 
 pytestmark = pytest.mark.anyio
 INIT = {
@@ -133,3 +134,58 @@ def test_binding_a_non_loopback_address_without_a_token_is_refused(project: Path
     )
     assert done.returncode == 2
     assert "non-loopback address needs a bearer token" in done.stderr
+
+
+async def test_several_http_clients_with_many_calls_in_flight_each_get_their_own_answers(tmp_path: Path) -> None:
+    for i in range(50):
+        write(tmp_path, f"files/f{i:02}.txt", f"content of file {i}\n")
+    answers: dict[tuple[int, int], str] = {}
+    async with http_server(tmp_path, "http") as url:
+
+        async def one_client(c: int) -> None:
+            async with Client(f"{url}/mcp") as client:
+
+                async def call(i: int) -> None:
+                    k = (c * 7 + i) % 50
+                    if i % 2:
+                        result = await client.call_tool("read_file", {"path": f"files/f{k:02}.txt"})
+                        answers[c, i] = result.structured_content["files"][0]["content"]
+                    else:
+                        result = await client.call_tool("grep", {"pattern": f"file {k}$", "output_mode": "files"})
+                        answers[c, i] = result.structured_content["files"][0]
+
+                async with anyio.create_task_group() as tg:
+                    for i in range(100):
+                        tg.start_soon(call, i)
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for c in range(4):
+                    tg.start_soon(one_client, c)
+    assert len(answers) == 400
+    for (c, i), answer in answers.items():
+        k = (c * 7 + i) % 50
+        assert answer == (f"content of file {k}" if i % 2 else f"files/f{k:02}.txt"), (c, i)
+
+
+async def test_an_http_client_that_goes_away_mid_run_gets_its_run_killed(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", "[project]\nname='x'\nversion='0'\n")
+    write(
+        tmp_path,
+        "tests/test_wait.py",
+        "import os, subprocess, sys, time\n"
+        "def test_wait():\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        "    open(os.path.join(os.path.dirname(__file__), '..', 'pids.txt'), 'w').write(f'{os.getpid()} {child.pid}')\n"
+        "    time.sleep(120)\n",
+    )
+    pids_file = tmp_path / "pids.txt"
+    async with http_server(tmp_path, "http") as url:
+        async with Client(f"{url}/mcp") as client, anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "run_tests", {})
+            await wait_for(pids_file)
+            tg.cancel_scope.cancel()  # the client leaves: its session ends
+        pids = [int(p) for p in pids_file.read_text().split()]
+        await wait_until_gone(pids)
+        async with Client(f"{url}/mcp") as client:  # the server is still serving
+            assert not (await client.call_tool("list_dir", {})).is_error
