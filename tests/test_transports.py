@@ -14,6 +14,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import SERVER_ENV, text_of, write
@@ -189,3 +190,27 @@ async def test_an_http_client_that_goes_away_mid_run_gets_its_run_killed(tmp_pat
         await wait_until_gone(pids)
         async with Client(f"{url}/mcp") as client:  # the server is still serving
             assert not (await client.call_tool("list_dir", {})).is_error
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_client_that_asks_gets_log_notifications(project: Path) -> None:
+    from tests.conftest import serve
+
+    received: list[tuple[str, str]] = []
+
+    async def on_log(params) -> None:
+        received.append((params.level, str(params.data)))
+
+    async with serve(project) as quiet:
+        await quiet.call_tool("list_dir", {})  # no level set: nothing sent
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(project)], env=SERVER_ENV
+    )
+    async with Client(params, mode="legacy", logging_callback=on_log) as client:
+        await client.call_tool("list_dir", {})
+        assert received == []
+        await client.set_logging_level("debug")
+        await client.call_tool("read_file", {"path": "src/app.py"})
+        await client.call_tool("read_file", {"path": "nope.txt"})
+    assert received[0][0] == "debug" and received[0][1].startswith("read_file answered in")
+    assert received[1][0] == "info" and "read_file failed" in received[1][1] and "nope.txt" in received[1][1]

@@ -6,7 +6,9 @@ import functools
 import inspect
 import json
 import logging
+import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,7 +17,16 @@ from typing import Annotated, Any, Protocol
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, NotificationParams, TextContent, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    EmptyResult,
+    LoggingLevel,
+    NotificationParams,
+    SetLevelRequestParams,
+    TextContent,
+    ToolAnnotations,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from volley import __version__
 from volley.concurrency import Scheduler, Work
@@ -59,6 +70,8 @@ class ToolSpec:
         return "progress" in self.fn.__code__.co_varnames[: self.fn.__code__.co_argcount]
 
 
+LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+
 # The argument that names a tool's paths; with several workspaces, it routes the call.
 PATH_ARGUMENT = {
     "read_file": "path",
@@ -84,16 +97,20 @@ class Runtime:
     _settling: anyio.Lock = field(default_factory=anyio.Lock)
     _task_group: anyio.abc.TaskGroup | None = None
     _watching: list[tuple[anyio.CancelScope, anyio.Event]] = field(default_factory=list)
+    client_log_levels: weakref.WeakKeyDictionary[Any, LoggingLevel] = field(default_factory=weakref.WeakKeyDictionary)
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
         """Run one call under the scheduler in the workspace its paths name; a VolleyError becomes a tool error."""
         await self.settle(ctx)
         if self.scheduler is None:
             self.scheduler = Scheduler(self.workspaces.first.config.concurrency)
+        started = time.perf_counter()
         try:
             result = await self._routed(spec, arguments, ctx)
         except VolleyError as exc:
+            await self.tell(ctx, "info", f"{spec.name} failed after {_ms(started)}: {exc}")
             raise ToolError(str(exc)) from None
+        await self.tell(ctx, "debug", f"{spec.name} answered in {_ms(started)}")
         return CallToolResult(
             content=[TextContent(type="text", text=result.render())],
             structured_content=result.model_dump(mode="json"),
@@ -176,6 +193,19 @@ class Runtime:
         work = lambda: spec.fn(ws, **arguments, **extra)  # noqa: E731
         return await self.scheduler.run(spec.kind, spec.name, work, timeout, share_key)
 
+    async def tell(self, ctx: Context | None, level: LoggingLevel, message: str) -> None:
+        """Send an MCP log notification to a client that asked for this level.
+
+        On 2026-07-28 connections a client asks per request (the SDK filters); before, with logging/setLevel.
+        """
+        if ctx is None:
+            return
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            asked = self.client_log_levels.get(_connection(ctx.session))
+            if asked is None or LOG_LEVELS.index(level) < LOG_LEVELS.index(asked):
+                return
+        await ctx.log(level, message, logger_name="volley")
+
     # -- workspaces from MCP roots, and their watchers ---------------------------------------
 
     async def settle(self, ctx: Context | None) -> None:
@@ -213,6 +243,15 @@ class Runtime:
             scope, stop = anyio.CancelScope(), anyio.Event()
             self._watching.append((scope, stop))
             self._task_group.start_soon(_watch_in, scope, ws, stop)
+
+
+def _connection(session: Any) -> Any:
+    """What outlives one request of a client's connection: the SDK makes a session object per request."""
+    return getattr(session, "_connection", session)
+
+
+def _ms(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.1f} ms"
 
 
 async def _concurrently(jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
@@ -305,6 +344,13 @@ def build_server(
 
     async def on_roots_changed(_ctx: Any, _params: Any) -> None:
         runtime.roots_changed()
+
+    async def on_set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+        runtime.client_log_levels[_connection(ctx.session)] = params.level
+        return EmptyResult()
+
+    # Clients that ask get MCP log notifications: each call's outcome and time (logging/setLevel).
+    server._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, on_set_level)
 
     server._lowlevel_server.add_notification_handler(  # MCPServer has no public hook for this notification
         "notifications/roots/list_changed", NotificationParams, on_roots_changed
