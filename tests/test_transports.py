@@ -214,3 +214,62 @@ async def test_a_client_that_asks_gets_log_notifications(project: Path) -> None:
         await client.call_tool("read_file", {"path": "nope.txt"})
     assert received[0][0] == "debug" and received[0][1].startswith("read_file answered in")
     assert received[1][0] == "info" and "read_file failed" in received[1][1] and "nope.txt" in received[1][1]
+
+
+@asynccontextmanager
+async def connected(workspace: Path, transport: str) -> AsyncIterator[Client]:
+    """The SDK's client connected to `volley serve` over the given transport."""
+    if transport == "stdio":
+        from tests.conftest import serve
+
+        async with serve(workspace) as client:
+            yield client
+        return
+    async with http_server(workspace, transport) as url:
+        target = sse_client(f"{url}/sse") if transport == "sse" else f"{url}/mcp"
+        async with Client(target) as client:
+            yield client
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http", "sse"])
+async def test_every_read_only_tool_concurrently_and_a_cancelled_run_over_each_transport(
+    tmp_path: Path, transport: str
+) -> None:
+    write(tmp_path, "pyproject.toml", "[project]\nname='x'\nversion='0'\n")
+    write(tmp_path, "pkg/mod.py", "import os\n")
+    write(
+        tmp_path,
+        "tests/test_wait.py",
+        "import os, time\n"
+        "def test_wait():\n"
+        "    open(os.path.join(os.path.dirname(__file__), '..', 'pids.txt'), 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n",
+    )
+    calls = {
+        "read_file": {"path": "pkg/mod.py"},
+        "grep": {"pattern": "import"},
+        "list_dir": {"depth": 2},
+        "run_linter": {},
+        "list_toolchains": {},
+    }
+    async with connected(tmp_path, transport) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert all(tools[name].annotations.read_only_hint for name in calls)
+        results: dict[str, object] = {}
+
+        async def call(name: str) -> None:
+            results[name] = await client.call_tool(name, calls[name])
+
+        async with anyio.create_task_group() as tg:
+            for name in calls:
+                tg.start_soon(call, name)
+        assert not any(r.is_error for r in results.values())  # type: ignore[attr-defined]
+        assert "pkg/mod.py:1:import os" in text_of(results["grep"])
+        assert "F401" in text_of(results["run_linter"])
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "run_tests", {})
+            await wait_for(tmp_path / "pids.txt")
+            tg.cancel_scope.cancel()
+        await wait_until_gone([int((tmp_path / "pids.txt").read_text())])
+        assert not (await client.call_tool("read_file", {"path": "pkg/mod.py"})).is_error
