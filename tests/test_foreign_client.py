@@ -27,6 +27,7 @@ if not INSPECTOR.exists():
     pytest.skip("the MCP Inspector is not installed (see this module's docstring)", allow_module_level=True)
 
 SERVE = [sys.executable, "-m", "volley", "serve"]
+pytestmark = pytest.mark.anyio
 
 
 def inspector(target: list[str], *method: str) -> dict:
@@ -70,6 +71,3 @@ async def test_the_inspector_lists_and_calls_tools_over_streamable_http(project:
     text = found["content"][0]["text"]
     assert "src/app.py:5:def get_value(x):" in text
     assert "src/gen/out.py" not in text  # ignored by src/.gitignore
-
-
-pytestmark = pytest.mark.anyio

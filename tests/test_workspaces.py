@@ -23,6 +23,8 @@ def two(tmp_path: Path) -> tuple[Path, Path]:
     write(api, "gen/out.py", "def get_generated():\n    pass\n")
     write(web, "src/app.py", "def get_page():\n    return 2\n")
     write(web, "README.md", "# web\n")
+    for ws in (api, web):
+        write(ws, "pyproject.toml", "[project]\nname = 'x'\nversion = '0'\n")
     return api, web
 
 
@@ -51,6 +53,12 @@ async def test_repeated_workspaces_are_named_listed_and_routed(two: tuple[Path, 
         assert not any(p.startswith("api/gen") for p, _ in paths)
         found_by_glob = await client.call_tool("list_dir", {"glob": "**/app.py"})
         assert {e["path"] for e in found_by_glob.structured_content["entries"]} == {"api/src/app.py", "web/src/app.py"}
+
+        linted = await client.call_tool("run_linter", {})  # both workspaces, one answer
+        runs = linted.structured_content["runs"]
+        assert len(runs) == 2 and not linted.is_error
+        output = await client.call_tool("run_output", {"run_id": runs[1]["run_id"]})  # run ids span workspaces
+        assert not output.is_error
 
         unqualified = await client.call_tool("read_file", {"path": "src/app.py"})
         assert (
@@ -83,7 +91,7 @@ async def test_without_a_workspace_the_clients_roots_are_served_and_followed(
     )
     async with Client(params, mode="legacy", list_roots_callback=list_roots) as client:
         one = await client.call_tool("list_dir", {})
-        assert {e["path"] for e in one.structured_content["entries"]} == {"src", ".gitignore"}  # api, unqualified
+        assert {e["path"] for e in one.structured_content["entries"]} == {"src", ".gitignore", "pyproject.toml"}  # api
 
         roots = [api, web]
         await client.send_roots_list_changed()

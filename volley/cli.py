@@ -166,31 +166,25 @@ def _parse_arguments(items: list[str]) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> None:
-    from volley.config import ENV_PREFIX
+    from volley.config import ENV_PREFIX, flatten
 
-    workspace = _workspaces(args)[0]
+    workspaces = _workspaces(args)
     if args.json:
-        values = workspace.config.model_dump(mode="json")
-        sys.stdout.write(json.dumps({"values": values, "sources": workspace.config_sources}, indent=2) + "\n")
+        found = [
+            {"workspace": str(ws.root), "values": ws.config.model_dump(mode="json"), "sources": ws.config_sources}
+            for ws in workspaces
+        ]
+        sys.stdout.write(json.dumps(found[0] if len(found) == 1 else found, indent=2) + "\n")
         return
-    lines = [
-        f"# workspace: {workspace.root}",
-        f"# config file: {workspace.config_path or 'none (.volley.toml or [tool.volley] in pyproject.toml)'}",
-        f"# precedence: --set > {ENV_PREFIX}<SECTION>__<KEY> environment variables > config file > defaults",
-    ]
-    flat = _flatten(workspace.config.model_dump(mode="json"))
-    width = max(len(f"{key} = {json.dumps(value)}") for key, value in flat.items())
-    for key, value in flat.items():
-        setting = f"{key} = {json.dumps(value)}"
-        lines.append(f"{setting:<{width}}  # {workspace.config_sources.get(key, 'default')}")
+    lines = [f"# precedence: --set > {ENV_PREFIX}<SECTION>__<KEY> environment variables > config file > defaults"]
+    for ws in workspaces:
+        lines += [
+            f"# workspace: {ws.root}",
+            f"# config file: {ws.config_path or 'none (.volley.toml or [tool.volley] in pyproject.toml)'}",
+        ]
+        flat = flatten(ws.config.model_dump(mode="json"))
+        width = max(len(f"{key} = {json.dumps(value)}") for key, value in flat.items())
+        for key, value in flat.items():
+            setting = f"{key} = {json.dumps(value)}"
+            lines.append(f"{setting:<{width}}  # {ws.config_sources.get(key, 'default')}")
     sys.stdout.write("\n".join(lines) + "\n")
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and key != "env":
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[prefix + key] = value
-    return flat

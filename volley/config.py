@@ -91,10 +91,10 @@ def load_config(root: Path, flags: dict[str, Any] | None = None, env: Mapping[st
     sources: dict[str, str] = {}
     for source, data in layers:
         _merge(merged, data)
-        for key in _leaves(data):
+        for key in flatten(data):
             sources[key] = _env_name(key) if source == "environment" else source
     config = Config.model_validate(merged)
-    return Loaded(config, path, {key: sources.get(key, "default") for key in _leaves(config.model_dump())})
+    return Loaded(config, path, {key: sources.get(key, "default") for key in flatten(config.model_dump())})
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -153,14 +153,15 @@ def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
             into[key] = value
 
 
-def _leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = []
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"limits.grep_max_results": 200, ...}``: a configuration's values by dotted key (``env`` tables are values)."""
+    flat: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict) and key != "env" and value:
-            keys += _leaves(value, f"{prefix}{key}.")
+        if isinstance(value, dict) and key != "env":
+            flat |= flatten(value, f"{prefix}{key}.")
         else:
-            keys.append(prefix + key)
-    return keys
+            flat[prefix + key] = value
+    return flat
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

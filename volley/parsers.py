@@ -296,18 +296,24 @@ def _go_test_json(output: str) -> TestCounts:
             counts.skipped += 1
         elif action == "fail":
             counts.failed += 1
-            text = "".join(logs.get(key, []))
-            where = re.search(r"(\S+\.go):(\d+):", text)
-            counts.failures.append(
-                Failure(
-                    test_id=key,
-                    path=where[1] if where else None,
-                    line=int(where[2]) if where else None,
-                    message=text.strip().splitlines()[-1] if text.strip() else "failed",
-                    traceback=_excerpt(text),
-                )
-            )
+            counts.failures.append(_failure_in_output(key, "".join(logs.get(key, [])), _GO_LOCATION))
     return counts
+
+
+_GO_LOCATION = re.compile(r"(\S+\.go):(\d+):")
+_RUST_LOCATION = re.compile(r"(\S+\.rs):(\d+):\d+")
+
+
+def _failure_in_output(test_id: str, text: str, location: re.Pattern[str]) -> Failure:
+    """A failure read from its test's output: the first ``file:line`` it names, and its last line as the message."""
+    where = location.search(text)
+    return Failure(
+        test_id=test_id,
+        path=where[1] if where else None,
+        line=int(where[2]) if where else None,
+        message=text.strip().splitlines()[-1] if text.strip() else "failed",
+        traceback=_excerpt(text),
+    )
 
 
 def _jest_json(output: str) -> TestCounts:
@@ -350,16 +356,7 @@ def _cargo_test(output: str) -> TestCounts | None:
         skipped=sum(int(r[2]) for r in results),
     )
     for name, body in re.findall(r"^---- (\S+) stdout ----\n(.*?)(?=^---- |^failures:|\Z)", output, re.M | re.S):
-        where = re.search(r"(\S+\.rs):(\d+):\d+", body)
-        counts.failures.append(
-            Failure(
-                test_id=name,
-                path=where[1] if where else None,
-                line=int(where[2]) if where else None,
-                message=body.strip().splitlines()[-1] if body.strip() else "failed",
-                traceback=_excerpt(body),
-            )
-        )
+        counts.failures.append(_failure_in_output(name, body, _RUST_LOCATION))
     return counts
 
 

@@ -60,8 +60,6 @@ class Workspaces:
 
     def split(self, path: str) -> tuple[str, str]:
         """``(workspace name, path inside it)`` of a client's path; ``(TOP, ".")`` when it names none."""
-        if not self.several:
-            return next(iter(self.by_name)), path
         if os.path.isabs(path):
             for name, ws in self.by_name.items():
                 root = str(ws.root)

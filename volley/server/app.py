@@ -6,6 +6,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import time
 import warnings
 import weakref
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Protocol
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import (
     CallToolResult,
     EmptyResult,
@@ -29,7 +31,7 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from volley import __version__
-from volley.concurrency import Scheduler, Work
+from volley.concurrency import Scheduler, Work, blocking
 from volley.errors import InputError, VolleyError
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import watch
@@ -38,8 +40,14 @@ from volley.workspaces import TOP, Workspaces, merge, qualify, root_paths
 
 log = logging.getLogger(__name__)
 
+# Roots and server logging are deprecated by the 2026-07-28 spec (SEP-2577), yet handshake-era clients
+# use both; Volley serves them knowingly, so the SDK's warning for each use would only be noise on stderr.
+for _feature in ("roots", "logging"):
+    warnings.filterwarnings("ignore", f"The {_feature} capability is deprecated", MCPDeprecationWarning)
+
 INSTRUCTIONS = """\
-Volley gives fast, parallel, sandboxed access to one workspace. Paths are relative to its root.
+Volley gives fast, parallel, sandboxed access to a workspace. Paths are relative to its root; when
+several workspaces are served, paths start with a workspace's name (list_dir with no path shows them).
 Calls are independent and run concurrently: when you need several files or searches, issue the
 calls together in one turn, or put them in one `batch` call. Files hidden by .gitignore/.ignore are
 left out of listings and searches unless include_ignored is set; secrets (.env, keys) are never
@@ -60,6 +68,8 @@ class ToolSpec:
     annotations: ToolAnnotations
     limits: Callable[[Workspace], str] = lambda ws: ""
     in_batch: bool = True  # tools that change files stay out of batches, which run calls concurrently
+    paths: str | None = None  # the argument naming the paths a call works on; it routes the call to a workspace
+    merges: bool = False  # answers from several workspaces combine into one (merge()), so a call may span them
 
     @property
     def name(self) -> str:
@@ -71,17 +81,6 @@ class ToolSpec:
 
 
 LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
-
-# The argument that names a tool's paths; with several workspaces, it routes the call.
-PATH_ARGUMENT = {
-    "read_file": "path",
-    "grep": "path",
-    "list_dir": "path",
-    "run_linter": "paths",
-    "run_tests": "targets",
-    "fix_lint": "paths",
-}
-FAN_OUT = frozenset({"grep", "run_linter", "list_toolchains"})  # naming no workspace: run in each, merge
 
 
 @dataclass
@@ -96,7 +95,7 @@ class Runtime:
     _settled: bool = False
     _settling: anyio.Lock = field(default_factory=anyio.Lock)
     _task_group: anyio.abc.TaskGroup | None = None
-    _watching: list[tuple[anyio.CancelScope, anyio.Event]] = field(default_factory=list)
+    _watching: dict[str, tuple[anyio.CancelScope, anyio.Event]] = field(default_factory=dict)  # by root
     client_log_levels: weakref.WeakKeyDictionary[Any, LoggingLevel] = field(default_factory=weakref.WeakKeyDictionary)
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
@@ -117,11 +116,11 @@ class Runtime:
         )
 
     async def _routed(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
+        """With several workspaces: run the call in the workspace(s) its paths name, paths and results qualified."""
         wss = self.workspaces
-        if not wss.several:
+        if not wss.several or (spec.paths is None and not spec.merges):  # e.g. run_output: runs are shared
             return await self._run(wss.first, spec, arguments, ctx)
-        key = PATH_ARGUMENT.get(spec.name)
-        value = arguments.get(key) if key else None
+        value = arguments.get(spec.paths) if spec.paths else None
         values = value if isinstance(value, list) else [] if value is None else [value]
         groups: dict[str, list[tuple[int, str]]] = {}
         for i, path in enumerate(values):
@@ -130,39 +129,38 @@ class Runtime:
         if not values or TOP in groups:
             if len(values) > 1:
                 raise InputError(f"{values!r} mixes the top with workspaces ({wss.names()}): name one per path")
-            return await self._at_top(spec, key, arguments, ctx)
-        if len(groups) > 1 and spec.name not in ("read_file", "run_linter"):
+            return await self._at_top(spec, arguments, ctx)
+        if len(groups) > 1 and not spec.merges:
             raise InputError(f"{spec.name} runs in one workspace per call; these paths name {', '.join(groups)}")
 
-        async def run(name: str, members: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], Any]:
+        async def run(name: str, members: list[tuple[int, str]]) -> Any:
             inner = [path for _, path in members] if isinstance(value, list) else members[0][1]
-            result = await self._run(wss.by_name[name], spec, {**arguments, key: inner}, ctx)  # type: ignore[dict-item]
-            return members, qualify(result, wss.prefix(name))
+            result = await self._run(wss.by_name[name], spec, {**arguments, spec.paths: inner}, ctx)  # type: ignore[dict-item]
+            return qualify(result, wss.prefix(name))
 
         parts = await _concurrently([functools.partial(run, name, members) for name, members in groups.items()])
-        if len(parts) == 1:
-            return parts[0][1]
-        if spec.name == "read_file":  # back in the order asked
-            order = {id(f): i for members, r in parts for (i, _), f in zip(members, r.files, strict=True)}
-            merged = merge([r for _, r in parts])
-            return merged.model_copy(update={"files": sorted(merged.files, key=lambda f: order[id(f)])})
-        return merge([r for _, r in parts])
+        merged = merge(parts)
+        if spec.name == "read_file":  # one entry per path, back in the order asked
+            files = [None] * len(values)
+            for members, part in zip(groups.values(), parts, strict=True):
+                for (i, _), entry in zip(members, part.files, strict=True):
+                    files[i] = entry
+            merged = merged.model_copy(update={"files": files})
+        return merged
 
-    async def _at_top(self, spec: ToolSpec, key: str | None, arguments: dict[str, Any], ctx: Context | None) -> Any:
+    async def _at_top(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
         """A call that names no workspace while several are served: list them, run in each, or ask for one."""
         wss = self.workspaces
-        if spec.name == "list_dir" and not arguments.get("glob") and arguments.get("depth", 1) <= 1:
+        if not spec.merges:
+            example = f"{spec.paths}={next(iter(wss.by_name))!r}" if spec.paths else "a path"
+            raise InputError(f"several workspaces are served ({wss.names()}): say which one, e.g. {example}")
+        inner = {key: value for key, value in arguments.items() if key != spec.paths}
+        nested = spec.name == "list_dir" and not arguments.get("glob")  # each workspace's tree under its name
+        if nested and arguments.get("depth", 1) <= 1:
             entries = [DirEntry(path=name, type="dir", depth=1) for name in wss.by_name]
             return ListResult(
                 path=".", entries=entries, total=len(entries), truncated=False, hidden_by_ignore=0, hidden_examples=[]
             )
-        if spec.name not in FAN_OUT and spec.name != "list_dir":
-            example = f"{key}={next(iter(wss.by_name))!r}" if key else "a path"
-            raise InputError(f"several workspaces are served ({wss.names()}): say which one, e.g. {example}")
-        inner = dict(arguments)
-        if key:
-            inner.pop(key, None)
-        nested = spec.name == "list_dir" and not arguments.get("glob")
         if nested:
             inner["depth"] = arguments["depth"] - 1
 
@@ -171,7 +169,7 @@ class Runtime:
 
         ordered = await _concurrently([functools.partial(run, name, ws) for name, ws in wss.by_name.items()])
         merged = merge(ordered)
-        if nested:  # each workspace's tree under its name
+        if nested:
             entries = []
             for name, result in zip(wss.by_name, ordered, strict=True):
                 entries.append(DirEntry(path=name, type="dir", depth=1))
@@ -218,31 +216,39 @@ class Runtime:
             self._settled = True
             paths = await _client_roots(ctx)
             if paths:
-                flags = self.workspaces.first.flags
-                self.set_workspaces(Workspaces([Workspace(path, flags=flags) for path in paths]))
+                self.workspaces = await blocking(self._workspaces_at, paths)
                 log.info("serving the client's roots: %s", ", ".join(paths))
-            elif not self._watching:
-                self.start_watching()
+            self.start_watching()
+
+    def _workspaces_at(self, paths: list[str]) -> Workspaces:
+        """Workspaces for these roots, keeping those already served (their index and caches) as they are."""
+        served = {str(ws.root): ws for ws in self.workspaces}
+        flags = self.workspaces.first.flags
+        return Workspaces([served.get(os.path.realpath(path)) or Workspace(path, flags=flags) for path in paths])
 
     def roots_changed(self) -> None:
         if self.from_roots:
             self._settled = False
 
-    def set_workspaces(self, workspaces: Workspaces) -> None:
-        self.workspaces = workspaces
-        self.start_watching()
-
     def start_watching(self) -> None:
-        for scope, stop in self._watching:
-            stop.set()
-            scope.cancel()
-        self._watching = []
-        if not self.watch_files or self._task_group is None:
-            return
-        for ws in self.workspaces:
-            scope, stop = anyio.CancelScope(), anyio.Event()
-            self._watching.append((scope, stop))
-            self._task_group.start_soon(_watch_in, scope, ws, stop)
+        """Watch the workspaces now served: start watchers for new ones, stop those of workspaces gone."""
+        wanted = {str(ws.root): ws for ws in self.workspaces} if self.watch_files and self._task_group else {}
+        for root in [root for root in self._watching if root not in wanted]:
+            self._stop_watcher(root)
+        for root, ws in wanted.items():
+            if root not in self._watching and self._task_group is not None:
+                scope, stop = anyio.CancelScope(), anyio.Event()
+                self._watching[root] = (scope, stop)
+                self._task_group.start_soon(_watch_in, scope, ws, stop)
+
+    def stop_watching(self) -> None:
+        for root in list(self._watching):
+            self._stop_watcher(root)
+
+    def _stop_watcher(self, root: str) -> None:
+        scope, stop = self._watching.pop(root)
+        stop.set()  # watchfiles' thread stops on this; a cancel alone leaves it running for a while
+        scope.cancel()
 
 
 def _connection(session: Any) -> Any:
@@ -286,9 +292,7 @@ async def _client_roots(ctx: Context | None) -> list[str]:
     if ctx is None or caps is None or caps.roots is None:
         return []
     try:
-        with warnings.catch_warnings():  # roots are deprecated in the 2026-07-28 spec; clients still send them
-            warnings.simplefilter("ignore")
-            listed = await ctx.session.list_roots()
+        listed = await ctx.session.list_roots()
     except Exception as exc:  # a client that cannot answer keeps the default workspace
         log.warning("could not list the client's roots (%s); serving %s", exc, "the current directory")
         return []
@@ -321,7 +325,7 @@ def build_server(
                 yield runtime
             finally:
                 runtime._task_group = None
-                runtime.start_watching()  # with no task group: stops the watchers, starts none
+                runtime.stop_watching()
                 tg.cancel_scope.cancel()
 
     server = MCPServer(

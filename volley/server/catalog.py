@@ -59,12 +59,14 @@ def _title(annotations: ToolAnnotations, title: str) -> ToolAnnotations:
 
 
 TOOL_SPECS = [
-    ToolSpec(read_file, "read", READ_ONLY.model_copy(update={"title": "Read files"}), _read_limits),
-    ToolSpec(grep, "search", READ_ONLY.model_copy(update={"title": "Search file contents"}), _grep_limits),
-    ToolSpec(list_dir, "read", READ_ONLY.model_copy(update={"title": "List a directory"}), _list_limits),
-    ToolSpec(run_linter, "lint", _title(READ_ONLY, "Run the linters"), _lint_limits),
-    ToolSpec(run_tests, "test", _title(RUNS_CODE, "Run the tests"), _test_limits),
-    ToolSpec(list_toolchains, "read", _title(READ_ONLY, "Show linters and test runners")),
+    ToolSpec(read_file, "read", _title(READ_ONLY, "Read files"), _read_limits, paths="path", merges=True),
+    ToolSpec(grep, "search", _title(READ_ONLY, "Search file contents"), _grep_limits, paths="path", merges=True),
+    ToolSpec(list_dir, "read", _title(READ_ONLY, "List a directory"), _list_limits, paths="path", merges=True),
+    ToolSpec(run_linter, "lint", _title(READ_ONLY, "Run the linters"), _lint_limits, paths="paths", merges=True),
+    ToolSpec(run_tests, "test", _title(RUNS_CODE, "Run the tests"), _test_limits, paths="targets"),
+    ToolSpec(list_toolchains, "read", _title(READ_ONLY, "Show linters and test runners"), merges=True),
     ToolSpec(run_output, "read", _title(READ_ONLY, "Page a run's full output")),
-    ToolSpec(fix_lint, "lint", _title(CHANGES_FILES, "Apply linter fixes"), _lint_limits, in_batch=False),
+    ToolSpec(
+        fix_lint, "lint", _title(CHANGES_FILES, "Apply linter fixes"), _lint_limits, in_batch=False, paths="paths"
+    ),
 ]
