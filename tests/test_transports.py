@@ -169,7 +169,8 @@ async def test_several_http_clients_with_many_calls_in_flight_each_get_their_own
         assert answer == (f"content of file {k}" if i % 2 else f"files/f{k:02}.txt"), (c, i)
 
 
-async def test_an_http_client_that_goes_away_mid_run_gets_its_run_killed(tmp_path: Path) -> None:
+async def test_an_http_client_whose_connection_drops_mid_run_gets_its_run_killed(tmp_path: Path) -> None:
+    """A handshake-era client that vanishes: no cancellation, no session end — only the connection closes."""
     write(tmp_path, "pyproject.toml", "[project]\nname='x'\nversion='0'\n")
     write(
         tmp_path,
@@ -181,34 +182,46 @@ async def test_an_http_client_that_goes_away_mid_run_gets_its_run_killed(tmp_pat
         "    time.sleep(120)\n",
     )
     pids_file = tmp_path / "pids.txt"
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_tests", "arguments": {}}}
     async with http_server(tmp_path, "http") as url:
-        async with Client(f"{url}/mcp") as client, anyio.create_task_group() as tg:
-            tg.start_soon(client.call_tool, "run_tests", {})
-            await wait_for(pids_file)
-            tg.cancel_scope.cancel()  # the client leaves: its session ends
-        pids = [int(p) for p in pids_file.read_text().split()]
-        await wait_until_gone(pids)
+        async with httpx2.AsyncClient(timeout=30) as http:
+            started = await http.post(f"{url}/mcp", json=INIT, headers=HEADERS)
+            session = {
+                **HEADERS,
+                "mcp-session-id": started.headers["mcp-session-id"],
+                "mcp-protocol-version": "2025-06-18",
+            }
+            await http.post(
+                f"{url}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session
+            )
+
+            async def run_tests() -> None:
+                async with http.stream("POST", f"{url}/mcp", json=call, headers=session) as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run_tests)
+                await wait_for(pids_file)
+                tg.cancel_scope.cancel()  # closes the connection; nothing else is sent
+        await wait_until_gone([int(p) for p in pids_file.read_text().split()])
         async with Client(f"{url}/mcp") as client:  # the server is still serving
             assert not (await client.call_tool("list_dir", {})).is_error
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_a_client_that_asks_gets_log_notifications(project: Path) -> None:
-    from tests.conftest import serve
-
     received: list[tuple[str, str]] = []
 
     async def on_log(params) -> None:
         received.append((params.level, str(params.data)))
 
-    async with serve(project) as quiet:
-        await quiet.call_tool("list_dir", {})  # no level set: nothing sent
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(project)], env=SERVER_ENV
     )
     async with Client(params, mode="legacy", logging_callback=on_log) as client:
         await client.call_tool("list_dir", {})
-        assert received == []
+        assert received == []  # nothing until the client asks
         await client.set_logging_level("debug")
         await client.call_tool("read_file", {"path": "src/app.py"})
         await client.call_tool("read_file", {"path": "nope.txt"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ import time
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from volley.errors import InputError
 from volley.process import GRACE_S, active_groups
@@ -40,7 +41,7 @@ def http_app(server: MCPServer, transport: str, *, host: str, port: int, token: 
     if transport == "sse":
         app: ASGIApp = server.sse_app(transport_security=security, host=host)
     else:
-        app = server.streamable_http_app(transport_security=security, host=host)
+        app = CancelOnDisconnect(server.streamable_http_app(transport_security=security, host=host))
     return BearerToken(app, token) if token else app
 
 
@@ -118,3 +119,87 @@ class BearerToken:
                 await send({"type": "http.response.body", "body": b"missing or wrong bearer token\n"})
                 return
         await self.app(scope, receive, send)
+
+
+class CancelOnDisconnect:
+    """ASGI middleware for streamable HTTP: a call whose connection drops before its answer is cancelled.
+
+    On sessions of handshake-era protocol versions the SDK keeps a request's work running when the
+    POST carrying it disconnects (it expects an event store and a client that reconnects; Volley
+    keeps no store, so the answer is lost anyway) — a test run would go on with nobody to tell. This
+    hands the session the ``notifications/cancelled`` a departing client would have sent, through the
+    same app, so the usual cancellation kills the work. 2026-07-28 sessions cancel on disconnect
+    themselves and carry no session id, so they pass straight through.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or b"mcp-session-id" not in dict(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # gone before it finished sending
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request_id = _request_id(body)
+        answered = False
+        inbox, outbox = anyio.create_memory_object_stream[Message](1)
+
+        async def send_answer(message: Message) -> None:
+            nonlocal answered
+            answered = answered or (message["type"] == "http.response.body" and not message.get("more_body"))
+            await send(message)
+
+        async def receive_rest() -> Message:
+            return await outbox.receive()
+
+        async def watch_connection() -> None:
+            while (message := await receive())["type"] != "http.disconnect":
+                await inbox.send(message)
+            if not answered and request_id is not None:
+                log.info("the connection of request %s closed before its answer: cancelling it", request_id)
+                await self._cancel(scope, request_id)
+            await inbox.send(message)
+
+        inbox.send_nowait({"type": "http.request", "body": body, "more_body": False})  # the body, read, goes first
+        async with inbox, outbox, anyio.create_task_group() as tg:
+            tg.start_soon(watch_connection)
+            await self.app(scope, receive_rest, send_answer)
+            tg.cancel_scope.cancel()
+
+    async def _cancel(self, scope: Scope, request_id: object) -> None:
+        note = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": "the client's connection closed"},
+            }
+        ).encode()
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(note)).encode()))
+        messages = iter([{"type": "http.request", "body": note, "more_body": False}])
+
+        async def receive() -> Message:
+            return next(messages, {"type": "http.disconnect"})
+
+        async def discard(_: Message) -> None:
+            pass
+
+        await self.app({**scope, "headers": headers}, receive, discard)
+
+
+def _request_id(body: bytes) -> object | None:
+    """The id of the JSON-RPC request in a POST body (None for notifications, responses and batches)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and "method" in message and "id" in message:
+        return message["id"]
+    return None
