@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import codecs
 import mimetypes
+import threading
 
 SNIFF_BYTES = 8192
+_NUMBERS: list[str] = []  # "     1\t", "     2\t", …: line-number prefixes as `cat -n` writes them, made once
+_NUMBERS_KEPT = 20_000
+_NUMBERS_GROWING = threading.Lock()
 _MAGIC = (
     (b"\x89PNG", "PNG image"),
     (b"\xff\xd8\xff", "JPEG image"),
@@ -47,3 +51,18 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def numbered(lines: list[str], start: int) -> str:
+    """The lines as `cat -n` prints them, numbered from ``start``, each ending in a newline."""
+    if not lines:
+        return ""
+    end = start + len(lines)
+    if end > _NUMBERS_KEPT:
+        numbers = [f"{n:>6}\t" for n in range(start, end)]
+    else:
+        with _NUMBERS_GROWING:
+            if end > len(_NUMBERS) + 1:
+                _NUMBERS.extend([f"{n:>6}\t" for n in range(len(_NUMBERS) + 1, end)])
+        numbers = _NUMBERS[start - 1 : end - 1]
+    return "\n".join(map("".join, zip(numbers, lines, strict=True))) + "\n"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from volley.concurrency import blocking
 from volley.config import Command
 from volley.errors import ToolchainError
 
@@ -35,6 +36,11 @@ class Toolchain:
 
     def describe(self) -> str:
         return f"{self.role}: {self.name} ({self.language}) — {' '.join(self.argv)}  [{self.source}]"
+
+
+async def offered(root: Path, lint: Command, test: Command) -> list[Toolchain]:
+    """``detect`` in a worker thread: it looks at files and searches PATH, which must not block the event loop."""
+    return await blocking(detect, root, lint, test)
 
 
 def detect(root: Path, lint: Command, test: Command) -> list[Toolchain]:

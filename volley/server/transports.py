@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from volley.errors import InputError
 from volley.process import GRACE_S, active_groups
+from volley.server.stdio import serve_stdio
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ async def _stdio_until_signalled(server: MCPServer) -> None:
                     return
 
         tg.start_soon(stop_on_signal)
-        await server.run_stdio_async()
+        await serve_stdio(server)
         tg.cancel_scope.cancel()
 
 

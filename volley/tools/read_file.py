@@ -13,11 +13,10 @@ from pydantic import BaseModel, Field
 from volley.cache import MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
-from volley.text import SNIFF_BYTES, binary_kind, human_size, sniff_encoding
+from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_encoding
 from volley.workspace import Target, Workspace
 
 CHUNK = 1 << 20
-_NUMBERED = "{:>6}\t{}\n"  # cat -n
 READ_THREADS = 4
 
 
@@ -48,7 +47,7 @@ def _render_one(f: FileText, header: bool) -> str:
     if f.error is not None:
         return f"==> {f.path} <==\nerror: {f.error}\n" if header else f"error: {f.error}"
     lines = f.content.split("\n")[: f.end_line - f.start_line + 1] if f.end_line else []
-    body = "".join(map(_NUMBERED.format, range(f.start_line, f.start_line + len(lines)), lines))
+    body = numbered(lines, f.start_line)
     if f.total_lines == 0:
         status = "(empty file)"
     elif f.end_line == 0:

@@ -10,7 +10,7 @@ from volley.errors import InputError
 from volley.parsers import Diagnostic, read_lint
 from volley.process import run_process
 from volley.runs import head_and_tail
-from volley.toolchains import Toolchain, choose, detect
+from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import workspace_target
 from volley.workspace import Workspace
 
@@ -65,7 +65,7 @@ async def run_linter(
 
     Never changes files (fixing is fix_lint's job); build tools may write their usual caches.
     """
-    chains = choose(detect(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)
+    chains = choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)
     targets = [workspace_target(ws, p, "path") for p in paths or []]
     runs: list[LinterRun] = []
     found: list[Diagnostic] = []

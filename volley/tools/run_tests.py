@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from volley.parsers import Failure, TestCounts, read_tests
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
-from volley.toolchains import Toolchain, choose, detect
+from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import plain_word, workspace_target
 from volley.workspace import Workspace
 
@@ -88,7 +88,7 @@ async def run_tests(
     Test runs in one workspace are serialized. A run over its time limit is killed with every process
     it started; the full output stays available through run_output.
     """
-    chain = choose(detect(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
+    chain = choose(await offered(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
     paths = [workspace_target(ws, t, "target") for t in targets or []]
     if keyword is not None:
         plain_word(keyword, "keyword")

@@ -7,7 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from volley.parsers import Diagnostic
-from volley.toolchains import choose, detect
+from volley.text import numbered
+from volley.toolchains import choose, offered
 from volley.tools.arguments import workspace_target
 from volley.tools.run_linter import LinterRun, lint_once
 from volley.workspace import Workspace
@@ -42,7 +43,7 @@ async def list_toolchains(ws: Workspace) -> ToolchainsResult:
     Detection prefers the workspace's own environment (.venv/bin, node_modules/.bin) over PATH; a
     command configured under [lint] or [test] in .volley.toml replaces detection.
     """
-    chains = detect(ws.root, ws.config.lint, ws.config.test)
+    chains = await offered(ws.root, ws.config.lint, ws.config.test)
     return ToolchainsResult(
         toolchains=[
             ToolchainInfo(
@@ -69,7 +70,7 @@ async def fix_lint(
 ) -> FixResult:
     """Apply the linter's safe automatic fixes to files in the workspace (ruff --fix, eslint --fix) and
     report what remains. This changes files."""
-    chains = [c for c in choose(detect(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
+    chains = [c for c in choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
     fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
     targets = [workspace_target(ws, p, "path") for p in paths or []]
     run, remaining = await lint_once(ws, fixable[0], targets, fix=True)
@@ -84,7 +85,7 @@ class OutputPage(BaseModel):
     next_offset: int | None
 
     def render(self) -> str:
-        body = "".join(f"{n:>6}\t{line}\n" for n, line in enumerate(self.lines, self.start_line))
+        body = numbered(self.lines, self.start_line)
         more = f"; continue with offset={self.next_offset}" if self.next_offset else ""
         last = self.start_line + len(self.lines) - 1
         return f"{body}({self.run_id}: lines {self.start_line}-{last} of {self.total_lines}{more})"

@@ -1,0 +1,92 @@
+"""The stdio wire itself: pipes served on the event loop, a regular file served by the SDK's transport."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import SERVER_ENV, write
+
+
+def _message(id_: int | None, method: str, params: dict[str, Any] | None = None) -> str:
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if id_ is not None:
+        body["id"] = id_
+    if params is not None:
+        body["params"] = params
+    return json.dumps(body) + "\n"
+
+
+INIT = _message(
+    1,
+    "initialize",
+    {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+)
+INITIALIZED = _message(None, "notifications/initialized")
+
+
+def _call(id_: int, tool: str, arguments: dict[str, Any]) -> str:
+    return _message(id_, "tools/call", {"name": tool, "arguments": arguments})
+
+
+def _serve(ws: Path, stdin: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws)],
+        env=SERVER_ENV,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_requests_from_a_regular_file_are_answered(tmp_path: Path) -> None:
+    """`volley serve < requests.jsonl`: asyncio cannot watch a regular file, so the SDK's transport serves it.
+
+    The file ends at once, which is the client leaving: a call still in flight then is answered as cancelled.
+    """
+    ws = tmp_path / "ws"
+    write(ws, "a.txt", "alpha\n")
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(INIT + INITIALIZED + _call(2, "read_file", {"path": "a.txt"}))
+    with requests.open() as stdin:
+        server = _serve(ws, stdin)
+        out, _ = server.communicate(timeout=60)
+    answers = {m["id"]: m for m in map(json.loads, out.splitlines())}
+    assert answers[1]["result"]["serverInfo"]["name"] == "volley"
+    assert "alpha" in answers[2]["result"]["content"][0]["text"] if "result" in answers[2] else answers[2]["error"]
+    assert server.returncode == 0
+
+
+def test_pipes_take_long_lines_and_nothing_else_reaches_the_wire(tmp_path: Path) -> None:
+    """A request line far over asyncio's 64 KiB default is read whole; while serving, fd 0 and 1 are not the wire."""
+    ws = tmp_path / "ws"
+    write(ws, "a.txt", "alpha\n")
+    server = _serve(ws, subprocess.PIPE)
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        server.stdin.write(INIT)
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        server.stdin.write(INITIALIZED + _call(2, "grep", {"pattern": "alpha|" + "z" * 300_000}))
+        server.stdin.write(_call(3, "read_file", {"path": "a.txt"}))
+        server.stdin.flush()
+        answers = {m["id"]: m for m in (json.loads(server.stdout.readline()) for _ in range(2))}
+        assert answers[2]["result"]["content"][0]["text"] == "a.txt:1:alpha"
+        assert "alpha" in answers[3]["result"]["content"][0]["text"]
+
+        def target(pid: int, fd: int) -> str:
+            return os.readlink(f"/proc/{pid}/fd/{fd}")
+
+        mine = os.getpid()
+        assert target(server.pid, 0) == os.devnull  # a child or a stray read() gets EOF, not the client's bytes
+        assert target(server.pid, 1) == target(server.pid, 2)  # a stray print goes to stderr
+        wire = {target(mine, server.stdin.fileno()), target(mine, server.stdout.fileno())}
+        assert not wire & {target(server.pid, 0), target(server.pid, 1)}
+    finally:
+        server.stdin.close()
+    assert server.wait(timeout=30) == 0
