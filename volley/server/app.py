@@ -326,6 +326,7 @@ def build_server(
             finally:
                 runtime._task_group = None
                 runtime.stop_watching()
+                runtime.scheduler.threads.close()
                 tg.cancel_scope.cancel()
 
     server = MCPServer(
