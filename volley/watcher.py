@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-
-import anyio
-import anyio.to_thread
+import threading
 
 from volley.index import RACY_NS
 from volley.workspace import Workspace
@@ -19,20 +17,42 @@ from volley.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-async def watch(ws: Workspace, stop: anyio.Event) -> None:
-    """Refresh the index after each burst of changes, until ``stop`` is set."""
-    from watchfiles import awatch
+class Watcher:
+    """Refreshes one workspace's index after each burst of changes, from a daemon thread of its own.
 
-    root = str(ws.root)
+    Setting up the watch walks the whole tree (inotify wants one watch per directory), which can take
+    a good part of a second on a large tree: in this thread it never holds up the event loop, nor the
+    client's first requests.
+    """
 
-    def relevant(_: object, path: str) -> bool:
-        rel = os.path.relpath(path, root)
-        return not (rel == ".git" or rel.startswith(".git" + os.sep))
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"volley-watch-{ws.root.name}", daemon=True)
 
-    try:
-        async for changes in awatch(root, watch_filter=relevant, stop_event=stop, debounce=200, step=50):
-            log.debug("%d changes in the workspace", len(changes))
-            await anyio.sleep(RACY_NS / 1e9)  # let timestamps settle so the rebuilt snapshot can be trusted
-            await anyio.to_thread.run_sync(ws.index.refresh, abandon_on_cancel=True)
-    except Exception as exc:  # watching is an optimisation: never let it take the server down
-        log.warning("watching %s failed (%s); falling back to stat checks", root, exc)
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop within one polling step (50 ms); a refresh under way finishes first."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        from watchfiles import watch
+
+        root = str(self.ws.root)
+
+        def relevant(_: object, path: str) -> bool:
+            rel = os.path.relpath(path, root)
+            return not (rel == ".git" or rel.startswith(".git" + os.sep))
+
+        try:
+            for changes in watch(
+                root, watch_filter=relevant, stop_event=self._stop, debounce=200, step=50, raise_interrupt=False
+            ):
+                log.debug("%d changes in %s", len(changes), root)
+                if self._stop.wait(RACY_NS / 1e9):  # let timestamps settle so the new snapshot can be trusted
+                    return
+                self.ws.index.refresh()
+        except Exception as exc:  # watching is an optimisation: never let it take the server down
+            log.warning("watching %s failed (%s); falling back to stat checks", root, exc)

@@ -34,7 +34,7 @@ from volley import __version__
 from volley.concurrency import Scheduler, Work, blocking
 from volley.errors import InputError, VolleyError
 from volley.tools.list_dir import DirEntry, ListResult
-from volley.watcher import watch
+from volley.watcher import Watcher
 from volley.workspace import Workspace
 from volley.workspaces import TOP, Workspaces, merge, qualify, root_paths
 
@@ -94,8 +94,8 @@ class Runtime:
     watch_files: bool = True
     _settled: bool = False
     _settling: anyio.Lock = field(default_factory=anyio.Lock)
-    _task_group: anyio.abc.TaskGroup | None = None
-    _watching: dict[str, tuple[anyio.CancelScope, anyio.Event]] = field(default_factory=dict)  # by root
+    _serving: bool = False  # between the lifespan's start and end: watchers may run
+    _watching: dict[str, Watcher] = field(default_factory=dict)  # by root
     client_log_levels: weakref.WeakKeyDictionary[Any, LoggingLevel] = field(default_factory=weakref.WeakKeyDictionary)
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
@@ -232,23 +232,17 @@ class Runtime:
 
     def start_watching(self) -> None:
         """Watch the workspaces now served: start watchers for new ones, stop those of workspaces gone."""
-        wanted = {str(ws.root): ws for ws in self.workspaces} if self.watch_files and self._task_group else {}
+        wanted = {str(ws.root): ws for ws in self.workspaces} if self.watch_files and self._serving else {}
         for root in [root for root in self._watching if root not in wanted]:
-            self._stop_watcher(root)
+            self._watching.pop(root).stop()
         for root, ws in wanted.items():
-            if root not in self._watching and self._task_group is not None:
-                scope, stop = anyio.CancelScope(), anyio.Event()
-                self._watching[root] = (scope, stop)
-                self._task_group.start_soon(_watch_in, scope, ws, stop)
+            if root not in self._watching:
+                self._watching[root] = watcher = Watcher(ws)
+                watcher.start()
 
     def stop_watching(self) -> None:
         for root in list(self._watching):
-            self._stop_watcher(root)
-
-    def _stop_watcher(self, root: str) -> None:
-        scope, stop = self._watching.pop(root)
-        stop.set()  # watchfiles' thread stops on this; a cancel alone leaves it running for a while
-        scope.cancel()
+            self._watching.pop(root).stop()
 
 
 def _connection(session: Any) -> Any:
@@ -279,11 +273,6 @@ async def _concurrently(jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
             raise errors[0] from None
         raise
     return results
-
-
-async def _watch_in(scope: anyio.CancelScope, ws: Workspace, stop: anyio.Event) -> None:
-    with scope:
-        await watch(ws, stop)
 
 
 async def _client_roots(ctx: Context | None) -> list[str]:
@@ -317,17 +306,15 @@ def build_server(
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
         runtime.scheduler = Scheduler(workspaces.first.config.concurrency)
         log.info("volley %s serving %s", __version__, ", ".join(str(ws.root) for ws in workspaces))
-        async with anyio.create_task_group() as tg:
-            runtime._task_group = tg
-            if not from_roots:  # in roots mode, watching starts once the roots are known
-                runtime.start_watching()
-            try:
-                yield runtime
-            finally:
-                runtime._task_group = None
-                runtime.stop_watching()
-                runtime.scheduler.threads.close()
-                tg.cancel_scope.cancel()
+        runtime._serving = True
+        if not from_roots:  # in roots mode, watching starts once the roots are known
+            runtime.start_watching()
+        try:
+            yield runtime
+        finally:
+            runtime._serving = False
+            runtime.stop_watching()
+            runtime.scheduler.threads.close()
 
     server = MCPServer(
         "volley",
