@@ -1,4 +1,4 @@
-"""read_file: one file or many, a window of numbered lines each, read concurrently."""
+"""read_file: one file or many, a window of numbered lines each."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import stat
 from dataclasses import dataclass
 from typing import Annotated, BinaryIO
 
-import anyio
 from pydantic import BaseModel, Field
 
 from volley.cache import MAX_FILE_BYTES, LineCache
@@ -17,7 +16,6 @@ from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_en
 from volley.workspace import Target, Workspace
 
 CHUNK = 1 << 20
-READ_THREADS = 4
 
 
 class FileText(BaseModel):
@@ -73,12 +71,12 @@ async def read_file(
     ws: Workspace,
     path: Annotated[
         str | list[str],
-        Field(description="a file path relative to the workspace root, or a list of paths read concurrently"),
+        Field(description="a file path relative to the workspace root, or a list of paths read in one call"),
     ],
     offset: Annotated[int, Field(ge=1, description="1-based line to start from")] = 1,
     limit: Annotated[int | None, Field(ge=1, description="lines per file (default from config: 2000)")] = None,
 ) -> ReadResult:
-    """Read text files as numbered lines (like `cat -n`): one path, or a list read concurrently.
+    """Read text files as numbered lines (like `cat -n`): one path, or a list read in one call.
 
     Each file reports its total line count and, when cut short, the offset to continue from. Lines
     longer than the line limit are cut with a marker. Binary files are refused with their size and
@@ -94,20 +92,11 @@ async def read_file(
     if isinstance(path, str):  # one file: its failure is the call's failure
         only = await blocking(_entry, ws, path, offset, count, True)
         return ReadResult(files=_apply_budget([only], limits.read_max_chars))
-    # A few worker threads each read their share in order: for small files one thread hop per file
-    # costs more than the reads themselves; several threads still overlap slow disks.
-    shares = [list(range(i, len(paths), READ_THREADS)) for i in range(min(READ_THREADS, len(paths)))]
-    results: list[FileText | None] = [None] * len(paths)
-
-    async def read_share(share: list[int]) -> None:
-        entries = await blocking(lambda: [_entry(ws, paths[i], offset, count) for i in share])
-        for i, entry in zip(share, entries, strict=True):
-            results[i] = entry
-
-    async with anyio.create_task_group() as tg:
-        for share in shares:
-            tg.start_soon(read_share, share)
-    return ReadResult(files=_apply_budget([r for r in results if r is not None], limits.read_max_chars))
+    # One worker thread reads them all, in order. Several threads would overlap a slow disk's waits, but
+    # over cached files they mostly contend for the GIL: measured on 50 small files, 4 threads took 2.7x
+    # the time of one warm, and saved ~5% cold (page cache dropped).
+    entries = await blocking(lambda: [_entry(ws, p, offset, count) for p in paths])
+    return ReadResult(files=_apply_budget(entries, limits.read_max_chars))
 
 
 def _entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = False) -> FileText:
