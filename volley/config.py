@@ -42,7 +42,7 @@ class Concurrency(_Section):
     searches: int = Field(4, ge=1, description="grep calls running at once")
     linters: int = Field(2, ge=1, description="linter runs at once")
     tests: int = Field(1, ge=1, description="test runs at once (1 = serialized)")
-    threads: int = Field(16, ge=1, description="worker threads for blocking file work")
+    threads: int = Field(4, ge=1, description="worker threads for blocking file work (each keeps its own memory)")
     call_timeout_s: float = Field(120.0, gt=0, description="time limit of a read, grep or list call")
 
 
