@@ -180,3 +180,14 @@ async def test_a_cancelled_caller_stops_waiting_for_its_blocking_job() -> None:
     finally:
         release.set()
         workers.close()
+
+
+async def test_jobs_one_after_another_stay_on_one_thread() -> None:
+    """Work goes to the most recently idle thread, so memory a thread keeps after a large job is reused,
+    not multiplied by the pool's size."""
+    workers = Workers(4)
+    try:
+        names = {await workers.run(lambda: threading.current_thread().name) for _ in range(20)}
+    finally:
+        workers.close()
+    assert len(names) == 1

@@ -82,30 +82,34 @@ class Workers:
     def _serve(self, job: _Job | None) -> None:
         inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         while job is not None:
-            _execute(job)
-            with self._lock:
-                if self._backlog:
-                    job = self._backlog.popleft()
-                    continue
-                if self._closed:
-                    return
-                self._idle.append(inbox)
-            job = inbox.get()
+            hand_back = _execute(job)
+            with self._lock:  # idle again before the caller hears back, so its next job finds this thread
+                following = self._backlog.popleft() if self._backlog else None
+                waits = following is None and not self._closed
+                if waits:
+                    self._idle.append(inbox)
+            hand_back()
+            job = following if following is not None else inbox.get() if waits else None
 
 
 _Job = tuple[contextvars.Context, Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
-def _execute(job: _Job) -> None:
+def _execute(job: _Job) -> Callable[[], None]:
+    """Run the job; return what hands its outcome back to the caller's event loop."""
     context, fn, future, loop = job
     if future.cancelled():  # its caller left before it started (a benign race: at worst it still runs)
-        return
+        return lambda: None
     try:
         outcome: tuple[bool, Any] = (True, context.run(fn))
     except BaseException as exc:  # handed to the caller, whatever it is
         outcome = (False, exc)
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-        loop.call_soon_threadsafe(_settle, future, outcome)
+
+    def hand_back() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+    return hand_back
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
