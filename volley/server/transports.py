@@ -56,8 +56,8 @@ async def _stdio_until_signalled(server: MCPServer) -> None:
                 async for received in signals:
                     log.info("received %s: stopping", signal.Signals(received).name)
                     tg.cancel_scope.cancel()
-                    # the SDK reads stdin in a thread that no cancellation reaches: once the runs are
-                    # killed, leave without waiting for a line that may never come
+                    # worker threads may be busy (and the SDK's transport, serving a file on stdin,
+                    # reads in a thread no cancellation reaches): once the runs are killed, leave
                     threading.Thread(target=_exit_when_runs_are_gone, daemon=True).start()
                     return
 
