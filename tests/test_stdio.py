@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import SERVER_ENV, write
+from tests.conftest import SERVER_ENV, write
 
 
 def _message(id_: int | None, method: str, params: dict[str, Any] | None = None) -> str:
@@ -90,6 +91,36 @@ def test_pipes_take_long_lines_and_nothing_else_reaches_the_wire(tmp_path: Path)
         assert target(server.pid, 1) == target(server.pid, 2)  # a stray print goes to stderr
         wire = {target(mine, server.stdin.fileno()), target(mine, server.stdout.fileno())}
         assert not wire & {target(server.pid, 0), target(server.pid, 1)}
+    finally:
+        server.stdin.close()
+    assert server.wait(timeout=30) == 0
+
+
+def test_the_watcher_starts_once_the_handshake_is_done(tmp_path: Path) -> None:
+    """Watching begins after `notifications/initialized` (not before, where it slowed the answer to initialize)."""
+    ws = tmp_path / "ws"
+    write(ws, "a.txt", "alpha\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "DEBUG"],
+        env=SERVER_ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+    try:
+        server.stdin.write(INIT + INITIALIZED)
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        err, seen = server.stderr.fileno(), ""
+        for i in range(100):  # the watch is set up in the background: add files until one is reported
+            write(ws, f"new{i}.txt", "x\n")
+            while select.select([err], [], [], 0.3)[0] and (chunk := os.read(err, 65536)):
+                seen += chunk.decode()
+            if "volley.watcher" in seen and " changes in " in seen:
+                break
+        assert " changes in " in seen, seen[-2000:]
     finally:
         server.stdin.close()
     assert server.wait(timeout=30) == 0

@@ -95,11 +95,14 @@ class Runtime:
     _settled: bool = False
     _settling: anyio.Lock = field(default_factory=anyio.Lock)
     _serving: bool = False  # between the lifespan's start and end: watchers may run
+    _watch_begun: bool = False
     _watching: dict[str, Watcher] = field(default_factory=dict)  # by root
     client_log_levels: weakref.WeakKeyDictionary[Any, LoggingLevel] = field(default_factory=weakref.WeakKeyDictionary)
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
         """Run one call under the scheduler in the workspace its paths name; a VolleyError becomes a tool error."""
+        if not self._watch_begun:
+            self.begin_watching()
         await self.settle(ctx)
         if self.scheduler is None:
             self.scheduler = Scheduler(self.workspaces.first.config.concurrency)
@@ -230,6 +233,17 @@ class Runtime:
         if self.from_roots:
             self._settled = False
 
+    def begin_watching(self) -> None:
+        """Start watching once the client has its handshake answered (or its first call, on handshake-less eras).
+
+        Setting up the watch walks the tree and imports watchfiles: begun with the lifespan, it slowed the
+        answer to ``initialize``. In roots mode, watching starts once the roots are known.
+        """
+        if self._serving and not self._watch_begun:
+            self._watch_begun = True
+            if not self.from_roots:
+                self.start_watching()
+
     def start_watching(self) -> None:
         """Watch the workspaces now served: start watchers for new ones, stop those of workspaces gone."""
         wanted = {str(ws.root): ws for ws in self.workspaces} if self.watch_files and self._serving else {}
@@ -307,12 +321,10 @@ def build_server(
         runtime.scheduler = Scheduler(workspaces.first.config.concurrency)
         log.info("volley %s serving %s", __version__, ", ".join(str(ws.root) for ws in workspaces))
         runtime._serving = True
-        if not from_roots:  # in roots mode, watching starts once the roots are known
-            runtime.start_watching()
         try:
             yield runtime
         finally:
-            runtime._serving = False
+            runtime._serving = runtime._watch_begun = False
             runtime.stop_watching()
             runtime.scheduler.threads.close()
 
@@ -337,6 +349,9 @@ def build_server(
     async def on_roots_changed(_ctx: Any, _params: Any) -> None:
         runtime.roots_changed()
 
+    async def on_initialized(_ctx: Any, _params: Any) -> None:
+        runtime.begin_watching()
+
     async def on_set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
         runtime.client_log_levels[_connection(ctx.session)] = params.level
         return EmptyResult()
@@ -347,6 +362,7 @@ def build_server(
     server._lowlevel_server.add_notification_handler(  # MCPServer has no public hook for this notification
         "notifications/roots/list_changed", NotificationParams, on_roots_changed
     )
+    server._lowlevel_server.add_notification_handler("notifications/initialized", NotificationParams, on_initialized)
     return server
 
 
