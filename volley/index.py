@@ -4,8 +4,10 @@ A snapshot records, before each directory is read, that directory's stat, and th
 ignore and rule file that shaped the walk. Creating, deleting or renaming an entry changes its
 directory's mtime; editing an ignore or config file changes that file's. So re-stating the
 snapshot (a few milliseconds for thousands of directories) proves the list is still exact; if
-anything differs, the index walks again. The file watcher only makes the next call cheaper: it
-rebuilds in the background after a change, it is never what correctness rests on.
+anything differs, the index walks again. A call on a subtree re-stats only what shaped that
+subtree: the rule files, the directories above it with their ignore files, and everything the
+walk recorded inside it. The file watcher only makes the next call cheaper: it rebuilds in the
+background after a change, it is never what correctness rests on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from volley.workspace import Target, Workspace
@@ -38,11 +41,29 @@ def _stat_key(path: str) -> StatKey | None:
 @dataclass
 class _Snapshot:
     files: list[str]
-    stats: dict[str, StatKey | None] = field(default_factory=dict)
-    racy: bool = False  # a directory changed too recently for its mtime to prove anything
+    stats: dict[str, StatKey | None] = field(default_factory=dict)  # every path that shaped the walk
+    rule_files: list[str] = field(default_factory=list)  # config and outer ignore files: they shape everything
+    ignore_files: dict[str, list[str]] = field(default_factory=dict)  # directory -> its ignore files
+    racy: set[str] = field(default_factory=set)  # directories changed too recently for their mtime to prove anything
+    order: list[str] = field(default_factory=list)  # the paths of ``stats``, sorted, to find a subtree's
 
-    def still_valid(self) -> bool:
-        return not self.racy and all(_stat_key(path) == key for path, key in self.stats.items())
+    def still_valid(self, paths: list[str] | None = None) -> bool:
+        """Whether ``paths`` (default: all) have the stats they had when the walk was made."""
+        if paths is None:
+            paths = list(self.stats)
+        return all(path not in self.racy and _stat_key(path) == self.stats.get(path, _UNSEEN) for path in paths)
+
+    def shaping(self, directory: str, above: list[str]) -> list[str]:
+        """What shaped the files below ``directory``, given the directories ``above`` it."""
+        lo, hi = bisect_left(self.order, directory + "/"), bisect_left(self.order, directory + "0")
+        paths = [*self.rule_files, directory, *self.order[lo:hi]]
+        for ancestor in above:
+            paths.append(ancestor)
+            paths.extend(self.ignore_files.get(ancestor, ()))
+        return paths
+
+
+_UNSEEN: StatKey = (-1, -1, -1)  # never a real stat: a path the walk did not record proves nothing
 
 
 class FileIndex:
@@ -50,6 +71,7 @@ class FileIndex:
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
+        self._root = str(workspace.root)
         self._snapshots: dict[bool, _Snapshot] = {}
         self._lock = threading.Lock()
         self.walks = 0  # how many times the tree was walked (for tests and logs)
@@ -58,10 +80,13 @@ class FileIndex:
         """The regular files below ``start`` that list_dir shows (blocking: call from a worker thread)."""
         if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
             return self.ws.walk_files(start, include_ignored)  # inside an ignored tree: walk it directly
-        everything = self._current(include_ignored)
         if not start.rel:
-            return everything
+            return self._current(include_ignored)
         prefix = start.rel + "/"
+        snapshot = self._snapshots.get(include_ignored)
+        if snapshot is None or not snapshot.still_valid(self._shaping(snapshot, start.rel)):
+            snapshot = None
+        everything = snapshot.files if snapshot is not None else self._current(include_ignored)
         return [rel for rel in everything if rel.startswith(prefix)]
 
     def refresh(self) -> None:
@@ -82,13 +107,18 @@ class FileIndex:
             self._snapshots[include_ignored] = snapshot
             return snapshot.files
 
+    def _shaping(self, snapshot: _Snapshot, rel: str) -> list[str]:
+        parts = rel.split("/")
+        above = [os.path.join(self._root, "/".join(parts[:i])) for i in range(len(parts))]
+        return snapshot.shaping(os.path.join(self._root, rel), above)
+
     def _rule_files_unchanged(self, snapshot: _Snapshot) -> bool:
         return all(_stat_key(str(p)) == snapshot.stats.get(str(p)) for p in self.ws.rule_files())
 
     def _walk(self, include_ignored: bool) -> _Snapshot:
-        snapshot = _Snapshot(files=[])
-        for path in self.ws.rule_files():
-            snapshot.stats[str(path)] = _stat_key(str(path))
+        snapshot = _Snapshot(files=[], rule_files=[str(path) for path in self.ws.rule_files()])
+        for path in snapshot.rule_files:
+            snapshot.stats[path] = _stat_key(path)
         directories: list[str] = []
         started = time.time_ns()
 
@@ -96,7 +126,7 @@ class FileIndex:
             directories.append(path)
             snapshot.stats[path] = _key(st)
             if started - st.st_mtime_ns < RACY_NS:
-                snapshot.racy = True
+                snapshot.racy.add(path)
 
         snapshot.files = self.ws.walk_files(self.ws.resolve("."), include_ignored, on_dir=on_dir)
         for directory in directories:
@@ -104,5 +134,7 @@ class FileIndex:
                 st = _stat_key(path)
                 # the key the rules were built from; an inode we did not see counts as a change
                 snapshot.stats[path] = (mtime, size, st[2]) if st is not None else None
+                snapshot.ignore_files.setdefault(directory, []).append(path)
+        snapshot.order = sorted(snapshot.stats)
         self.walks += 1
         return snapshot
