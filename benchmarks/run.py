@@ -182,7 +182,7 @@ async def grep_rows(root: Path, runs: int) -> list[dict[str, Any]]:
             v_time = await median_time(lambda a=args: v.call_tool("grep", a), runs)
             capped = await median_time(lambda p=pattern: v.call_tool("grep", {"pattern": p}), runs)
             result = await v.call_tool("grep", args)
-            v_matches = {(x["path"], x["line"]) for x in result.structured_content["lines"] if x["match"]}
+            v_matches = {(m[1], int(m[2])) for m in map(_RG_LINE.match, text(result).splitlines()) if m}
             row = {"pattern": pattern, "volley_s": v_time, "volley_default_s": capped, "volley_matches": len(v_matches)}
             if rg:
                 argv = [rg, "-n", "--no-heading", "--hidden", "--no-require-git", "-e", pattern]

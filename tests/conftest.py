@@ -73,11 +73,15 @@ def project(tmp_path: Path, outside: Path) -> Path:
 
 
 @asynccontextmanager
-async def serve(workspace: Path, *extra: str) -> AsyncIterator[Client]:
-    """A `volley serve` subprocess over stdio, with the SDK's client connected to it."""
+async def serve(workspace: Path, *extra: str, structured: bool = True) -> AsyncIterator[Client]:
+    """A `volley serve` subprocess over stdio, with the SDK's client connected to it.
+
+    ``structured`` turns on structured output, so tests can read each answer's fields (the text is the same).
+    """
+    switch = ["--set", "structured_output=true"] if structured else []
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "volley", "serve", "--workspace", str(workspace), *extra],
+        args=["-m", "volley", "serve", "--workspace", str(workspace), *switch, *extra],
         env=SERVER_ENV,
     )
     async with Client(params, mode="legacy") as client:

@@ -22,6 +22,25 @@ async def test_tools_are_listed_with_truthful_annotations_and_output_schemas(pro
         assert "Limits:" in tools[name].description
 
 
+async def test_by_default_answers_are_text_alone_so_every_client_shows_the_model_that_text(project: Path) -> None:
+    # Claude Code and Codex give the model structuredContent's JSON instead of the text when there is some
+    async with serve(project, structured=False) as plain, serve(project) as typed:
+        plain_tools = {t.name: t for t in (await plain.list_tools()).tools}
+        typed_tools = {t.name: t for t in (await typed.list_tools()).tools}
+        calls = [
+            ("read_file", {"path": "big.txt", "limit": 3}),
+            ("grep", {"pattern": "line 1$"}),
+            ("batch", {"calls": [{"tool": "list_dir", "arguments": {}}, {"tool": "read_file", "arguments": {}}]}),
+        ]
+        for tool, arguments in calls:
+            bare, full = await plain.call_tool(tool, arguments), await typed.call_tool(tool, arguments)
+            assert bare.structured_content is None and full.structured_content is not None
+            assert text_of(bare) == text_of(full) and text_of(bare)
+    assert all(t.output_schema is None for t in plain_tools.values())
+    assert all(t.output_schema is not None for t in typed_tools.values())
+    assert text_of(bare).count("### [") == 2
+
+
 async def test_read_file_numbers_lines_and_says_where_to_continue(project: Path) -> None:
     async with serve(project) as client:
         result = await client.call_tool("read_file", {"path": "big.txt", "offset": 10, "limit": 3})

@@ -51,6 +51,8 @@ async def http_server(workspace: Path, transport: str, *extra: str) -> AsyncIter
         transport,
         "--port",
         str(port),
+        "--set",
+        "structured_output=true",  # the tests read each answer's fields
         *extra,
     ]
     async with await anyio.open_process(argv, env=SERVER_ENV, stdout=subprocess.DEVNULL) as process:

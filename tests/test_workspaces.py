@@ -13,6 +13,7 @@ from mcp.client.stdio import StdioServerParameters
 from tests.conftest import SERVER_ENV, serve, text_of, write
 
 pytestmark = pytest.mark.anyio
+SERVE_TYPED = ["-m", "volley", "serve", "--set", "structured_output=true"]  # the tests read answers' fields
 
 
 @pytest.fixture
@@ -86,9 +87,7 @@ async def test_without_a_workspace_the_clients_roots_are_served_and_followed(
     async def list_roots(_context: object) -> types.ListRootsResult:
         return _roots(*roots)
 
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "volley", "serve"], env=SERVER_ENV, cwd=str(elsewhere)
-    )
+    params = StdioServerParameters(command=sys.executable, args=SERVE_TYPED, env=SERVER_ENV, cwd=str(elsewhere))
     async with Client(params, mode="legacy", list_roots_callback=list_roots) as client:
         one = await client.call_tool("list_dir", {})
         assert {e["path"] for e in one.structured_content["entries"]} == {"src", ".gitignore", "pyproject.toml"}  # api
@@ -101,9 +100,7 @@ async def test_without_a_workspace_the_clients_roots_are_served_and_followed(
 
 async def test_without_roots_or_a_workspace_the_current_directory_is_served(tmp_path: Path) -> None:
     write(tmp_path, "here.txt", "cwd\n")
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "volley", "serve"], env=SERVER_ENV, cwd=str(tmp_path)
-    )
+    params = StdioServerParameters(command=sys.executable, args=SERVE_TYPED, env=SERVER_ENV, cwd=str(tmp_path))
     async with Client(params, mode="legacy") as client:
         listed = await client.call_tool("list_dir", {})
     assert [e["path"] for e in listed.structured_content["entries"]] == ["here.txt"]

@@ -122,7 +122,7 @@ def _call(args: argparse.Namespace) -> None:
 
     from volley.server.app import build_server
 
-    server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False)
+    server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False, structured=args.json or None)
     arguments = _parse_arguments(args.arguments)
     code = anyio.run(_call_async, server, args.tool, arguments, args.json)
     raise SystemExit(code)

@@ -56,6 +56,11 @@ class Command(_Section):
 class Config(_Section):
     ignore: list[str] = Field(default_factory=list, description="extra ignore patterns (gitignore syntax)")
     deny: list[str] = Field(default_factory=list, description="extra deny patterns (gitignore syntax)")
+    structured_output: bool = Field(
+        False,
+        description="also return typed results (structuredContent, an outputSchema per tool) for programs; "
+        "read when the server starts",
+    )
     limits: Limits = Limits()
     concurrency: Concurrency = Concurrency()
     lint: Command = Command(timeout_s=300.0)

@@ -92,6 +92,7 @@ class Runtime:
     specs: dict[str, ToolSpec] = field(default_factory=dict)
     from_roots: bool = False  # no --workspace given: the client's MCP roots, if it has any, are the workspaces
     watch_files: bool = True
+    structured: bool = False  # answers carry structuredContent (and tools an outputSchema) besides their text
     _settled: bool = False
     _settling: anyio.Lock = field(default_factory=anyio.Lock)
     _serving: bool = False  # between the lifespan's start and end: watchers may run
@@ -115,7 +116,7 @@ class Runtime:
         await self.tell(ctx, "debug", f"{spec.name} answered in {_ms(started)}")
         return CallToolResult(
             content=[TextContent(type="text", text=result.render())],
-            structured_content=result.model_dump(mode="json"),
+            structured_content=result.model_dump(mode="json") if self.structured else None,
         )
 
     async def _routed(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
@@ -308,13 +309,21 @@ def build_server(
     log_level: str = "WARNING",
     watch_files: bool = True,
     from_roots: bool = False,
+    structured: bool | None = None,
 ) -> MCPServer:
-    """The MCP server for one or more workspaces (or, ``from_roots``, the client's roots), every tool registered."""
+    """The MCP server for one or more workspaces (or, ``from_roots``, the client's roots), every tool registered.
+
+    ``structured`` (default: the first workspace's ``structured_output``) adds typed results to the
+    text answers. Off, every client shows the model the text: Claude Code and Codex, among others,
+    give the model only the structured JSON when there is some.
+    """
     from volley.server.batch import register_batch
     from volley.server.catalog import TOOL_SPECS
 
     workspaces = Workspaces(workspace if isinstance(workspace, list) else [workspace])
-    runtime = Runtime(workspaces, from_roots=from_roots, watch_files=watch_files)
+    if structured is None:
+        structured = workspaces.first.config.structured_output
+    runtime = Runtime(workspaces, from_roots=from_roots, watch_files=watch_files, structured=structured)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
@@ -342,6 +351,7 @@ def build_server(
             name=spec.name,
             description=_description(spec, workspaces.first),
             annotations=spec.annotations,
+            structured_output=structured,
         )
     register_batch(server, runtime)
     _inline_output_schemas(server)

@@ -60,7 +60,7 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
         result = BatchResult(results=done, succeeded=sum(o.ok for o in done), failed=sum(not o.ok for o in done))
         return CallToolResult(
             content=[TextContent(type="text", text=_render(calls, done))],
-            structured_content=result.model_dump(mode="json"),
+            structured_content=result.model_dump(mode="json") if runtime.structured else None,
         )
 
     server.add_tool(
@@ -74,6 +74,7 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
             destructiveHint=False,
             openWorldHint=False,
         ),
+        structured_output=runtime.structured,
     )
 
 
