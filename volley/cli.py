@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -114,6 +115,9 @@ def _serve(args: argparse.Namespace) -> None:
     if from_roots:
         served = f"the client's roots (else {served})"
     sys.stderr.write(f"volley {__version__}: serving {served} over {args.transport}\n")
+    # The SDK and pydantic leave ~100k long-lived objects: keep them out of the collector's sweeps,
+    # which spares every full collection while serving and ~180 ms at exit (a client waits for that).
+    gc.freeze()
     run(server, args.transport, host=args.host, port=args.port, token=args.token)
 
 
@@ -123,6 +127,7 @@ def _call(args: argparse.Namespace) -> None:
     from volley.server.app import build_server
 
     server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False, structured=args.json or None)
+    gc.freeze()  # as in _serve: the collector has nothing to find among the SDK's objects
     arguments = _parse_arguments(args.arguments)
     code = anyio.run(_call_async, server, args.tool, arguments, args.json)
     raise SystemExit(code)
