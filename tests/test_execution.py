@@ -186,6 +186,22 @@ async def test_a_cancelled_call_kills_the_run(pyproject: Path) -> None:
     assert after.structured_content["status"] == "passed"
 
 
+async def test_a_cancelled_batch_cancels_its_members_and_kills_their_runs(pyproject: Path) -> None:
+    calls = [
+        {"tool": "run_tests", "arguments": {"keyword": "hangs"}},
+        {"tool": "read_file", "arguments": {"path": "pyproject.toml"}},
+    ]
+    async with serve(pyproject) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "batch", {"calls": calls})
+            await wait_for(pyproject / "pids.txt")
+            tg.cancel_scope.cancel()
+        pids = [int(p) for p in (pyproject / "pids.txt").read_text().split()]
+        await wait_until_gone(pids)
+        after = await client.call_tool("batch", {"calls": [{"tool": "run_tests", "arguments": {"keyword": "passes"}}]})
+    assert after.structured_content["succeeded"] == 1, after.content
+
+
 async def test_server_shutdown_kills_a_run_in_progress(pyproject: Path) -> None:
     async with serve(pyproject) as client, anyio.create_task_group() as tg:
         tg.start_soon(client.call_tool, "run_tests", {"keyword": "hangs"})
