@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SECRET, serve, text_of, write
+from volley.tools.grep import SPLIT_MIN_FILES, _split
 
 pytestmark = pytest.mark.anyio
 
@@ -37,12 +38,17 @@ async def test_grep_searches_exactly_the_files_list_dir_shows(project: Path) -> 
             assert SECRET not in text_of(found)
 
 
-async def test_grep_matches_equal_the_rg_binary(project: Path) -> None:
+def _rg_binary() -> str:
     rg = shutil.which("rg")
     if rg is None:
         if os.environ.get("CI"):
             pytest.fail("the rg binary (Debian package ripgrep) is the oracle here; .ci/run installs it")
         pytest.skip("rg binary not installed")
+    return rg
+
+
+async def test_grep_matches_equal_the_rg_binary(project: Path) -> None:
+    rg = _rg_binary()
     for secret in (".env", "config/.env.local", "keys/server.pem"):
         (project / secret).unlink()  # rg knows no deny rules; leave only what both should see
     (project / ".git").mkdir()
@@ -56,6 +62,34 @@ async def test_grep_matches_equal_the_rg_binary(project: Path) -> None:
     async with serve(project) as client:
         result = await client.call_tool("grep", {"pattern": "hello|get_", "max_results": 1000})
     assert sorted(text_of(result).splitlines()) == sorted(expected)
+
+
+async def test_a_search_split_across_threads_matches_the_rg_binary(tmp_path: Path) -> None:
+    rg = _rg_binary()
+    files = 3 * SPLIT_MIN_FILES  # split in two wherever there are two cores
+    for i in range(files):
+        write(tmp_path, f"pkg{i % 7}/mod{i}.py", f"def get_{i}():\n    return {i}\n" if i % 3 else f"x = {i}\n")
+    write(tmp_path, ".gitignore", "pkg6/\n")
+    (tmp_path / ".git").mkdir()
+    expected = subprocess.run(
+        [rg, "-n", "--no-heading", "--hidden", "--sort", "path", "-e", r"def get_\d+"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    async with serve(tmp_path, "--set", "concurrency.threads=2") as client:
+        result = await client.call_tool("grep", {"pattern": r"def get_\d+", "max_results": files})
+    assert len(expected) > 800 and text_of(result).splitlines() == expected
+
+
+def test_a_long_file_list_is_split_into_parts_that_cover_it_once() -> None:
+    files = [f"f{i}" for i in range(SPLIT_MIN_FILES * 3 + 7)]
+    assert _split(files[: SPLIT_MIN_FILES * 2 - 1], 8) == [files[: SPLIT_MIN_FILES * 2 - 1]]  # too short for two
+    parts = _split(files, 2)
+    assert len(parts) == 2 and sorted(f for part in parts for f in part) == sorted(files)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert len(_split(files, 8)) == 3 and _split(files, 1) == [files]
 
 
 async def test_grep_options_case_fixed_glob_context_count_multiline(project: Path) -> None:

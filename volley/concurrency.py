@@ -223,3 +223,24 @@ async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     if workers is None:
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), abandon_on_cancel=True)
     return await workers.run(lambda: fn(*args, **kwargs))
+
+
+async def concurrently(jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run jobs at once and return their results in order; the first error is raised as itself."""
+    if len(jobs) == 1:
+        return [await jobs[0]()]
+    results: list[Any] = [None] * len(jobs)
+
+    async def run(i: int) -> None:
+        results[i] = await jobs[i]()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(len(jobs)):
+                tg.start_soon(run, i)
+    except BaseExceptionGroup as group:
+        errors = [exc for exc in group.exceptions if isinstance(exc, VolleyError)]
+        if errors:
+            raise errors[0] from None
+        raise
+    return results

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from volley.errors import ConfigError
 
 CONFIG_FILE = ".volley.toml"
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 ENV_PREFIX = "VOLLEY_"
 
 
@@ -39,10 +40,23 @@ class Limits(_Section):
 
 class Concurrency(_Section):
     reads: int = Field(32, ge=1, description="read_file and list_dir calls running at once")
-    searches: int = Field(4, ge=1, description="grep calls running at once")
-    linters: int = Field(2, ge=1, description="linter runs at once")
+    searches: int = Field(
+        default_factory=lambda: min(16, max(4, CORES)),
+        ge=1,
+        description="grep calls running at once (default: one per core, 4 to 16)",
+    )
+    linters: int = Field(
+        default_factory=lambda: min(8, max(2, CORES // 2)),
+        ge=1,
+        description="linter runs at once (default: one per two cores, 2 to 8; a linter may use several)",
+    )
     tests: int = Field(1, ge=1, description="test runs at once (1 = serialized)")
-    threads: int = Field(4, ge=1, description="worker threads for blocking file work (each keeps its own memory)")
+    threads: int = Field(
+        default_factory=lambda: min(16, max(4, CORES)),
+        ge=1,
+        description="worker threads for blocking file work and searches (default: one per core, 4 to 16; "
+        "each keeps its own memory)",
+    )
     call_timeout_s: float = Field(120.0, gt=0, description="time limit of a read, grep or list call")
 
 

@@ -31,7 +31,7 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from volley import __version__
-from volley.concurrency import Scheduler, Work, blocking
+from volley.concurrency import Scheduler, Work, blocking, concurrently
 from volley.errors import InputError, VolleyError
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import Watcher
@@ -142,7 +142,7 @@ class Runtime:
             result = await self._run(wss.by_name[name], spec, {**arguments, spec.paths: inner}, ctx)  # type: ignore[dict-item]
             return qualify(result, wss.prefix(name))
 
-        parts = await _concurrently([functools.partial(run, name, members) for name, members in groups.items()])
+        parts = await concurrently([functools.partial(run, name, members) for name, members in groups.items()])
         merged = merge(parts)
         if spec.name == "read_file":  # one entry per path, back in the order asked
             files = [None] * len(values)
@@ -171,7 +171,7 @@ class Runtime:
         async def run(name: str, ws: Workspace) -> Any:
             return qualify(await self._run(ws, spec, inner, ctx), wss.prefix(name))
 
-        ordered = await _concurrently([functools.partial(run, name, ws) for name, ws in wss.by_name.items()])
+        ordered = await concurrently([functools.partial(run, name, ws) for name, ws in wss.by_name.items()])
         merged = merge(ordered)
         if nested:
             entries = []
@@ -267,27 +267,6 @@ def _connection(session: Any) -> Any:
 
 def _ms(started: float) -> str:
     return f"{(time.perf_counter() - started) * 1000:.1f} ms"
-
-
-async def _concurrently(jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    """Run jobs at once and return their results in order; the first error is raised as itself."""
-    if len(jobs) == 1:
-        return [await jobs[0]()]
-    results: list[Any] = [None] * len(jobs)
-
-    async def run(i: int) -> None:
-        results[i] = await jobs[i]()
-
-    try:
-        async with anyio.create_task_group() as tg:
-            for i in range(len(jobs)):
-                tg.start_soon(run, i)
-    except BaseExceptionGroup as group:
-        errors = [exc for exc in group.exceptions if isinstance(exc, VolleyError)]
-        if errors:
-            raise errors[0] from None
-        raise
-    return results
 
 
 async def _client_roots(ctx: Context | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Literal
 
@@ -9,12 +10,16 @@ import python_ripgrep
 from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 
-from volley.concurrency import blocking
+from volley.concurrency import blocking, concurrently
+from volley.config import CORES
 from volley.errors import InputError
 from volley.workspace import Workspace
 
 _LINE = re.compile(r"(\d+)([:-])(.*)", re.DOTALL)
 _RUST_META = set("\\.+*?()|[]{}^$#&-~")
+# python-ripgrep searches a list of files on one thread, without the GIL: a long list is split across
+# worker threads. Each search costs ~1 ms to set up, so a part is at least this many files.
+SPLIT_MIN_FILES = 500
 
 OutputMode = Literal["content", "files", "count"]
 
@@ -119,16 +124,20 @@ async def grep(
         return GrepResult(
             pattern=pattern, output_mode=output_mode, total_matches=0, total_files=0, searched_files=0, truncated=False
         )
-    chunks = await blocking(
+    search = functools.partial(
         _search,
         regex,
-        [f"{ws.root}/{rel}" for rel in files],
-        before if before is not None else context,
-        after if after is not None else context,
-        1 if output_mode == "files" else None if output_mode == "count" else cap + 1,
-        multiline,
-        pattern,
+        before=before if before is not None else context,
+        after=after if after is not None else context,
+        max_count=1 if output_mode == "files" else None if output_mode == "count" else cap + 1,
+        multiline=multiline,
+        shown=pattern,
     )
+    parts = _split(files, min(CORES, ws.config.concurrency.threads))
+    found = await concurrently(
+        [functools.partial(blocking, search, [f"{ws.root}/{rel}" for rel in part]) for part in parts]
+    )
+    chunks = [chunk for part in found for chunk in part]
     by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
     return _assemble(pattern, output_mode, by_file, len(files), cap)
 
@@ -157,8 +166,14 @@ def _files_to_search(ws: Workspace, path: str, globs: list[str], include_ignored
     return kept
 
 
+def _split(files: list[str], most: int) -> list[list[str]]:
+    """At most ``most`` parts of similar size (every part-th file, so no part gets one big directory)."""
+    count = max(1, min(most, len(files) // SPLIT_MIN_FILES))
+    return [files[i::count] for i in range(count)]
+
+
 def _search(
-    regex: str, paths: list[str], before: int, after: int, max_count: int | None, multiline: bool, shown: str
+    regex: str, paths: list[str], *, before: int, after: int, max_count: int | None, multiline: bool, shown: str
 ) -> list[str]:
     try:
         return python_ripgrep.search(
