@@ -115,7 +115,7 @@ def _serve(args: argparse.Namespace) -> None:
     if from_roots:
         served = f"the client's roots (else {served})"
     sys.stderr.write(f"volley {__version__}: serving {served} over {args.transport}\n")
-    # The SDK and pydantic leave ~100k long-lived objects: keep them out of the collector's sweeps,
+    # The SDK and pydantic leave ~90k long-lived objects: keep them out of the collector's sweeps,
     # which spares every full collection while serving and ~180 ms at exit (a client waits for that).
     gc.freeze()
     run(server, args.transport, host=args.host, port=args.port, token=args.token)
