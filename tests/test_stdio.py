@@ -48,21 +48,34 @@ def _serve(ws: Path, stdin: Any) -> subprocess.Popen[str]:
 def test_requests_from_a_regular_file_are_answered(tmp_path: Path) -> None:
     """`volley serve < requests.jsonl`: asyncio cannot watch a regular file, so the SDK's transport serves it.
 
-    The file ends at once, which is the client leaving (MCP's stdio shutdown): the handshake is answered, and a
-    call still in flight when the file ends may be answered, cancelled or dropped, so only its shape is checked.
+    The file ends at once, which is the client leaving (MCP's stdio shutdown); the calls it sent are
+    answered before the server exits (the SDK alone answered them "Connection closed").
     """
     ws = tmp_path / "ws"
     write(ws, "a.txt", "alpha\n")
     requests = tmp_path / "requests.jsonl"
-    requests.write_text(INIT + INITIALIZED + _call(2, "read_file", {"path": "a.txt"}))
+    calls = _call(2, "read_file", {"path": "a.txt"}) + _call(3, "grep", {"pattern": "a"})
+    requests.write_text(INIT + INITIALIZED + calls)
     with requests.open() as stdin:
         server = _serve(ws, stdin)
         out, _ = server.communicate(timeout=60)
     answers = {m["id"]: m for m in map(json.loads, out.splitlines())}
     assert answers[1]["result"]["serverInfo"]["name"] == "volley"
-    if "result" in answers.get(2, {}):
-        assert "alpha" in answers[2]["result"]["content"][0]["text"]
-    assert set(answers) <= {1, 2}
+    assert "alpha" in answers[2]["result"]["content"][0]["text"]
+    assert answers[3]["result"]["content"][0]["text"] == "a.txt:1:alpha"
+    assert server.returncode == 0
+
+
+def test_calls_piped_in_are_answered_after_stdin_closes(tmp_path: Path) -> None:
+    """`printf … | volley serve`: the pipe ends right after the calls; each is answered, then the server exits."""
+    ws = tmp_path / "ws"
+    write(ws, "a.txt", "alpha\n")
+    server = _serve(ws, subprocess.PIPE)
+    calls = [_call(i, "read_file", {"path": "a.txt"}) for i in range(2, 12)]
+    out, _ = server.communicate(INIT + INITIALIZED + "".join(calls), timeout=60)
+    answers = {m["id"]: m for m in map(json.loads, out.splitlines())}
+    assert sorted(answers) == list(range(1, 12))
+    assert all("alpha" in answers[i]["result"]["content"][0]["text"] for i in range(2, 12))
     assert server.returncode == 0
 
 

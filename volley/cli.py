@@ -118,14 +118,17 @@ def _serve(args: argparse.Namespace) -> None:
     # The SDK and pydantic leave ~90k long-lived objects: keep them out of the collector's sweeps,
     # which spares every full collection while serving and ~180 ms at exit (a client waits for that).
     gc.freeze()
-    run(server, args.transport, host=args.host, port=args.port, token=args.token)
+    drain_s = workspaces[0].config.concurrency.call_timeout_s  # calls in flight when stdin ends are answered
+    run(server, args.transport, host=args.host, port=args.port, token=args.token, drain_s=drain_s)
 
 
 def _call(args: argparse.Namespace) -> None:
     import anyio
 
+    from volley.runs import shared_store
     from volley.server.app import build_server
 
+    shared_store().keeping = False  # the process ends with the answer: offer no run_output id
     server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False, structured=args.json or None)
     gc.freeze()  # as in _serve: the collector has nothing to find among the SDK's objects
     arguments = _parse_arguments(args.arguments)

@@ -63,11 +63,11 @@ class Workspace:
         self.reload()
         from volley.cache import LineCache
         from volley.index import FileIndex  # the index needs the workspace's walk
-        from volley.runs import RunStore
+        from volley.runs import shared_store
 
         self.index = FileIndex(self)
         self.line_cache = LineCache()
-        self.runs = RunStore()
+        self.runs = shared_store()  # one per process: run_output finds a run of any workspace
 
     def reload(self) -> None:
         """(Re)read the configuration and the rule files that are not cached per directory."""

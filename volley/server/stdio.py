@@ -7,28 +7,131 @@ serves them with asyncio's pipe transports instead, after the same claim the SDK
 moves to private descriptors, fd 0 reads the null device and fd 1 writes to stderr, so nothing a
 tool or a child process prints can reach the protocol. Anything else (a regular file, a terminal)
 is served by the SDK's own transport.
+
+Either way, the end of input drains: requests already read are answered (within ``drain_s``) before
+the session ends, as a client that writes its calls and closes stdin (``printf … | volley serve``)
+expects; the SDK alone would cancel them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+
+log = logging.getLogger(__name__)
 
 _MAX_LINE = 1 << 30  # a message is one line; the SDK's transport sets no limit either
 
 
-async def serve_stdio(server: MCPServer) -> None:
-    """Serve one MCP connection over this process's stdin and stdout until the client closes stdin."""
+async def serve_stdio(server: MCPServer, drain_s: float) -> None:
+    """Serve one MCP connection over this process's stdin and stdout until the client closes stdin
+    and the requests it sent are answered (or ``drain_s`` has passed)."""
     async with _wire() as (stdin, stdout), stdio_server(stdin, stdout) as (read_stream, write_stream):  # type: ignore[arg-type]
+        in_flight = _InFlight()
         lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async does, on our streams
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        await lowlevel.run(
+            _Draining(read_stream, in_flight, drain_s),  # type: ignore[arg-type]
+            _Answering(write_stream, in_flight),  # type: ignore[arg-type]
+            lowlevel.create_initialization_options(),
+        )
+
+
+class _InFlight:
+    """The ids of requests read and not yet answered (nor cancelled by the client)."""
+
+    def __init__(self) -> None:
+        self.ids: set[Any] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def read(self, item: object) -> None:
+        message = getattr(item, "message", None)
+        if isinstance(message, JSONRPCRequest):
+            self.ids.add(message.id)
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            self._settle((message.params or {}).get("requestId"))
+
+    def wrote(self, item: object) -> None:
+        message = getattr(item, "message", None)
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            self._settle(message.id)
+
+    def _settle(self, request_id: Any) -> None:
+        self.ids.discard(request_id)
+        if not self.ids:
+            self._idle.set()
+
+    async def drained(self, bound_s: float) -> None:
+        if self.ids:
+            log.info("input ended with %d calls in flight: answering them first", len(self.ids))
+            with anyio.move_on_after(bound_s):
+                await self._idle.wait()
+
+
+class _Draining:
+    """The SDK's read stream, whose end waits for the requests in flight to be answered."""
+
+    def __init__(self, stream: Any, in_flight: _InFlight, drain_s: float) -> None:
+        self._stream, self._in_flight, self._drain_s = stream, in_flight, drain_s
+
+    async def receive(self) -> Any:
+        try:
+            item = await self._stream.receive()
+        except anyio.EndOfStream:
+            await self._in_flight.drained(self._drain_s)
+            raise
+        self._in_flight.read(item)
+        return item
+
+    def __aiter__(self) -> _Draining:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def __aenter__(self) -> _Draining:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _Answering:
+    """The SDK's write stream, noting each answer."""
+
+    def __init__(self, stream: Any, in_flight: _InFlight) -> None:
+        self._stream, self._in_flight = stream, in_flight
+
+    async def send(self, item: Any) -> None:
+        await self._stream.send(item)
+        self._in_flight.wrote(item)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def __aenter__(self) -> _Answering:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class _LinesIn:

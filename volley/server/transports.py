@@ -18,15 +18,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from volley.errors import InputError
 from volley.process import GRACE_S, active_groups
+from volley.runs import shared_store
 from volley.server.stdio import serve_stdio
 
 log = logging.getLogger(__name__)
 
 
-def run(server: MCPServer, transport: str, *, host: str, port: int, token: str | None) -> None:
-    """Serve until the client goes away (stdio) or the process is stopped (HTTP)."""
+def run(server: MCPServer, transport: str, *, host: str, port: int, token: str | None, drain_s: float = 120) -> None:
+    """Serve until the client goes away (stdio: its calls in flight answered within ``drain_s``) or the
+    process is stopped."""
     if transport == "stdio":
-        anyio.run(_stdio_until_signalled, server)
+        anyio.run(_stdio_until_signalled, server, drain_s)
         return
     if not _is_loopback(host) and not token:
         raise InputError(
@@ -46,7 +48,7 @@ def http_app(server: MCPServer, transport: str, *, host: str, port: int, token: 
     return BearerToken(app, token) if token else app
 
 
-async def _stdio_until_signalled(server: MCPServer) -> None:
+async def _stdio_until_signalled(server: MCPServer, drain_s: float) -> None:
     """Serve stdio until the client closes it or SIGTERM/SIGINT arrives; either way, running tools
     are cancelled, which kills their process groups, before the process exits."""
     async with anyio.create_task_group() as tg:
@@ -62,7 +64,7 @@ async def _stdio_until_signalled(server: MCPServer) -> None:
                     return
 
         tg.start_soon(stop_on_signal)
-        await serve_stdio(server)
+        await serve_stdio(server, drain_s)
         tg.cancel_scope.cancel()
 
 
@@ -70,6 +72,7 @@ def _exit_when_runs_are_gone() -> None:
     deadline = time.monotonic() + GRACE_S + 3
     while active_groups() and time.monotonic() < deadline:
         time.sleep(0.02)
+    shared_store().close()  # os._exit skips atexit
     logging.shutdown()
     os._exit(0)
 

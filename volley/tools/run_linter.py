@@ -24,7 +24,7 @@ class LinterRun(BaseModel):
     status: Status
     exit_code: int | None
     duration_s: float
-    run_id: str = Field(description="page the full output with run_output(run_id)")
+    run_id: str | None = Field(description="page the full output with run_output(run_id); None when not kept")
     output_head: str = Field("", description="the raw output when it could not be read as diagnostics")
     output_tail: str = ""
 
@@ -44,7 +44,8 @@ class LintResult(BaseModel):
         if self.truncated:
             out.append(f"[truncated: showing {len(self.diagnostics)} of {self.total} diagnostics; lint fewer paths]")
         for run in self.runs:
-            line = f"{run.linter}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s, output: {run.run_id})"
+            kept = f", output: {run.run_id}" if run.run_id else ""
+            line = f"{run.linter}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s{kept})"
             out.append(line)
             if run.output_head:
                 out.append(run.output_head + (f"\n…\n{run.output_tail}" if run.output_tail else ""))

@@ -42,7 +42,7 @@ class TestResult(BaseModel):
     more_failures: int = Field(0, description="failures beyond those listed")
     structured: bool = Field(description="whether counts come from a structured report rather than the exit code")
     leftover_processes: int = Field(0, description="processes the run left behind (they were killed)")
-    run_id: str = Field(description="page the full output with run_output(run_id)")
+    run_id: str | None = Field(description="page the full output with run_output(run_id); None when not kept")
     output_head: str
     output_tail: str
 
@@ -60,7 +60,8 @@ class TestResult(BaseModel):
             out.append(f"[the run left {self.leftover_processes} processes behind; they were killed]")
         if not self.structured or self.status in ("timed out", "crashed", "interrupted", "no tests"):
             out.append("--- output ---\n" + self.output_head + (f"\n…\n{self.output_tail}" if self.output_tail else ""))
-        out.append(f"[full output: run_output(run_id={self.run_id!r})]")
+        if self.run_id:
+            out.append(f"[full output: run_output(run_id={self.run_id!r})]")
         return "\n".join(out)
 
 
