@@ -31,11 +31,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--hogs", type=int, default=(os.cpu_count() or 2) + 2, help="CPU hogs (default: cores + 2)")
     parser.add_argument("--no-io", action="store_true", help="CPU load only")
+    parser.add_argument("--reports", help="directory for the runs' JUnit reports (default: a new temporary one)")
     parser.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
     args = parser.parse_args()
     failures: Counter[str] = Counter()
     failed_runs = 0
-    with load(args.hogs, io=not args.no_io), tempfile.TemporaryDirectory(prefix="volley-contention-") as out:
+    out = args.reports or tempfile.mkdtemp(prefix="volley-contention-")
+    os.makedirs(out, exist_ok=True)
+    with load(args.hogs, io=not args.no_io):
         for run in range(1, args.runs + 1):
             report = os.path.join(out, f"run-{run}.xml")
             started = time.monotonic()
@@ -46,13 +49,14 @@ def main() -> int:
             failed_runs += bool(failed) or code not in (0, 5)
             status = "ok" if not failed and code in (0, 5) else f"FAILED ({', '.join(failed) or f'exit {code}'})"
             print(f"run {run}/{args.runs}: {total} tests, {time.monotonic() - started:.0f} s, {status}", flush=True)
-    print(f"\n{args.runs - failed_runs} of {args.runs} runs passed under load ({args.hogs} CPU hogs)")
+    print(f"\n{args.runs - failed_runs} of {args.runs} runs passed under load ({args.hogs} CPU hogs); reports in {out}")
     for test, count in failures.most_common():
         print(f"  {count}x {test}")
     return 1 if failed_runs else 0
 
 
 def _failed_tests(report: str) -> tuple[list[str], int]:
+    """The failed tests of a JUnit report, each with the first line of its failure, and the count of tests."""
     try:
         root = ET.parse(report).getroot()
     except (OSError, ET.ParseError):
@@ -60,8 +64,11 @@ def _failed_tests(report: str) -> tuple[list[str], int]:
     failed, total = [], 0
     for case in root.iter("testcase"):
         total += 1
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.append(f"{case.get('classname')}::{case.get('name')}")
+        problem = case.find("failure")
+        problem = problem if problem is not None else case.find("error")
+        if problem is not None:
+            why = (problem.get("message") or "").splitlines()[:1]
+            failed.append(f"{case.get('classname')}::{case.get('name')}: {''.join(why)[:300]}")
     return failed, total
 
 

@@ -31,7 +31,7 @@ def test_unknown_keys_and_wrong_types_name_the_file_the_key_and_what_is_expected
     expected = "concurrency, deny, ignore, limits, lint, structured_output, test"
     assert f"ignroe: unknown key (expected one of: {expected})" in message
     assert "limits.read_max_lines: Input should be a valid integer" in message
-    assert "limits.grep_max: unknown key (expected one of: batch_max_calls" in message
+    assert "limits.grep_max: unknown key (expected one of: answer_chars, batch_max_calls" in message
 
 
 def test_pyproject_tool_volley_is_read_when_there_is_no_volley_toml(tmp_path: Path) -> None:

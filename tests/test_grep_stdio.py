@@ -114,7 +114,8 @@ async def test_grep_truncates_with_a_count_of_what_was_left_out(project: Path) -
     async with serve(project) as client:
         result = await client.call_tool("grep", {"pattern": "^line", "path": "big.txt", "max_results": 5})
     assert len(result.structured_content["lines"]) == 5 and result.structured_content["truncated"]
-    assert "[truncated: showing 5 of" in text_of(result)
+    assert "[truncated: showing matching lines 1-5 of at least 6 in 1 files" in text_of(result)
+    assert "offset=5" in text_of(result)
 
 
 async def test_grep_ignored_files_only_on_request_and_secrets_never(project: Path) -> None:

@@ -164,5 +164,5 @@ async def test_list_dir_caps_entries_with_a_note(project: Path) -> None:
         result = await client.call_tool("list_dir", {"path": "many", "max_entries": 10})
         wrong = await client.call_tool("list_dir", {"path": "big.txt"})
     assert len(result.structured_content["entries"]) == 10 and result.structured_content["total"] == 30
-    assert "truncated: showing 10 of 30" in text_of(result)
+    assert "truncated: showing entries 1-10 of 30" in text_of(result) and "offset=10" in text_of(result)
     assert wrong.is_error and "is a file, not a directory" in text_of(wrong)

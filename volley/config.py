@@ -28,11 +28,20 @@ class _Section(BaseModel):
 
 
 class Limits(_Section):
+    answer_chars: int = Field(
+        40_000,
+        ge=2000,
+        description="characters one answer may take (a batch shares it); what is cut is named with the way "
+        "to the rest. 40,000 stays under 25,000 tokens even for dense text, and under Claude Code's 50,000",
+    )
     read_max_lines: int = Field(2000, ge=1, description="lines read_file returns per file by default")
     max_line_chars: int = Field(2000, ge=80, description="longer lines are cut with a marker")
-    read_max_chars: int = Field(200_000, ge=1000, description="characters of file text per read_file call")
+    read_max_chars: int = Field(
+        200_000, ge=1000, description="characters of file text per read_file call (answer_chars applies too)"
+    )
     max_file_bytes: int = Field(512 * 1024 * 1024, ge=1, description="larger files are refused")
     grep_max_results: int = Field(200, ge=1, description="matches (or files) grep returns by default")
+    grep_line_chars: int = Field(300, ge=80, description="longer lines in grep answers are shortened around the match")
     list_max_entries: int = Field(1000, ge=1, description="entries list_dir returns by default")
     batch_max_calls: int = Field(50, ge=1, le=1000, description="calls one batch may carry")
     output_head_chars: int = Field(4000, ge=200, description="raw tool output shown at each end of a run")

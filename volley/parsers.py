@@ -70,10 +70,15 @@ def _json_start(output: str, opener: str) -> Any:
     return json.JSONDecoder().raw_decode(output[start:])[0]
 
 
+# Ruff has no levels of its own: syntax errors, E9 (io and syntax) and Pyflakes (F and digits: undefined
+# names, bad comparisons…) are errors; every other rule, FURB and FLY among them, is style: a warning.
+_RUFF_ERRORS = re.compile(r"invalid-syntax|syntax-error|E9\d\d|F\d+")
+
+
 def _ruff(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
     for item in _json_start(output, "["):
         code = item.get("code")
-        severity: Severity = "error" if code is None or code.startswith(("E9", "F")) else "warning"
+        severity: Severity = "error" if code is None or _RUFF_ERRORS.fullmatch(code) else "warning"
         loc = item.get("location") or {"row": 1, "column": 1}
         yield Diagnostic(
             path=_rel(item["filename"], root),

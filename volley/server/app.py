@@ -29,10 +29,13 @@ from mcp_types import (
     ToolAnnotations,
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from volley import __version__
+from volley.budget import META_KEY, answer_chars, fit
 from volley.concurrency import Scheduler, Work, blocking, concurrently
 from volley.errors import InputError, VolleyError
+from volley.server.arguments import check_names, explain
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import Watcher
 from volley.workspace import Workspace
@@ -114,8 +117,10 @@ class Runtime:
             await self.tell(ctx, "info", f"{spec.name} failed after {_ms(started)}: {exc}")
             raise ToolError(str(exc)) from None
         await self.tell(ctx, "debug", f"{spec.name} answered in {_ms(started)}")
+        budget = answer_chars(self.workspaces.first.config.limits.answer_chars)
+        text = fit(result.render(), budget, f"call {spec.name} on less: a narrower path or glob, or an offset")
         return CallToolResult(
-            content=[TextContent(type="text", text=result.render())],
+            content=[TextContent(type="text", text=text)],
             structured_content=result.model_dump(mode="json") if self.structured else None,
         )
 
@@ -260,6 +265,21 @@ class Runtime:
             self._watching.pop(root).stop()
 
 
+class VolleyServer(MCPServer):
+    """MCPServer whose tools take only the arguments they declare, with errors that name the fix."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            check_names(name, arguments, tool.parameters)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if tool is not None and isinstance(exc.__cause__, ValidationError):
+                raise ToolError(explain(name, exc.__cause__, tool.parameters)) from exc.__cause__
+            raise
+
+
 def _connection(session: Any) -> Any:
     """What outlives one request of a client's connection: the SDK makes a session object per request."""
     return getattr(session, "_connection", session)
@@ -316,7 +336,7 @@ def build_server(
             runtime.stop_watching()
             runtime.scheduler.threads.close()
 
-    server = MCPServer(
+    server = VolleyServer(
         "volley",
         instructions=INSTRUCTIONS,
         version=__version__,
@@ -330,6 +350,7 @@ def build_server(
             name=spec.name,
             description=_description(spec, workspaces.first),
             annotations=spec.annotations,
+            meta={META_KEY: workspaces.first.config.limits.answer_chars},  # hosts that read it show answers inline
             structured_output=structured,
         )
     register_batch(server, runtime)

@@ -9,6 +9,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from volley.budget import META_KEY, fit, shared
 from volley.server.app import Runtime
 
 DESCRIPTION = """\
@@ -17,6 +18,10 @@ Use it whenever you would otherwise make several calls in a row that do not depe
 grepping for a few patterns, listing directories, reading files while doing those, running the
 linter and the tests. Each call succeeds or fails on its own; one failure never fails the batch.
 To read several files and nothing else, give read_file the list of paths: one call, faster still."""
+
+
+MIN_SHARE = 1500  # the least a member's answer is given, however many share the batch
+SPLIT = "the members share one answer's size: put fewer calls in a batch, or call the cut ones alone"
 
 
 class BatchCall(BaseModel):
@@ -50,9 +55,12 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
         if len(calls) > cap:
             raise ToolError(f"{len(calls)} calls in one batch; the limit is {cap}: split it into several batches")
         outcomes: list[CallOutcome | None] = [None] * len(calls)
+        budget = runtime.workspaces.first.config.limits.answer_chars
+        share = max(MIN_SHARE, budget // len(calls) - 120)  # each member's answer, less its header
 
         async def run(i: int, call: BatchCall) -> None:
-            outcomes[i] = await _run_member(server, call, tools, ctx)
+            with shared(share):
+                outcomes[i] = await _run_member(server, call, tools, ctx)
 
         async with anyio.create_task_group() as tg:
             for i, call in enumerate(calls):
@@ -60,7 +68,7 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
         done = [o for o in outcomes if o is not None]
         result = BatchResult(results=done, succeeded=sum(o.ok for o in done), failed=sum(not o.ok for o in done))
         return CallToolResult(
-            content=[TextContent(type="text", text=_render(calls, done))],
+            content=[TextContent(type="text", text=fit(_render(calls, done), budget, SPLIT))],
             structured_content=result.model_dump(mode="json") if runtime.structured else None,
         )
 
@@ -75,6 +83,7 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
             destructiveHint=False,
             openWorldHint=False,
         ),
+        meta={META_KEY: runtime.workspaces.first.config.limits.answer_chars},
         structured_output=runtime.structured,
     )
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import python_ripgrep
 from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
@@ -47,6 +50,10 @@ class GrepResult(BaseModel):
     searched_files: int
     truncated: bool
     at_least: bool = Field(False, description="the totals are lower bounds (a file hit the per-file cap)")
+    offset: int = Field(0, description="matching lines (files, in files and count modes) skipped before these")
+    next_offset: int | None = Field(None, description="the offset that continues where this answer stops")
+    size_limited: bool = Field(False, description="cut by the answer's size limit rather than max_results")
+    long_lines: int = Field(0, description="lines shown shortened around their match")
 
     def render(self) -> str:
         if self.output_mode == "files":
@@ -55,19 +62,32 @@ class GrepResult(BaseModel):
             out = [f"{c.path}:{c.count}" for c in self.counts]
         else:
             out = _render_lines(self.lines)
+        if self.long_lines:
+            out.append(f"[{self.long_lines} long lines shortened around the match; read_file shows a line whole]")
         if self.total_files == 0:
             out.append(f"no matches in {self.searched_files} files")
-        elif self.truncated:
-            bound = "at least " if self.at_least else ""
-            if self.output_mode == "content":
-                shown, total, unit = _match_count(self.lines), f"{bound}{self.total_matches}", "matching lines"
-            else:
-                shown, total, unit = len(self.files or self.counts), str(self.total_files), "files"
-            out.append(
-                f"[truncated: showing {shown} of {total} {unit} ({bound}{self.total_matches} matching lines in "
-                f"{self.total_files} files); narrow path or glob, or raise max_results]"
-            )
+        elif self.truncated or self.offset:
+            out.append(self._continuation())
         return "\n".join(out)
+
+    def _continuation(self) -> str:
+        bound = "at least " if self.at_least else ""
+        if self.output_mode == "content":
+            shown, unit = _match_count(self.lines), "matching lines"
+            of = f"{bound}{self.total_matches} in {self.total_files} files"
+        else:
+            shown, unit = len(self.files or self.counts), "files"
+            lines = f" ({self.total_matches} matching lines)" if self.output_mode == "count" else ""
+            of = f"{self.total_files}{lines}"
+        span = f"{unit} {self.offset + 1}-{self.offset + shown} of {of}" if shown else f"no {unit} past {self.offset}"
+        if self.next_offset is None:
+            return f"[showing {span}]"
+        why = " (the answer's size limit was reached)" if self.size_limited else ""
+        fewer = ", fewer context lines" if self.size_limited and any(not x.match for x in self.lines) else ""
+        return (
+            f"[truncated: showing {span}{why}; the rest: the same grep with offset={self.next_offset}, "
+            f"or narrow it with path or glob{fewer}]"
+        )
 
 
 def _match_count(lines: list[GrepLine]) -> int:
@@ -106,15 +126,19 @@ async def grep(
     max_results: Annotated[
         int | None, Field(ge=1, description="matching lines (or files) to return (default from config: 200)")
     ] = None,
+    offset: Annotated[
+        int, Field(ge=0, description="skip this many matching lines (or files): a truncated answer names it")
+    ] = 0,
     multiline: Annotated[bool, Field(description="let the pattern match across lines (use \\n or (?s))")] = False,
     include_ignored: Annotated[bool, Field(description="also search files hidden by ignore rules")] = False,
 ) -> GrepResult:
     """Search file contents with a regex, over the same files list_dir shows (ignore and deny rules applied).
 
     Results are sorted by path. Binary files are skipped. An invalid regex is reported with the
-    regex error; use fixed_string for literal text.
+    regex error; use fixed_string for literal text. Long lines are shortened around the match.
     """
-    cap = max_results or ws.config.limits.grep_max_results
+    limits = ws.config.limits
+    cap = max_results or limits.grep_max_results
     regex = _escape(pattern) if fixed_string else pattern
     if case_insensitive:
         regex = "(?i)" + regex
@@ -129,7 +153,7 @@ async def grep(
         regex,
         before=before if before is not None else context,
         after=after if after is not None else context,
-        max_count=1 if output_mode == "files" else None if output_mode == "count" else cap + 1,
+        max_count=1 if output_mode == "files" else None if output_mode == "count" else offset + cap + 1,
         multiline=multiline,
         shown=pattern,
     )
@@ -139,7 +163,10 @@ async def grep(
     )
     chunks = [chunk for part in found for chunk in part]
     by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
-    return _assemble(pattern, output_mode, by_file, len(files), cap)
+    after_lines = after if after is not None else context
+    chars, locate = body_chars(limits.answer_chars), _locator(regex, multiline)
+    page = Page(offset, cap, after_lines, chars, limits.grep_line_chars, locate)
+    return _assemble(pattern, output_mode, by_file, len(files), page)
 
 
 def _escape(text: str) -> str:
@@ -211,8 +238,20 @@ def _parse(chunks: list[str], strip: int, only_file: str | None) -> dict[str, li
     return {rel: lines for rel, lines in by_file.items() if any(x.match for x in lines)}
 
 
+@dataclass(frozen=True)
+class Page:
+    """Which part of the matches an answer shows, and how large it may be."""
+
+    offset: int
+    cap: int
+    after: int
+    chars: int
+    line_chars: int
+    locate: Callable[[str], int]
+
+
 def _assemble(
-    pattern: str, mode: OutputMode, by_file: dict[str, list[GrepLine]], searched: int, cap: int
+    pattern: str, mode: OutputMode, by_file: dict[str, list[GrepLine]], searched: int, page: Page
 ) -> GrepResult:
     paths = sorted(by_file)
     counts = [FileCount(path=p, count=_match_count(by_file[p])) for p in paths]
@@ -224,27 +263,89 @@ def _assemble(
         total_files=len(paths),
         searched_files=searched,
         truncated=False,
-        at_least=mode == "content" and any(c.count > cap for c in counts),
+        at_least=mode == "content" and any(c.count > page.offset + page.cap for c in counts),
+        offset=page.offset,
     )
-    if mode == "files":
-        result.files = paths[:cap]
-        result.truncated = len(paths) > cap
-    elif mode == "count":
-        result.counts = counts[:cap]
-        result.truncated = len(paths) > cap
-    else:
-        shown: list[GrepLine] = []
-        matches = 0
-        for p in paths:
-            for line in by_file[p]:
-                if line.match:
-                    if matches == cap:
-                        break
-                    matches += 1
-                shown.append(line)
-            if matches == cap:
+    if mode in ("files", "count"):
+        shown, room = 0, page.chars
+        for p in paths[page.offset : page.offset + page.cap]:
+            room -= len(p) + 8
+            if room < 0:
+                result.size_limited = True
                 break
-        result.lines = shown
-        result.truncated = total > matches
-        result.at_least = result.at_least and result.truncated
+            shown += 1
+        if mode == "files":
+            result.files = paths[page.offset : page.offset + shown]
+        else:
+            result.counts = counts[page.offset : page.offset + shown]
+        end = page.offset + shown
+        result.truncated = len(paths) > end
+        result.next_offset = end if result.truncated else None
+        return result
+    blocks = [block for p in paths for block in _blocks(by_file[p], page.after)]
+    shown_lines: list[GrepLine] = []
+    room, shown = page.chars, 0
+    for block in blocks[page.offset : page.offset + page.cap]:
+        lines = [_shortened(line, page) for line in block]
+        size = sum(len(x.path) + len(x.text) + 10 for x in lines)
+        if size > room and shown:
+            result.size_limited = True
+            break
+        room -= size
+        shown += 1
+        shown_lines += lines
+        if room <= 0:
+            result.size_limited = page.offset + shown < len(blocks)
+            break
+    result.lines = shown_lines
+    result.long_lines = sum(line.text.endswith(_CUT_MARK) for line in shown_lines)
+    end = page.offset + shown
+    result.truncated = total > end
+    result.next_offset = end if result.truncated else None
+    result.at_least = result.at_least and result.truncated
     return result
+
+
+_CUT_MARK = " …]"
+
+
+def _blocks(lines: list[GrepLine], after: int) -> list[list[GrepLine]]:
+    """A file's lines as one block per match: its context before, the match, its context after."""
+    blocks: list[list[GrepLine]] = []
+    last_match = 0
+    pending: list[GrepLine] = []  # context lines waiting for the match they come before
+    for line in lines:
+        if line.match:
+            blocks.append([*pending, line])
+            pending, last_match = [], line.line
+        elif blocks and not pending and line.line - last_match <= after:
+            blocks[-1].append(line)
+        else:
+            pending.append(line)
+    return blocks
+
+
+def _shortened(line: GrepLine, page: Page) -> GrepLine:
+    """The line as shown: one over ``line_chars`` is cut around its match (like rg --max-columns-preview)."""
+    text = line.text
+    if len(text) <= page.line_chars:
+        return line
+    start = page.locate(text) if line.match else 0
+    lead = max(0, min(start - page.line_chars // 4, len(text) - page.line_chars))
+    head = f"[{lead} chars …]" if lead else ""
+    cut = f"{head}{text[lead : lead + page.line_chars]}[… {len(text) - lead - page.line_chars} chars{_CUT_MARK}"
+    return GrepLine.model_construct(path=line.path, line=line.line, text=cut, match=line.match)
+
+
+def _locator(regex: str, multiline: bool) -> Callable[[str], int]:
+    """Where a line's first match starts, found with Python's re (0 when it cannot read the pattern)."""
+    try:
+        compiled = re.compile(regex, re.MULTILINE if multiline else 0)
+    except (re.error, ValueError):
+        return lambda text: 0
+
+    def locate(text: str) -> int:
+        found = compiled.search(text)
+        return found.start() if found else 0
+
+    return locate

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.ignore import Decision
@@ -33,6 +34,8 @@ class ListResult(BaseModel):
     hidden_by_ignore: int = Field(description="entries hidden by ignore rules (not entered)")
     hidden_examples: list[str]
     glob: str | None = None
+    offset: int = Field(0, description="entries skipped before these")
+    size_limited: bool = Field(False, description="cut by the answer's size limit rather than max_entries")
 
     def render(self) -> str:
         lines = [f"{self.path}/" + (f" (entries matching {self.glob!r})" if self.glob else "")]
@@ -48,11 +51,16 @@ class ListResult(BaseModel):
                 lines.append(f"{indent}{name}{size}")
         if not self.entries:
             lines.append("  (no matches)" if self.glob else "  (empty)")
-        if self.truncated:
-            lines.append(
-                f"[truncated: showing {len(self.entries)} of {self.total} entries; "
-                "list a subdirectory, lower depth, or raise max_entries]"
-            )
+        if self.truncated or self.offset:
+            span = f"entries {self.offset + 1}-{self.offset + len(self.entries)} of {self.total}"
+            end = self.offset + len(self.entries)
+            if end < self.total:
+                why = " (the answer's size limit was reached)" if self.size_limited else ""
+                narrower = "a lower depth or a subdirectory" if self.glob is None else "a narrower path or glob"
+                rest = f"the rest: the same call with offset={end}, or {narrower}"
+                lines.append(f"[truncated: showing {span}{why}; {rest}]")
+            else:
+                lines.append(f"[showing {span}]")
         if self.hidden_by_ignore:
             examples = ", ".join(self.hidden_examples)
             more = ", …" if self.hidden_by_ignore > len(self.hidden_examples) else ""
@@ -73,6 +81,7 @@ async def list_dir(
     ] = None,
     include_ignored: Annotated[bool, Field(description="also list entries hidden by ignore rules")] = False,
     max_entries: Annotated[int | None, Field(ge=1, description="cap on entries (default from config: 1000)")] = None,
+    offset: Annotated[int, Field(ge=0, description="skip this many entries: a truncated answer names it")] = 0,
 ) -> ListResult:
     """List a directory (directories first, file sizes shown) or find files by glob below it.
 
@@ -80,11 +89,15 @@ async def list_dir(
     include_ignored is set; ignored directories are never entered. Secrets matching the deny rules
     are never listed.
     """
-    cap = max_entries or ws.config.limits.list_max_entries
-    return await blocking(_list, ws, path, depth, glob, include_ignored, cap)
+    limits = ws.config.limits
+    page = (offset, max_entries or limits.list_max_entries, body_chars(limits.answer_chars))
+    return await blocking(_list, ws, path, depth, glob, include_ignored, page)
 
 
-def _list(ws: Workspace, path: str, depth: int, glob: str | None, include_ignored: bool, cap: int) -> ListResult:
+def _list(
+    ws: Workspace, path: str, depth: int, glob: str | None, include_ignored: bool, page: tuple[int, int, int]
+) -> ListResult:
+    offset, cap, room = page
     target = ws.resolve(path, kind="dir")
     hidden: list[str] = []
 
@@ -95,21 +108,31 @@ def _list(ws: Workspace, path: str, depth: int, glob: str | None, include_ignore
     prefix = len(target.rel) + 1 if target.rel else 0
     entries: list[DirEntry] = []
     total = 0
+    full = False  # the page is full: by count or by size
+    size_limited = False
     walk = ws.walk(target, max_depth=None if glob else depth, include_ignored=include_ignored, on_hidden=on_hidden)
     for entry in walk:
         if matcher is not None and not matcher.check_file(entry.rel[prefix:] + ("/" if entry.is_dir else "")).include:
             continue
         total += 1
-        if len(entries) < cap:
-            entries.append(_describe(ws, entry))
+        if total <= offset or full:
+            continue
+        room -= len(entry.rel if glob is not None else entry.name) + 2 * entry.depth + 12
+        if room < 0 and entries:
+            full = size_limited = True
+            continue
+        entries.append(_describe(ws, entry))
+        full = len(entries) >= cap
     return ListResult(
         path=target.shown,
         entries=entries,
         total=total,
-        truncated=total > len(entries),
+        truncated=total > offset + len(entries),
         hidden_by_ignore=len(hidden),
         hidden_examples=hidden[:HIDDEN_EXAMPLES],
         glob=glob,
+        offset=offset,
+        size_limited=size_limited and total > offset + len(entries),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, BinaryIO
 
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
 from volley.cache import MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
@@ -16,6 +17,7 @@ from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_en
 from volley.workspace import Target, Workspace
 
 CHUNK = 1 << 20
+NUMBER_WIDTH = 8  # "%6d\t" before each line, "\n" after
 
 
 class FileText(BaseModel):
@@ -89,14 +91,15 @@ async def read_file(
     if len(paths) > limits.batch_max_calls:
         raise InputError(f"{len(paths)} paths in one call; the limit is {limits.batch_max_calls}: split them")
     count = limit or limits.read_max_lines
+    budget = min(limits.read_max_chars, body_chars(limits.answer_chars))
     if isinstance(path, str):  # one file: its failure is the call's failure
         only = await blocking(_entry, ws, path, offset, count, True)
-        return ReadResult(files=_apply_budget([only], limits.read_max_chars))
+        return ReadResult(files=_apply_budget([only], budget))
     # One worker thread reads them all, in order. Several threads would overlap a slow disk's waits, but
     # over cached files they mostly contend for the GIL: measured on 50 small files, 4 threads took 2.7x
     # the time of one warm, and saved ~5% cold (page cache dropped).
     entries = await blocking(lambda: [_entry(ws, p, offset, count) for p in paths])
-    return ReadResult(files=_apply_budget(entries, limits.read_max_chars))
+    return ReadResult(files=_apply_budget(entries, budget))
 
 
 def _entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = False) -> FileText:
@@ -223,9 +226,11 @@ def _window_of(all_lines: list[str], offset: int, count: int, max_chars: int, si
 
 
 def _apply_budget(files: list[FileText], budget: int) -> list[FileText]:
-    """Cut the call's output to ``budget`` characters, at line boundaries, in order."""
+    """Cut the call's answer to ``budget`` characters as rendered (numbered lines, headers), at line
+    boundaries, in order; a file past the budget is named with the offset to read it from."""
     kept = []
     for f in files:
+        budget -= len(f.path) + 80  # its header or status line
         if f.error is not None or not f.content:
             kept.append(f)
             continue
@@ -237,17 +242,27 @@ def _apply_budget(files: list[FileText], budget: int) -> list[FileText]:
                         "start_line": 0,
                         "end_line": 0,
                         "next_offset": f.start_line,
-                        "error": "not read: this call reached its output limit; read this file in another call",
+                        "error": f"not read: this call's answer reached its size limit; read it with "
+                        f"read_file(path={f.path!r}, offset={f.start_line})",
                     }
                 )
             )
             continue
-        if len(f.content) <= budget:
-            budget -= len(f.content) + 1
+        lines = f.content.split("\n")
+        size = len(f.content) + NUMBER_WIDTH * len(lines)
+        if size <= budget:
+            budget -= size
             kept.append(f)
             continue
-        lines = f.content[:budget].split("\n")[:-1] or [f.content.split("\n", 1)[0][:budget]]
+        room, shown = budget, 0
+        for line in lines:
+            room -= len(line) + NUMBER_WIDTH
+            if room < 0:
+                break
+            shown += 1
+        if shown == 0:  # one line longer than what is left: show its start
+            lines, shown = [lines[0][: max(200, budget - NUMBER_WIDTH)] + " … [line cut]"], 1
         budget = 0
-        end = f.start_line + len(lines) - 1
-        kept.append(f.model_copy(update={"content": "\n".join(lines), "end_line": end, "next_offset": end + 1}))
+        end = f.start_line + shown - 1
+        kept.append(f.model_copy(update={"content": "\n".join(lines[:shown]), "end_line": end, "next_offset": end + 1}))
     return kept

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
 from volley.errors import InputError
 from volley.parsers import Diagnostic, read_lint
 from volley.process import run_process
@@ -15,6 +17,7 @@ from volley.tools.arguments import workspace_target
 from volley.workspace import Workspace
 
 MAX_DIAGNOSTICS = 200
+SEVERITIES = ("error", "warning", "info")
 Status = Literal["clean", "findings", "crashed", "timed out", "unreadable"]
 
 
@@ -35,6 +38,7 @@ class LintResult(BaseModel):
     counts: dict[str, int] = Field(description="diagnostics per severity, before the cap")
     total: int
     truncated: bool
+    by_rule: dict[str, int] = Field(default_factory=dict, description="when truncated: the most frequent codes")
 
     def render(self) -> str:
         out = [
@@ -42,7 +46,11 @@ class LintResult(BaseModel):
             for d in self.diagnostics
         ]
         if self.truncated:
-            out.append(f"[truncated: showing {len(self.diagnostics)} of {self.total} diagnostics; lint fewer paths]")
+            rules = ", ".join(f"{rule} {n}" for rule, n in self.by_rule.items())
+            out.append(
+                f"[truncated: showing {len(self.diagnostics)} of {self.total} diagnostics, the most severe first; "
+                f"the rest: lint fewer paths, or one linter; most frequent: {rules}]"
+            )
         for run in self.runs:
             kept = f", output: {run.run_id}" if run.run_id else ""
             line = f"{run.linter}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s{kept})"
@@ -74,15 +82,33 @@ async def run_linter(
         run, diagnostics = await lint_once(ws, chain, targets, fix=False)
         runs.append(run)
         found.extend(diagnostics)
-    found.sort(key=lambda d: (d.path, d.line, d.column, d.code or ""))
-    counts = {sev: sum(d.severity == sev for d in found) for sev in ("error", "warning", "info")}
+    counts = {sev: sum(d.severity == sev for d in found) for sev in SEVERITIES}
+    shown = _most_severe_first(found, MAX_DIAGNOSTICS, body_chars(ws.config.limits.answer_chars) - _runs_size(runs))
+    by_rule = Counter(d.code or d.tool for d in found) if len(shown) < len(found) else Counter()
     return LintResult(
         runs=runs,
-        diagnostics=found[:MAX_DIAGNOSTICS],
+        diagnostics=shown,
         counts=counts,
         total=len(found),
-        truncated=len(found) > MAX_DIAGNOSTICS,
+        truncated=len(found) > len(shown),
+        by_rule=dict(by_rule.most_common(10)),
     )
+
+
+def _most_severe_first(found: list[Diagnostic], cap: int, chars: int) -> list[Diagnostic]:
+    """The diagnostics to show, by path; when not all fit (``cap``, ``chars``), the most severe are kept."""
+    ranked = sorted(found, key=lambda d: (SEVERITIES.index(d.severity), d.path, d.line, d.column))
+    kept: list[Diagnostic] = []
+    for d in ranked[:cap]:
+        chars -= len(d.path) + len(d.message) + len(d.code or "") + len(d.tool) + 30
+        if chars < 0 and kept:
+            break
+        kept.append(d)
+    return sorted(kept, key=lambda d: (d.path, d.line, d.column, d.code or ""))
+
+
+def _runs_size(runs: list[LinterRun]) -> int:
+    return sum(len(r.output_head) + len(r.output_tail) + 120 for r in runs)
 
 
 async def lint_once(

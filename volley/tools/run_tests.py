@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
 from volley.parsers import Failure, TestCounts, read_tests
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
@@ -55,7 +56,8 @@ class TestResult(BaseModel):
             where = f"{f.path}:{f.line}" if f.path else "?"
             out.append(f"\n{f.kind.upper()} {f.test_id} ({where})\n  {f.message}\n{_indent(f.traceback)}")
         if self.more_failures:
-            out.append(f"[{self.more_failures} more failures not shown; run them by target or keyword]")
+            rest = "run them by target or keyword, or read run_output"
+            out.append(f"[{self.more_failures} more failures not shown; {rest}]")
         if self.leftover_processes:
             out.append(f"[the run left {self.leftover_processes} processes behind; they were killed]")
         if not self.structured or self.status in ("timed out", "crashed", "interrupted", "no tests"):
@@ -63,6 +65,20 @@ class TestResult(BaseModel):
         if self.run_id:
             out.append(f"[full output: run_output(run_id={self.run_id!r})]")
         return "\n".join(out)
+
+
+def _fit_failures(failures: list[Failure], chars: int) -> list[Failure]:
+    """The failures that fit in ``chars``; a traceback longer than its share keeps its end (the failing line)."""
+    share = max(400, chars // max(1, len(failures)))
+    kept: list[Failure] = []
+    for f in failures:
+        if len(f.traceback) > share:
+            f = f.model_copy(update={"traceback": "…\n" + f.traceback[-share:].split("\n", 1)[-1]})
+        chars -= len(f.test_id) + len(f.message) + len(f.traceback) + len(f.path or "") + 40
+        if chars < 0 and kept:
+            break
+        kept.append(f)
+    return kept
 
 
 def _indent(text: str) -> str:
@@ -103,6 +119,8 @@ async def run_tests(
     head, tail = head_and_tail(output, ws.config.limits.output_head_chars)
     status = _status(chain, done, counts)
     counts = counts or TestCounts()
+    room = body_chars(ws.config.limits.answer_chars) - len(head) - len(tail) - 200
+    failures = _fit_failures(counts.failures[:MAX_FAILURES], room)
     return TestResult(
         runner=chain.name,
         argv=argv,
@@ -113,8 +131,8 @@ async def run_tests(
         errors=counts.errors,
         skipped=counts.skipped,
         duration_s=round(done.duration_s, 3),
-        failures=counts.failures[:MAX_FAILURES],
-        more_failures=max(0, len(counts.failures) - MAX_FAILURES),
+        failures=failures,
+        more_failures=len(counts.failures) - len(failures),
         structured=counts.structured,
         leftover_processes=done.leftovers,
         run_id=ws.runs.save(done.output),

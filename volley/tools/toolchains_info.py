@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
+from volley.errors import InputError
 from volley.parsers import Diagnostic
 from volley.text import numbered
 from volley.toolchains import choose, offered
@@ -99,7 +101,14 @@ async def run_output(
 ) -> OutputPage:
     """Page through the full raw output of a recent run_linter or run_tests call."""
     lines = ws.runs.lines(run_id)
-    window = lines[offset - 1 : offset - 1 + limit]
+    if offset > max(1, len(lines)):
+        raise InputError(f"offset {offset} is past the end of {run_id} ({len(lines)} lines)")
+    window, room = [], body_chars(ws.config.limits.answer_chars)
+    for line in lines[offset - 1 : offset - 1 + limit]:
+        room -= len(line) + 8
+        if room < 0 and window:
+            break
+        window.append(line if room >= 0 else line[: max(200, room + len(line))] + " … [line cut]")
     end = offset - 1 + len(window)
     return OutputPage(
         run_id=run_id,

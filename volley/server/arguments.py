@@ -1,0 +1,55 @@
+"""Strict arguments: a misspelled or mistyped argument is a tool error that names the fix.
+
+The SDK drops arguments a tool does not declare, so ``max_result: 1`` silently gave the default
+answer; and its type errors read as pydantic's report. Here the model is told what it got wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
+
+
+def check_names(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Refuse arguments the tool does not take, naming the nearest valid one and all of them."""
+    valid = list(schema.get("properties", {}))
+    unknown = [name for name in arguments if name not in valid]
+    if not unknown:
+        return
+    problems = []
+    for name in unknown:
+        near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        problems.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    raise ToolError(f"{tool} takes no argument {', '.join(problems)}; its arguments are: {', '.join(valid) or 'none'}")
+
+
+def explain(tool: str, error: ValidationError, schema: dict[str, Any]) -> str:
+    """A validation error as one line per argument: what was expected, and what came."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "arguments"
+        expected = _expected(schema.get("properties", {}).get(str(problem["loc"][0]) if problem["loc"] else ""))
+        got = repr(problem.get("input"))
+        if len(got) > 80:
+            got = got[:77] + "..."
+        hint = f"; expected {expected}" if expected else ""
+        lines.append(f"{where}: {problem['msg']} (got {got}{hint})")
+    return f"invalid arguments for {tool}: " + "; ".join(lines)
+
+
+def _expected(prop: dict[str, Any] | None) -> str:
+    if not prop:
+        return ""
+    options = prop.get("anyOf") or [prop]
+    kinds = []
+    for option in options:
+        if "enum" in option:
+            kinds.append(" | ".join(repr(v) for v in option["enum"]))
+        elif option.get("type") == "array":
+            kinds.append(f"a list of {option.get('items', {}).get('type', 'values')}")
+        elif "type" in option:
+            kinds.append(option["type"])
+    return " or ".join(k for k in kinds if k != "null")
