@@ -90,7 +90,7 @@ async def test_toolchains_are_detected_and_explained(pyproject: Path) -> None:
     async with serve(pyproject) as client:
         result = await client.call_tool("list_toolchains", {})
     names = {(t["role"], t["name"]) for t in result.structured_content["toolchains"]}
-    assert names == {("lint", "ruff"), ("test", "pytest")}
+    assert names == {("lint", "ruff"), ("test", "pytest"), ("test", "unittest")}  # runner="unittest" too
     assert "detected on PATH" in text_of(result)
 
 

@@ -20,6 +20,16 @@ async def test_tools_are_listed_with_truthful_annotations_and_output_schemas(pro
         assert tools[name].annotations.read_only_hint is True
         assert tools[name].output_schema is not None
         assert "Limits:" in tools[name].description
+    # they run code that lives in the workspace (its linters, its tests) or change files: no read-only promise
+    for name in ("run_linter", "run_tests", "fix_lint", "batch"):
+        assert tools[name].annotations.read_only_hint is False, name
+
+
+async def test_trusting_the_workspaces_linters_is_the_users_switch(project: Path) -> None:
+    async with serve(project, "--set", "trust_workspace_linters=true") as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert tools["run_linter"].annotations.read_only_hint is True
+    assert tools["run_tests"].annotations.read_only_hint is False
 
 
 async def test_by_default_answers_are_text_alone_so_every_client_shows_the_model_that_text(project: Path) -> None:

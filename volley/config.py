@@ -84,6 +84,12 @@ class Config(_Section):
         description="also return typed results (structuredContent, an outputSchema per tool) for programs; "
         "read when the server starts",
     )
+    trust_workspace_linters: bool = Field(
+        False,
+        description="your decision that the linters the workspace holds (.venv/bin/ruff, node_modules/.bin/eslint, "
+        "mypy plugins, a [lint] command) change nothing: run_linter is then annotated read-only, so hosts may run "
+        "it in parallel and approve it without asking; read when the server starts",
+    )
     limits: Limits = Limits()
     concurrency: Concurrency = Concurrency()
     lint: Command = Command(timeout_s=300.0)

@@ -129,43 +129,68 @@ def _python(root: Path) -> list[Toolchain]:
     markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "tox.ini")
     if not any((root / m).exists() for m in markers) and not any(root.glob("*.py")):
         return []
-    venv_bin = next((root / v / "bin" for v in (".venv", "venv") if (root / v / "bin" / "python").exists()), None)
+    venv_bin, why = project_environment(root)
     python = str(venv_bin / "python") if venv_bin else (shutil.which("python3") or shutil.which("python"))
     chains = []
-    ruff, where = _tool(venv_bin, "ruff")
+    ruff, where = _tool(venv_bin, why, "ruff")
+    if ruff is None:
+        ruff, where = _bundled_ruff()
     if ruff:
-        chains.append(
-            Toolchain(
-                "ruff", "lint", "python", [ruff, "check", "--no-cache", "--output-format", "json"], "ruff-json", where
-            )
-        )
-    mypy, where = _tool(venv_bin, "mypy")
+        argv = [ruff, "check", "--no-cache", "--output-format", "json"]
+        chains.append(Toolchain("ruff", "lint", "python", argv, "ruff-json", where))
+    mypy, where = _tool(venv_bin, why, "mypy")
     if mypy and _mypy_configured(root):
         argv = [mypy, "--show-column-numbers", "--no-error-summary", "--no-pretty", "--cache-dir", os.devnull]
         chains.append(Toolchain("mypy", "lint", "python", argv, "mypy", where + "; mypy is configured"))
-    pytest, where = _tool(venv_bin, "pytest")
+    # pytest only where it is installed for the interpreter that runs it: a project environment without
+    # pytest runs unittest with its own Python (`-m pytest` there answered "No module named pytest").
+    pytest, where = (str(venv_bin / "pytest"), f"{why}: pytest") if venv_bin else _tool(None, "", "pytest")
+    if venv_bin and not (venv_bin / "pytest").exists():
+        pytest = None
     if pytest and python:
         argv = [python if venv_bin else pytest, *(["-m", "pytest"] if venv_bin else []), "-o", "junit_family=xunit1"]
         chains.append(Toolchain("pytest", "test", "python", argv, "pytest-junit", where))
-    elif python:
-        chains.append(
-            Toolchain(
-                "unittest",
-                "test",
-                "python",
-                [python, "-m", "unittest"],
-                "unittest",
-                "no pytest found: the standard library's unittest",
-            )
-        )
+    if python:  # offered after pytest, so runner="unittest" is always honoured
+        source = f"{why}: the standard library's unittest" if venv_bin else f"{python}: the standard library's unittest"
+        if not pytest:
+            source = "no pytest for this interpreter; " + source
+        chains.append(Toolchain("unittest", "test", "python", [python, "-m", "unittest"], "unittest", source))
     return chains
 
 
-def _tool(venv_bin: Path | None, name: str) -> tuple[str | None, str]:
+def project_environment(root: Path) -> tuple[Path | None, str]:
+    """The bin directory of the workspace's own Python environment, and why it was chosen.
+
+    ``VIRTUAL_ENV`` when it lies inside the workspace, else ``.venv`` or ``venv`` at its root; None
+    when there is none (hosts such as Claude Desktop start servers with no VIRTUAL_ENV and a bare
+    PATH, so the workspace's environment is found by looking, not by inheriting it).
+    """
+    active = os.environ.get("VIRTUAL_ENV")
+    if active:
+        real = Path(os.path.realpath(active))
+        if real.is_relative_to(root) and (real / "bin" / "python").exists():
+            return real / "bin", f"VIRTUAL_ENV {real.relative_to(root)}/"
+    for name in (".venv", "venv"):
+        if (root / name / "bin" / "python").exists():
+            return root / name / "bin", f"the workspace's {name}/"
+    return None, ""
+
+
+def _tool(venv_bin: Path | None, why: str, name: str) -> tuple[str | None, str]:
     if venv_bin is not None and (venv_bin / name).exists():
-        return str(venv_bin / name), f"detected: {venv_bin.parent.name}/bin/{name}"
+        return str(venv_bin / name), f"{why}: {venv_bin.parent.name}/bin/{name}"
     found = shutil.which(name)
     return found, f"detected on PATH: {found}"
+
+
+def _bundled_ruff() -> tuple[str | None, str]:
+    """The ruff installed with Volley, found from Volley's own install whatever PATH is."""
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        return find_ruff_bin(), "bundled with Volley (no ruff in the workspace's environment or on PATH)"
+    except (ImportError, FileNotFoundError):
+        return None, ""
 
 
 def _mypy_configured(root: Path) -> bool:

@@ -192,7 +192,7 @@ class Runtime:
         assert self.scheduler is not None
         timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
         share_key = None
-        if spec.annotations.read_only_hint:
+        if spec.kind in ("read", "search", "lint") and not spec.annotations.destructive_hint:
             share_key = f"{ws.root}\0{spec.name}" + json.dumps(arguments, sort_keys=True, default=str)
         extra: dict[str, Any] = {}
         if ctx is not None and spec.takes_progress:
@@ -317,7 +317,7 @@ def build_server(
     give the model only the structured JSON when there is some.
     """
     from volley.server.batch import register_batch
-    from volley.server.catalog import TOOL_SPECS
+    from volley.server.catalog import TOOL_SPECS, trusted
 
     workspaces = Workspaces(workspace if isinstance(workspace, list) else [workspace])
     if structured is None:
@@ -343,7 +343,9 @@ def build_server(
         lifespan=lifespan,
         log_level=log_level,  # type: ignore[arg-type]
     )
-    for spec in specs if specs is not None else TOOL_SPECS:
+    if specs is None:
+        specs = [trusted(s) for s in TOOL_SPECS] if workspaces.first.config.trust_workspace_linters else TOOL_SPECS
+    for spec in specs:
         runtime.specs[spec.name] = spec
         server.add_tool(
             _adapt(spec, runtime),

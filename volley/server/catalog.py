@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from mcp_types import ToolAnnotations
 
 from volley.server.app import ToolSpec
@@ -16,6 +18,11 @@ from volley.workspace import Workspace
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 RUNS_CODE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+# run_linter runs executables and configs that live in the workspace (node_modules/.bin/eslint, .venv/bin/ruff,
+# mypy plugins, a [lint] command): it means to change nothing, but cannot promise it. See SECURITY.md.
+RUNS_WORKSPACE_TOOLS = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+)
 CHANGES_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
 
 
@@ -58,11 +65,21 @@ def _title(annotations: ToolAnnotations, title: str) -> ToolAnnotations:
     return annotations.model_copy(update={"title": title})
 
 
+def trusted(spec: ToolSpec) -> ToolSpec:
+    """run_linter marked read-only: the user's decision (trust_workspace_linters) that the workspace's
+    linters change nothing, so hosts may run it in parallel and approve it like a read."""
+    if spec.name != "run_linter":
+        return spec
+    return dataclasses.replace(spec, annotations=_title(READ_ONLY, spec.annotations.title or spec.name))
+
+
 TOOL_SPECS = [
     ToolSpec(read_file, "read", _title(READ_ONLY, "Read files"), _read_limits, paths="path", merges=True),
     ToolSpec(grep, "search", _title(READ_ONLY, "Search file contents"), _grep_limits, paths="path", merges=True),
     ToolSpec(list_dir, "read", _title(READ_ONLY, "List a directory"), _list_limits, paths="path", merges=True),
-    ToolSpec(run_linter, "lint", _title(READ_ONLY, "Run the linters"), _lint_limits, paths="paths", merges=True),
+    ToolSpec(
+        run_linter, "lint", _title(RUNS_WORKSPACE_TOOLS, "Run the linters"), _lint_limits, paths="paths", merges=True
+    ),
     ToolSpec(run_tests, "test", _title(RUNS_CODE, "Run the tests"), _test_limits, paths="targets"),
     ToolSpec(list_toolchains, "read", _title(READ_ONLY, "Show linters and test runners"), merges=True),
     ToolSpec(run_output, "read", _title(READ_ONLY, "Page a run's full output")),

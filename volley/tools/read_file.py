@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from volley.errors import ContentError, InputError, VolleyError
 from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_encoding
 from volley.workspace import Target, Workspace
 
+NOT_READ = "this call's answer reached its size limit"
 CHUNK = 1 << 20
 NUMBER_WIDTH = 8  # "%6d\t" before each line, "\n" after
 
@@ -40,7 +42,11 @@ class ReadResult(BaseModel):
     def render(self) -> str:
         if len(self.files) == 1:
             return _render_one(self.files[0], header=False)
-        return "\n".join(_render_one(f, header=True) for f in self.files)
+        unread = [f.path for f in self.files if f.error == NOT_READ]
+        out = "\n".join(_render_one(f, header=True) for f in self.files if f.error != NOT_READ)
+        if unread:
+            out += f"\n[{len(unread)} files not read: {NOT_READ}; the rest: read_file(path={json.dumps(unread)})]"
+        return out
 
 
 def _render_one(f: FileText, header: bool) -> str:
@@ -229,8 +235,9 @@ def _apply_budget(files: list[FileText], budget: int) -> list[FileText]:
     """Cut the call's answer to ``budget`` characters as rendered (numbered lines, headers), at line
     boundaries, in order; a file past the budget is named with the offset to read it from."""
     kept = []
+    budget -= sum(len(f.path) + 4 for f in files) + 120  # room to name every file left unread
     for f in files:
-        budget -= len(f.path) + 80  # its header or status line
+        budget -= 60  # its header or status line
         if f.error is not None or not f.content:
             kept.append(f)
             continue
@@ -242,8 +249,7 @@ def _apply_budget(files: list[FileText], budget: int) -> list[FileText]:
                         "start_line": 0,
                         "end_line": 0,
                         "next_offset": f.start_line,
-                        "error": f"not read: this call's answer reached its size limit; read it with "
-                        f"read_file(path={f.path!r}, offset={f.start_line})",
+                        "error": NOT_READ,
                     }
                 )
             )
