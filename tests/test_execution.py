@@ -220,7 +220,32 @@ async def test_progress_is_reported_to_a_client_that_asks(pyproject: Path) -> No
     async with serve(pyproject) as client:
         result = await client.call_tool("run_tests", {"keyword": "passes"}, progress_callback=on_progress)
     assert result.structured_content["status"] == "passed"
-    assert (100.0, 100.0, "100% of tests done") in seen
+    assert seen[-1][:2] == (100.0, 100.0) and seen[-1][2].startswith("100% of tests done")
+
+
+@pytest.mark.parametrize("runner", ["pytest", "unittest"])
+async def test_progress_keeps_one_unit_for_the_whole_run_and_always_increases(tmp_path: Path, runner: str) -> None:
+    """pytest: percent of tests done from the first notification to the last; others: seconds, no total."""
+    write(tmp_path, "pyproject.toml", "[project]\nname='p'\nversion='0'\n")
+    write(
+        tmp_path,
+        "test_a.py",
+        "import time, unittest\n\nclass T(unittest.TestCase):\n    def test_slow(self):\n"
+        "        time.sleep(2.5)  # longer than a progress tick\n\n    def test_fast(self):\n        pass\n",
+    )
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with serve(tmp_path) as client:
+        result = await client.call_tool("run_tests", {"runner": runner}, progress_callback=on_progress)
+    assert result.structured_content["passed"] == 2
+    assert len(seen) >= 2
+    assert {total for _, total, _ in seen} == ({100.0} if runner == "pytest" else {None})
+    values = [value for value, _, _ in seen]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert all(message for _, _, message in seen)
 
 
 async def test_a_linter_that_crashes_or_prints_garbage_gets_a_result_that_says_so(tmp_path: Path) -> None:

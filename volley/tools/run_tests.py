@@ -147,21 +147,36 @@ async def _run_with_progress(
     if progress is None:
         return await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=timeout)
     started = time.monotonic()
-    percent: list[int] = []
+    by_percent = chain.name == "pytest"  # it prints "[ 40%]": tests done of tests collected, from the start
+    state = {"sent": -1.0, "percent": 0.0, "phase": "starting"}
+
+    async def send(value: float, message: str) -> None:
+        value = max(value, state["sent"] + 0.01)  # MCP: progress increases with every notification
+        state["sent"] = value
+        total = 100.0 if by_percent else None
+        await progress(round(value, 2), total, f"{message}, {time.monotonic() - started:.0f} s")
 
     async def on_output(chunk: bytes) -> None:
-        found = _PERCENT.findall(chunk)
-        if found:
-            percent.append(int(found[-1]))
-            await progress(float(percent[-1]), 100.0, f"{percent[-1]}% of tests done")
+        lines = [line for line in chunk.splitlines() if line.strip()]
+        if lines:
+            state["phase"] = lines[-1][:120].decode("utf-8", errors="replace").strip()
+        found = _PERCENT.findall(chunk) if by_percent else []
+        if found and float(found[-1]) > state["percent"]:
+            state["percent"] = float(found[-1])
+            where = _PERCENT.split(lines[-1])[0].decode("utf-8", errors="replace").split(" ")[0] if lines else ""
+            await send(
+                state["percent"], f"{state['percent']:.0f}% of tests done" + (f", last in {where}" if where else "")
+            )
 
     async def tick() -> None:
         while True:
             await anyio.sleep(PROGRESS_EVERY_S)
-            if not percent:
-                elapsed = time.monotonic() - started
-                await progress(elapsed, None, f"running for {elapsed:.0f} s")
+            if by_percent:
+                await send(state["percent"], f"{state['percent']:.0f}% of tests done")
+            else:
+                await send(time.monotonic() - started, f"running: {state['phase']}")
 
+    await send(0.0, f"starting {chain.name}")
     async with anyio.create_task_group() as tg:
         tg.start_soon(tick)
         done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=timeout, on_output=on_output)
