@@ -171,6 +171,21 @@ async def test_several_http_clients_with_many_calls_in_flight_each_get_their_own
         assert answer == (f"content of file {k}" if i % 2 else f"files/f{k:02}.txt"), (c, i)
 
 
+@pytest.mark.slow
+async def test_an_idle_connection_outlives_the_clients_idle_expiry(tmp_path: Path) -> None:
+    """httpx keeps an idle connection 5 s; a server that closes it at the same moment loses the call the
+    client sends on it then (httpx.ReadError under load). The server must still hold it after 6 s."""
+    async with http_server(tmp_path, "http") as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(f"GET /nothing HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            assert sock.recv(65536).startswith(b"HTTP/1.1 ")
+            sock.settimeout(6.0)  # past httpx's idle expiry: the server must not have closed by then
+            with pytest.raises(TimeoutError):
+                data = sock.recv(1)
+                assert data, "the server closed an idle connection within 6 s"
+
+
 async def test_an_http_client_whose_connection_drops_mid_run_gets_its_run_killed(tmp_path: Path) -> None:
     """A handshake-era client that vanishes: no cancellation, no session end — only the connection closes."""
     write(tmp_path, "pyproject.toml", "[project]\nname='x'\nversion='0'\n")
