@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench contention clean
+.PHONY: run test bench answers contention clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 or 3.12 (set PYTHON=...)"; exit 1; }
@@ -21,6 +21,10 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+answers: $(BIN)/.installed  # each tool's default answer size on django + minified bundles, against hosts' caps
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.answer_sizes
 
 contention: $(BIN)/.installed  # the whole suite RUNS times (default 10) under CPU and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) $(ARGS)
