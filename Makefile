@@ -1,14 +1,17 @@
 # `make run` serves this repository over stdio; `make test` runs lint, format check and the tests.
-# Each sets up .venv on first use (Python 3.11 or 3.12: python-ripgrep has no wheels for 3.13+).
-PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
-	$$p -c 'import sys; assert (3, 11) <= sys.version_info < (3, 13)' 2>/dev/null && { echo $$p; break; }; done)
-VENV := .venv
+# Each sets up .venv on first use, with the newest supported Python it finds (3.11 to 3.14; pyenv's
+# versions count too), or PYTHON=... VENV=... to choose.
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
+	$(HOME)/.pyenv/versions/3.1[1-4]*/bin/python3; do $$p -c 'import sys; v = sys.version_info; \
+	assert (3, 11) <= v < (3, 15); print(f"{v[0]}.{v[1]:02}.{v[2]:03} {sys.executable}")' 2>/dev/null; \
+	done | sort -r | head -n 1 | cut -d" " -f2)
+VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench answers contention clean
+.PHONY: run test smoke bench answers contention clean
 
 $(BIN)/.installed: pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 or 3.12 (set PYTHON=...)"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -20,7 +23,10 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(ARGS)
+
+smoke: $(BIN)/.installed  # build the wheel, install it into a fresh venv per Python found, serve from there
+	$(BIN)/python -m tests.wheel_smoke
 
 answers: $(BIN)/.installed  # each tool's default answer size on django + minified bundles, against hosts' caps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -9,10 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET, serve, text_of, write
+from tests.conftest import SECRET, SERVER_ENV, serve, text_of, write
 from volley.tools.grep import SPLIT_MIN_FILES, _split
 
 pytestmark = pytest.mark.anyio
+ENGINES = ["rg"] + (["python-ripgrep"] if importlib.util.find_spec("python_ripgrep") else [])
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs against each engine installed: the rg binary, and python-ripgrep where it installs."""
+    monkeypatch.setitem(SERVER_ENV, "VOLLEY_SEARCH_ENGINE", request.param)
+    return request.param
 
 
 async def test_grep_returns_sorted_matches_with_line_numbers(project: Path) -> None:

@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -83,6 +83,11 @@ class Config(_Section):
         False,
         description="also return typed results (structuredContent, an outputSchema per tool) for programs; "
         "read when the server starts",
+    )
+    search_engine: Literal["auto", "python-ripgrep", "rg"] = Field(
+        "auto",
+        description="grep's engine: python-ripgrep (in-process; Python 3.11-3.12), the rg binary (the ripgrep "
+        "package's, any Python), or auto: the first that is installed",
     )
     trust_workspace_linters: bool = Field(
         False,

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import python_ripgrep
 from pathspec import GitIgnoreSpec
 from pydantic import BaseModel, Field
 
+from volley import ripgrep
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
+from volley.ripgrep import Engine
 from volley.workspace import Workspace
 
 _LINE = re.compile(r"(\d+)([:-])(.*)", re.DOTALL)
@@ -150,6 +151,7 @@ async def grep(
         )
     search = functools.partial(
         _search,
+        ws.config.search_engine,
         regex,
         before=before if before is not None else context,
         after=after if after is not None else context,
@@ -200,20 +202,21 @@ def _split(files: list[str], most: int) -> list[list[str]]:
 
 
 def _search(
-    regex: str, paths: list[str], *, before: int, after: int, max_count: int | None, multiline: bool, shown: str
+    engine: Engine,
+    regex: str,
+    paths: list[str],
+    *,
+    before: int,
+    after: int,
+    max_count: int | None,
+    multiline: bool,
+    shown: str,
 ) -> list[str]:
     try:
-        return python_ripgrep.search(
-            [regex],
-            paths=paths,
-            heading=True,
-            line_number=True,
-            before_context=before or None,
-            after_context=after or None,
-            max_count=max_count,
-            multiline=multiline or None,
+        return ripgrep.search(
+            engine, regex, paths, before=before, after=after, max_count=max_count, multiline=multiline
         )
-    except ValueError as exc:
+    except (ValueError, InputError) as exc:
         message = str(exc).strip()
         hint = "" if "multiline" in message else "; pass fixed_string=true to search for the text literally"
         raise InputError(f"invalid regex {shown!r}: {message}{hint}") from None

@@ -1,0 +1,127 @@
+"""ripgrep's search over a list of files, through one of two engines with the same answers.
+
+- ``python-ripgrep`` (the binding, in-process, releases the GIL) where it installs: Python 3.11 and 3.12;
+  its wheels stop there and it publishes no source distribution.
+- the ``rg`` binary (the ``ripgrep`` PyPI wheel ships the official build for Linux, macOS and Windows,
+  any Python) run with ``--heading``, which prints what the binding returns: per file, its path on a
+  line of its own, then ``N:text`` for matches and ``N-text`` for context.
+
+``search_engine`` in the config chooses (``auto``: the binding when it imports). Both are given the
+files the workspace's index decided on, so ignore rules are Volley's, never ripgrep's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from functools import cache
+from typing import Literal
+
+from volley.errors import InputError, ToolchainError
+
+Engine = Literal["auto", "python-ripgrep", "rg"]
+_ARGV_BYTES = 512 * 1024  # paths per rg process: well under the kernel's limit on a command line
+_INLINE_PATTERN = 64 * 1024  # longer patterns go through a file
+
+
+def search(
+    engine: Engine, regex: str, paths: list[str], *, before: int, after: int, max_count: int | None, multiline: bool
+) -> list[str]:
+    """One chunk per file with a match: its path line, then its numbered lines (blocking)."""
+    if engine == "rg" or (engine == "auto" and not _binding_available()):
+        return _with_binary(regex, paths, before=before, after=after, max_count=max_count, multiline=multiline)
+    import python_ripgrep
+
+    return python_ripgrep.search(
+        [regex],
+        paths=paths,
+        heading=True,
+        line_number=True,
+        before_context=before or None,
+        after_context=after or None,
+        max_count=max_count,
+        multiline=multiline or None,
+    )
+
+
+def engine_name(engine: Engine) -> str:
+    if engine == "rg" or (engine == "auto" and not _binding_available()):
+        return f"rg binary ({rg_binary()})"
+    return "python-ripgrep"
+
+
+@cache
+def _binding_available() -> bool:
+    try:
+        import python_ripgrep  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@cache
+def rg_binary() -> str:
+    """The rg installed with Volley (the ripgrep wheel puts it beside Python's scripts), else rg on PATH."""
+    name = "rg.exe" if sys.platform == "win32" else "rg"
+    for scripts in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        candidate = os.path.join(scripts, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("rg")
+    if found is None:
+        raise ToolchainError("no rg binary: install Volley with its dependencies (the ripgrep package ships one)")
+    return found
+
+
+def _with_binary(
+    regex: str, paths: list[str], *, before: int, after: int, max_count: int | None, multiline: bool
+) -> list[str]:
+    argv = [rg_binary(), "--no-config", "--heading", "--with-filename", "--line-number", "--color=never"]
+    argv += ["--no-messages", "--hidden", "--no-ignore"]  # the files are Volley's choice, not rg's
+    if before:
+        argv += ["--before-context", str(before)]
+    if after:
+        argv += ["--after-context", str(after)]
+    if max_count is not None:
+        argv += ["--max-count", str(max_count)]
+    if multiline:
+        argv.append("--multiline")
+    chunks: list[str] = []
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".pattern") as pattern:
+        if len(regex) > _INLINE_PATTERN and "\n" not in regex:  # an argument may not exceed 128 KiB on Linux
+            pattern.write(regex)
+            pattern.flush()
+            argv += ["--file", pattern.name, "--"]
+        else:
+            argv += ["--regexp", regex, "--"]
+        for part in _parts(paths):
+            chunks += _run(argv, part)
+    return chunks
+
+
+def _run(argv: list[str], paths: list[str]) -> list[str]:
+    try:
+        done = subprocess.run([*argv, *paths], capture_output=True, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise ToolchainError(f"the rg binary could not be started: {exc}") from None
+    if done.returncode == 2 and not done.stdout:
+        message = done.stderr.decode("utf-8", errors="replace").strip()
+        raise InputError(message.removeprefix("rg: ")) if "regex" in message else ToolchainError(message)
+    text = done.stdout.decode("utf-8", errors="replace")
+    return [chunk for chunk in text.split("\n\n") if chunk.strip()]
+
+
+def _parts(paths: list[str]) -> list[list[str]]:
+    parts: list[list[str]] = [[]]
+    size = 0
+    for path in paths:
+        if size + len(path) + 1 > _ARGV_BYTES and parts[-1]:
+            parts.append([])
+            size = 0
+        parts[-1].append(path)
+        size += len(path) + 1
+    return parts
