@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import sys
@@ -177,13 +178,18 @@ async def test_an_idle_connection_outlives_the_clients_idle_expiry(tmp_path: Pat
     client sends on it then (httpx.ReadError under load). The server must still hold it after 6 s."""
     async with http_server(tmp_path, "http") as url:
         port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(f"GET /nothing HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-            assert sock.recv(65536).startswith(b"HTTP/1.1 ")
-            sock.settimeout(6.0)  # past httpx's idle expiry: the server must not have closed by then
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        connection.request("GET", "/nothing")
+        response = connection.getresponse()
+        response.read()  # the whole answer: the connection is idle from here
+        assert response.getheader("connection") != "close"
+        connection.sock.settimeout(6.0)  # past httpx's idle expiry: the server must not have closed by then
+        try:
             with pytest.raises(TimeoutError):
-                data = sock.recv(1)
-                assert data, "the server closed an idle connection within 6 s"
+                closed = connection.sock.recv(1) == b""
+                pytest.fail(f"the server {'closed' if closed else 'wrote to'} an idle connection within 6 s")
+        finally:
+            connection.close()
 
 
 async def test_an_http_client_whose_connection_drops_mid_run_gets_its_run_killed(tmp_path: Path) -> None:
