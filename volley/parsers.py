@@ -44,6 +44,9 @@ class TestCounts(BaseModel):
     failed: int = 0
     errors: int = 0
     skipped: int = 0
+    xfailed: int = Field(0, description="expected failures (pytest xfail, unittest expectedFailure)")
+    xpassed: int = Field(0, description="expected to fail, passed")
+    deselected: int = Field(0, description="not run: left out by keyword or marker")
     failures: list[Failure] = Field(default_factory=list)
     structured: bool = Field(False, description="whether the counts came from a structured report")
 
@@ -179,7 +182,8 @@ def read_tests(parser: str, output: str, junit_xml: str | None, root: str) -> Te
     """Counts and failures from a test run; None when nothing structured could be read."""
     try:
         if parser == "pytest-junit" and junit_xml:
-            return _junit(junit_xml, root.rstrip("/") + "/")
+            counts = _junit(junit_xml, root.rstrip("/") + "/", _rootdir_prefix(output, root))
+            return _with_pytest_summary(counts, output)
         reader = _TESTS.get(parser)
         return reader(output) if reader is not None else None
     except (ValueError, KeyError, TypeError, AttributeError, ET.ParseError):
@@ -200,16 +204,56 @@ def _node_id(path: str | None, classname: str, name: str) -> str:
     return "::".join([path, *classes, name])
 
 
-def _failing_line(text: str, path: str | None, def_line: str | None) -> int | None:
-    """The line in the test file where it failed (pytest prints `path:line: Error`), else the def's line."""
-    if path:
-        found = re.findall(rf"^{re.escape(path)}:(\d+): ", text, re.MULTILINE)
-        if found:
-            return int(found[-1])
-    return int(def_line) + 1 if def_line and def_line.isdigit() else None
+_FRAME = re.compile(r"^([^\s:][^:\n]*\.py):(\d+): ", re.MULTILINE)
 
 
-def _junit(xml_text: str, root: str) -> TestCounts:
+def _failing_frame(text: str, path: str | None, def_line: str | None) -> tuple[str | None, int | None]:
+    """Where it failed: the deepest frame of pytest's traceback inside the workspace (it prints
+    ``path:line: Error`` relative to where it ran), else the test's own ``def`` line."""
+    frames = [(p, int(n)) for p, n in _FRAME.findall(text)]
+    inside = [(p, n) for p, n in frames if not p.startswith(("/", "..")) and "site-packages" not in p]
+    if inside:
+        return inside[-1]
+    return path, int(def_line) + 1 if def_line and def_line.isdigit() else None
+
+
+def _rootdir_prefix(output: str, root: str) -> str:
+    """pytest's rootdir relative to the workspace, as a prefix for the paths its report gives ('' at the root)."""
+    found = re.search(r"^rootdir: (.+?)(?:, |$)", output, re.MULTILINE)
+    if found is None:
+        return ""
+    rootdir = found[1].rstrip("/") + "/"
+    base = root.rstrip("/") + "/"
+    return rootdir[len(base) :] if rootdir.startswith(base) else ""
+
+
+_SUMMARY = re.compile(r"^=+ (.+?) in [\d.]+s(?: \([^)]*\))? =+$", re.MULTILINE)
+_SUMMARY_PART = re.compile(r"(\d+) (failed|passed|skipped|deselected|xfailed|xpassed|errors?)\b")
+
+
+def _with_pytest_summary(counts: TestCounts, output: str) -> TestCounts:
+    """Counts as pytest's own closing line gives them (JUnit has no deselected, xpassed or subtests)."""
+    lines = _SUMMARY.findall(output)
+    if not lines:
+        return counts
+    parts = {
+        kind.removesuffix("s") if kind.startswith("error") else kind: int(n)
+        for n, kind in _SUMMARY_PART.findall(lines[-1])
+    }
+    return counts.model_copy(
+        update={
+            "passed": parts.get("passed", 0),
+            "failed": parts.get("failed", 0),
+            "errors": parts.get("error", 0),
+            "skipped": parts.get("skipped", 0),
+            "xfailed": parts.get("xfailed", 0),
+            "xpassed": parts.get("xpassed", 0),
+            "deselected": parts.get("deselected", 0),
+        }
+    )
+
+
+def _junit(xml_text: str, root: str, prefix: str = "") -> TestCounts:
     tree = ET.fromstring(xml_text)
     counts = TestCounts(structured=True)
     for case in tree.iter("testcase"):
@@ -218,18 +262,22 @@ def _junit(xml_text: str, root: str) -> TestCounts:
             counts.passed += 1
             continue
         if problem.tag == "skipped":
-            counts.skipped += 1
+            if problem.get("type") == "pytest.xfail":
+                counts.xfailed += 1
+            else:
+                counts.skipped += 1
             continue
         kind: Literal["failed", "error"] = "failed" if problem.tag == "failure" else "error"
         counts.failed += kind == "failed"
         counts.errors += kind == "error"
-        path = case.get("file")
-        test_id = _node_id(path, case.get("classname", ""), case.get("name", "?"))
-        line = _failing_line(problem.text or "", path, case.get("line"))
+        file = case.get("file")
+        test_id = _node_id(file, case.get("classname", ""), case.get("name", "?"))
+        path = prefix + _rel(file, root) if file else None
+        where, line = _failing_frame(problem.text or "", path, case.get("line"))
         counts.failures.append(
             Failure(
-                test_id=test_id,
-                path=_rel(path, root) if path else None,
+                test_id=prefix + test_id if file else test_id,
+                path=where,
                 line=line,
                 kind=kind,
                 message=(problem.get("message") or "").strip()[:2000],

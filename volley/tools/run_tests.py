@@ -38,6 +38,9 @@ class TestResult(BaseModel):
     failed: int
     errors: int
     skipped: int
+    xfailed: int = 0
+    xpassed: int = 0
+    deselected: int = 0
     duration_s: float
     failures: list[Failure]
     more_failures: int = Field(0, description="failures beyond those listed")
@@ -48,9 +51,14 @@ class TestResult(BaseModel):
     output_tail: str
 
     def render(self) -> str:
+        more = "".join(
+            f", {n} {what}"
+            for n, what in ((self.xfailed, "xfailed"), (self.xpassed, "xpassed"), (self.deselected, "deselected"))
+            if n
+        )
         out = [
             f"{self.status.upper()}: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
-            f"{self.skipped} skipped in {self.duration_s:.1f} s ({self.runner}, exit {self.exit_code})"
+            f"{self.skipped} skipped{more} in {self.duration_s:.1f} s ({self.runner}, exit {self.exit_code})"
         ]
         for f in self.failures:
             where = f"{f.path}:{f.line}" if f.path else "?"
@@ -130,6 +138,9 @@ async def run_tests(
         failed=counts.failed,
         errors=counts.errors,
         skipped=counts.skipped,
+        xfailed=counts.xfailed,
+        xpassed=counts.xpassed,
+        deselected=counts.deselected,
         duration_s=round(done.duration_s, 3),
         failures=failures,
         more_failures=len(counts.failures) - len(failures),
@@ -214,6 +225,8 @@ def _status(chain: Toolchain, done: Completed, counts: TestCounts | None) -> Sta
     if done.timed_out:
         return "timed out"
     code = done.exit_code
+    if chain.name == "pytest" and counts is None and code not in (0, 5):
+        return "crashed"  # it wrote no report: it never ran the tests (a bad plugin, option or conftest)
     if chain.name == "pytest":
         known: dict[int | None, Status] = {0: "passed", 1: "failed", 2: "interrupted", 5: "no tests"}
         return known.get(code, "crashed")
