@@ -141,6 +141,8 @@ def _python(root: Path) -> list[Toolchain]:
     mypy, where = _tool(venv_bin, why, "mypy")
     if mypy and _mypy_configured(root):
         argv = [mypy, "--show-column-numbers", "--no-error-summary", "--no-pretty", "--cache-dir", os.devnull]
+        if not _mypy_names_files(root):
+            argv.append(".")  # mypy with no target and no `files` in its config checks nothing: it errors out
         chains.append(Toolchain("mypy", "lint", "python", argv, "mypy", where + "; mypy is configured"))
     # pytest only where it is installed for the interpreter that runs it: a project environment without
     # pytest runs unittest with its own Python (`-m pytest` there answered "No module named pytest").
@@ -191,6 +193,23 @@ def _bundled_ruff() -> tuple[str | None, str]:
         return find_ruff_bin(), "bundled with Volley (no ruff in the workspace's environment or on PATH)"
     except (ImportError, FileNotFoundError):
         return None, ""
+
+
+def _mypy_names_files(root: Path) -> bool:
+    """Whether the mypy config says which files to check (`files = ...`), so no target is needed."""
+    for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
+        try:
+            text = (root / name).read_text()
+        except OSError:
+            continue
+        section = text.split("[mypy]", 1)[1].split("\n[", 1)[0] if "[mypy]" in text else ""
+        if any(line.split("=")[0].strip() == "files" for line in section.splitlines() if "=" in line):
+            return True
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return "files" in data.get("tool", {}).get("mypy", {})
 
 
 def _mypy_configured(root: Path) -> bool:

@@ -162,4 +162,6 @@ def _argv(chain: Toolchain, targets: list[str], fix: bool) -> list[str]:
         return [*argv[:-1], *(t if t.startswith("./") else f"./{t}" for t in targets)]
     if chain.name == "cargo clippy":
         return argv  # cargo lints the whole crate
+    if chain.name == "mypy" and argv[-1] == ".":
+        argv.pop()  # the default target gives way to the ones asked for
     return [*argv, "--", *targets] if chain.name in ("ruff", "mypy") else [*argv, *targets]

@@ -204,7 +204,8 @@ def _argv(chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bo
         argv += [*(["-f"] if fail_fast else []), *(["-k", keyword] if keyword else [])]
         return [*argv, *paths]  # no paths: unittest discovers
     if chain.name in ("jest", "vitest"):
-        argv += [*(["--bail"] if fail_fast else []), *(["-t", keyword] if keyword else [])]
+        bail = "--bail=1" if chain.name == "vitest" else "--bail"  # vitest's --bail takes a number
+        argv += [*([bail] if fail_fast else []), *(["-t", keyword] if keyword else [])]
     elif chain.name == "go test":
         argv = [*argv[:-1], *(["-failfast"] if fail_fast else []), *(["-run", keyword] if keyword else [])]
         return [*argv, *(paths or ["./..."])]
