@@ -52,6 +52,12 @@ def test_hangs():
 
 def test_spawns_grandchild():
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=False)
+
+
+def test_starts_a_daemon():
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+    with open(os.path.join(HERE, "..", "daemon.txt"), "w") as f:
+        f.write(str(daemon.pid))
 """
 
 
@@ -116,7 +122,7 @@ async def test_fix_lint_changes_files_and_reports_what_remains(pyproject: Path) 
 
 async def test_run_tests_reports_counts_and_failures_from_junit(pyproject: Path) -> None:
     async with serve(pyproject) as client:
-        result = await client.call_tool("run_tests", {"keyword": "not hangs and not grandchild"})
+        result = await client.call_tool("run_tests", {"keyword": "not hangs and not grandchild and not daemon"})
     data = result.structured_content
     assert (data["status"], data["passed"], data["failed"], data["errors"], data["skipped"]) == ("failed", 1, 1, 1, 1)
     assert data["structured"] and data["exit_code"] == 1
@@ -172,6 +178,15 @@ async def test_grandchildren_left_behind_are_killed_and_reported(pyproject: Path
     assert result.structured_content["status"] == "passed"
     assert result.structured_content["leftover_processes"] == 1
     assert "left 1 processes behind" in text_of(result)
+
+
+async def test_a_descendant_in_a_session_of_its_own_is_killed_too(pyproject: Path) -> None:
+    """setsid leaves the run's process group; the run's mark in its environment still finds it."""
+    async with serve(pyproject) as client:
+        result = await client.call_tool("run_tests", {"keyword": "daemon"})
+    assert result.structured_content["status"] == "passed"
+    assert result.structured_content["leftover_processes"] == 1
+    await wait_until_gone([int((pyproject / "daemon.txt").read_text())])
 
 
 async def test_a_cancelled_call_kills_the_run(pyproject: Path) -> None:

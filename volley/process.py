@@ -3,12 +3,16 @@
 Every run gets its own process group, its output captured concurrently up to a byte cap, a time
 limit that kills the whole group, and cancellation (the client cancels, disconnects, or the server
 stops) that kills the whole group too. Processes the run left behind are killed and reported.
+
+A descendant that leaves the group (``setsid``, a daemon) still carries the run's mark in its
+environment, ``VOLLEY_RUN=<id>`` (Jenkins finds a build's strays the same way), and is killed with it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -18,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
-from anyio.abc import ByteReceiveStream, Process
+from anyio.abc import ByteReceiveStream
 
 from volley.errors import ToolchainError
 
@@ -29,6 +33,8 @@ DRAIN_S = 1.0  # after the run exits, how long a grandchild holding its output o
 CHUNK = 65536
 
 OnOutput = Callable[[bytes], Awaitable[None]]
+MARK = "VOLLEY_RUN"  # in every run's environment: finds descendants that left its process group
+_RUN_IDS = itertools.count(1)
 _ACTIVE_GROUPS: set[int] = set()  # a last resort at exit, should the server stop without unwinding
 
 
@@ -95,11 +101,12 @@ async def run_process(
 ) -> Completed:
     """Run ``argv`` (never through a shell) in its own process group and collect what it did."""
     started = time.perf_counter()
+    mark = f"{os.getpid()}-{next(_RUN_IDS)}"
     try:
         process = await anyio.open_process(
             list(argv),
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(env or {}), MARK: mark},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -125,7 +132,7 @@ async def run_process(
         timed_out = scope.cancelled_caught
     finally:
         with anyio.CancelScope(shield=True):
-            leftovers = await _kill_group(process)
+            leftovers = await _kill_run(process.pid, mark)
             await process.aclose()
             _ACTIVE_GROUPS.discard(process.pid)
     exit_code = None if timed_out else process.returncode
@@ -150,19 +157,25 @@ async def _pump(stream: ByteReceiveStream, capture: _Capture, on_output: OnOutpu
     done.set()
 
 
-async def _kill_group(process: Process) -> int:
-    """Kill what is left of the run's process group; returns how many processes were still there."""
-    pgid = process.pid
-    members = _group_members(pgid)
+async def _kill_run(pgid: int, mark: str) -> int:
+    """Kill what is left of the run: its process group and every process carrying its mark; how many there were."""
+    members = _run_members(pgid, mark)
     if not members:
         return 0
-    _signal_group(pgid, signal.SIGTERM)
+    _signal_all(pgid, members, signal.SIGTERM)
     with anyio.move_on_after(GRACE_S):
-        while _group_members(pgid):
+        while _run_members(pgid, mark):
             await anyio.sleep(0.05)
-    if _group_members(pgid):
-        _signal_group(pgid, signal.SIGKILL)
+    if left := _run_members(pgid, mark):
+        _signal_all(pgid, left, signal.SIGKILL)
     return len(members)
+
+
+def _signal_all(pgid: int, pids: list[int], sig: signal.Signals) -> None:
+    _signal_group(pgid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -170,8 +183,8 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes whose process group is ``pgid``, read from /proc."""
+def _run_members(pgid: int, mark: str) -> list[int]:
+    """Live (not zombie) processes in the process group ``pgid`` or marked with ``mark``, read from /proc."""
     members = []
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
@@ -181,12 +194,19 @@ def _group_members(pgid: int) -> list[int]:
             return [pgid]
         except (ProcessLookupError, PermissionError):
             return []
+    marked = f"{MARK}={mark}\0".encode()
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
+            if fields[0] == b"Z":
+                continue
+            if int(fields[2]) == pgid:
+                members.append(pid)
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marked in f.read():
+                    members.append(pid)
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(pid)
     return members
