@@ -172,6 +172,18 @@ async def test_a_run_over_its_time_limit_is_killed_with_its_children(pyproject: 
     await wait_until_gone(pids)
 
 
+async def test_a_run_stopped_by_its_time_limit_keeps_what_finished_and_names_what_hung(pyproject: Path) -> None:
+    """No report is written when the run is killed: counts come from pytest's live output (was 0 and 0)."""
+    async with serve(pyproject) as client:
+        result = await client.call_tool("run_tests", {"keyword": "passes or fails or hangs", "timeout_s": 15})
+    data = result.structured_content
+    assert (data["status"], data["passed"], data["failed"]) == ("timed out", 1, 1)
+    assert data["running_when_stopped"] == "tests/test_sample.py::test_hangs"
+    assert [f["test_id"] for f in data["failures"]] == ["tests/test_sample.py::test_fails"]
+    assert "while running tests/test_sample.py::test_hangs" in text_of(result)
+    await wait_until_gone([int(p) for p in (pyproject / "pids.txt").read_text().split()])
+
+
 async def test_grandchildren_left_behind_are_killed_and_reported(pyproject: Path) -> None:
     async with serve(pyproject) as client:
         result = await client.call_tool("run_tests", {"keyword": "grandchild"})

@@ -178,6 +178,37 @@ _LINT: dict[str, Callable[[str, str, str], Iterator[Diagnostic]]] = {
 }
 
 
+_VERBOSE = re.compile(
+    r"^(?P<node>\S+::\S.*?) (?:(?P<status>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b.*)?$", re.MULTILINE
+)
+_VERBOSE_KIND = {"PASSED": "passed", "FAILED": "failed", "ERROR": "errors", "SKIPPED": "skipped", "XFAIL": "xfailed"}
+
+
+def read_unfinished(parser: str, output: str, root: str) -> tuple[TestCounts | None, str | None]:
+    """What a stopped run finished, and the test it was running, from pytest's verbose output."""
+    if parser != "pytest-junit":
+        return None, None
+    counts = TestCounts(structured=False)
+    prefix = _rootdir_prefix(output, root)
+    running = None
+    for found in _VERBOSE.finditer(output):
+        status = found["status"]
+        if status is None:
+            running = prefix + found["node"].strip()
+            continue
+        running = None
+        field = _VERBOSE_KIND.get(status, "xpassed")
+        setattr(counts, field, getattr(counts, field) + 1)
+        if status in ("FAILED", "ERROR"):
+            node = prefix + found["node"]
+            kind = "failed" if status == "FAILED" else "error"
+            counts.failures.append(Failure(test_id=node, path=node.split("::")[0], kind=kind, message=status))
+    tail = output.rstrip("\n").rsplit("\n", 1)[-1]
+    if "::" in tail and not _VERBOSE.fullmatch(tail) and running is None:
+        running = prefix + tail.split(" ")[0]
+    return counts, running
+
+
 def read_tests(parser: str, output: str, junit_xml: str | None, root: str) -> TestCounts | None:
     """Counts and failures from a test run; None when nothing structured could be read."""
     try:

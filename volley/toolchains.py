@@ -151,6 +151,7 @@ def _python(root: Path) -> list[Toolchain]:
         pytest = None
     if pytest and python:
         argv = [python if venv_bin else pytest, *(["-m", "pytest"] if venv_bin else []), "-o", "junit_family=xunit1"]
+        argv.append("-v")  # a line per test as it starts and ends: a run stopped midway still says what finished
         chains.append(Toolchain("pytest", "test", "python", argv, "pytest-junit", where))
     if python:  # offered after pytest, so runner="unittest" is always honoured
         source = f"{why}: the standard library's unittest" if venv_bin else f"{python}: the standard library's unittest"

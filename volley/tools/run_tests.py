@@ -13,7 +13,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
-from volley.parsers import Failure, TestCounts, read_tests
+from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
 from volley.toolchains import Toolchain, choose, offered
@@ -47,6 +47,7 @@ class TestResult(BaseModel):
     structured: bool = Field(description="whether counts come from a structured report rather than the exit code")
     leftover_processes: int = Field(0, description="processes the run left behind (they were killed)")
     run_id: str | None = Field(description="page the full output with run_output(run_id); None when not kept")
+    running_when_stopped: str | None = Field(None, description="the test running when the time limit struck")
     output_head: str
     output_tail: str
 
@@ -66,6 +67,8 @@ class TestResult(BaseModel):
         if self.more_failures:
             rest = "run them by target or keyword, or read run_output"
             out.append(f"[{self.more_failures} more failures not shown; {rest}]")
+        if self.running_when_stopped:
+            out.append(f"[stopped at the time limit while running {self.running_when_stopped}]")
         if self.leftover_processes:
             out.append(f"[the run left {self.leftover_processes} processes behind; they were killed]")
         if not self.structured or self.status in ("timed out", "crashed", "interrupted", "no tests"):
@@ -123,7 +126,11 @@ async def run_tests(
         done = await _run_with_progress(ws, chain, argv, timeout_s or chain.timeout_s, progress)
         report = _read(junit)
     output = done.output.decode("utf-8", errors="replace")
-    counts = read_tests(chain.parser, output, report, str(ws.root)) if not done.timed_out else None
+    running = None
+    if done.timed_out:  # no report was written: what finished, and what was running, from the live output
+        counts, running = read_unfinished(chain.parser, output, str(ws.root))
+    else:
+        counts = read_tests(chain.parser, output, report, str(ws.root))
     head, tail = head_and_tail(output, ws.config.limits.output_head_chars)
     status = _status(chain, done, counts)
     counts = counts or TestCounts()
@@ -147,6 +154,7 @@ async def run_tests(
         structured=counts.structured,
         leftover_processes=done.leftovers,
         run_id=ws.runs.save(done.output),
+        running_when_stopped=running,
         output_head=head,
         output_tail=tail,
     )
