@@ -88,3 +88,41 @@ async def test_pytest_that_cannot_start_is_a_crash_not_a_phantom_failure(tmp_pat
     data = result.structured_content
     assert data["status"] == "crashed" and data["failures"] == [] and data["failed"] == 0
     assert "no_such_plugin_anywhere" in text_of(result)
+
+
+UNITTESTS = """\
+import unittest
+
+
+class T(unittest.TestCase):
+    def test_ok(self):
+        pass
+
+    def test_diff(self):
+        self.assertEqual("a\\nb\\nc\\n", "a\\nB\\nc\\n")
+
+    def test_err(self):
+        raise ValueError("boom")
+
+    @unittest.expectedFailure
+    def test_xf(self):
+        self.assertTrue(False)
+"""
+
+
+async def test_unittest_failures_are_located_in_the_workspace_once_each(tmp_path: Path) -> None:
+    write(tmp_path, "setup.py", "")
+    write(tmp_path, "pkg/__init__.py", "")
+    write(tmp_path, "pkg/test_u.py", UNITTESTS)
+    async with serve(tmp_path) as client:
+        result = await client.call_tool("run_tests", {"runner": "unittest"})
+        data = result.structured_content
+        again = await client.call_tool("run_tests", {"runner": "unittest", "targets": ["pkg.test_u.T.test_diff"]})
+    assert (data["passed"], data["failed"], data["errors"], data["skipped"], data["xfailed"]) == (1, 1, 1, 0, 1)
+    found = {f["test_id"]: (f["path"], f["line"], f["message"]) for f in data["failures"]}
+    assert found == {
+        "pkg.test_u.T.test_diff": ("pkg/test_u.py", 9, "AssertionError: 'a\\nb\\nc\\n' != 'a\\nB\\nc\\n'"),
+        "pkg.test_u.T.test_err": ("pkg/test_u.py", 12, "ValueError: boom"),
+    }
+    assert text_of(result).count("Traceback (most recent call last)") == 2  # not once more in raw output
+    assert (again.structured_content["failed"], again.structured_content["passed"]) == (1, 0)

@@ -35,6 +35,7 @@ class Failure(BaseModel):
     kind: Literal["failed", "error"] = "failed"
     message: str
     traceback: str = Field("", description="a short excerpt: the end of the traceback")
+    frames: list[tuple[str, int]] = Field(default_factory=list, exclude=True)  # every frame, deepest last
 
 
 class TestCounts(BaseModel):
@@ -184,6 +185,21 @@ _VERBOSE = re.compile(
 _VERBOSE_KIND = {"PASSED": "passed", "FAILED": "failed", "ERROR": "errors", "SKIPPED": "skipped", "XFAIL": "xfailed"}
 
 
+def _in_workspace(counts: TestCounts | None, root: str) -> TestCounts | None:
+    """Failures located in the workspace: the deepest frame inside it, paths relative to it."""
+    if counts is None:
+        return None
+    base = root.rstrip("/") + "/"
+    located = []
+    for failure in counts.failures:
+        inside = [(p, n) for p, n in failure.frames if p.startswith(base) and "site-packages" not in p]
+        path, line = inside[-1] if inside else (failure.path, failure.line)
+        if path and path.startswith(base):
+            path = path[len(base) :]
+        located.append(failure.model_copy(update={"path": path, "line": line}))
+    return counts.model_copy(update={"failures": located})
+
+
 def read_unfinished(parser: str, output: str, root: str) -> tuple[TestCounts | None, str | None]:
     """What a stopped run finished, and the test it was running, from pytest's verbose output."""
     if parser != "pytest-junit":
@@ -216,7 +232,7 @@ def read_tests(parser: str, output: str, junit_xml: str | None, root: str) -> Te
             counts = _junit(junit_xml, root.rstrip("/") + "/", _rootdir_prefix(output, root))
             return _with_pytest_summary(counts, output)
         reader = _TESTS.get(parser)
-        return reader(output) if reader is not None else None
+        return _in_workspace(reader(output), root) if reader is not None else None
     except (ValueError, KeyError, TypeError, AttributeError, ET.ParseError):
         return None
 
@@ -334,27 +350,30 @@ def _unittest(output: str) -> TestCounts | None:
     counts = TestCounts(
         failed=details.get("failures", 0),
         errors=details.get("errors", 0),
-        skipped=details.get("skipped", 0) + details.get("expected failures", 0),
-        structured=False,
+        skipped=details.get("skipped", 0),
+        xfailed=details.get("expected failures", 0),
+        xpassed=details.get("unexpected successes", 0),
+        structured=True,  # its own closing lines: "Ran N tests", "FAILED (failures=…)"
     )
-    counts.passed = int(ran[1]) - counts.failed - counts.errors - counts.skipped
-    blocks = re.split(r"^={50,}$", output, flags=re.MULTILINE)
-    for block in blocks:
+    counts.passed = int(ran[1]) - counts.failed - counts.errors - counts.skipped - counts.xfailed - counts.xpassed
+    for block in re.split(r"^={50,}$", output, flags=re.MULTILINE):
         head = _UNITTEST_HEAD.search(block)
         if head is None:
             continue
         body = block.split("-" * 70, 1)[-1].split("-" * 70, 1)[0]
-        last = body.strip().splitlines()[-1] if body.strip() else ""
         frames = re.findall(r'File "([^"]+)", line (\d+)', body)
-        path, line = (frames[-1][0], int(frames[-1][1])) if frames else (None, None)
+        lines = body.strip().splitlines()
+        last_frame = max((i for i, line in enumerate(lines) if line.lstrip().startswith('File "')), default=-1)
+        message = next((line for line in lines[last_frame + 1 :] if line and not line.startswith(" ")), "")
         counts.failures.append(
             Failure(
-                test_id=f"{head[3]}",
-                path=path,
-                line=line,
+                test_id=head[3],  # dotted, as `python -m unittest` takes it back
+                path=frames[-1][0] if frames else None,
+                line=int(frames[-1][1]) if frames else None,
                 kind="failed" if head[1] == "FAIL" else "error",
-                message=last,
+                message=message or (lines[-1] if lines else ""),
                 traceback=_excerpt(body),
+                frames=[(p, int(n)) for p, n in frames],
             )
         )
     return counts

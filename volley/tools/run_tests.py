@@ -17,7 +17,7 @@ from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
 from volley.toolchains import Toolchain, choose, offered
-from volley.tools.arguments import plain_word, workspace_target
+from volley.tools.arguments import plain_word, test_target
 from volley.workspace import Workspace
 
 MAX_FAILURES = 20
@@ -117,7 +117,7 @@ async def run_tests(
     it started; the full output stays available through run_output.
     """
     chain = choose(await offered(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
-    paths = [workspace_target(ws, t, "target") for t in targets or []]
+    paths = [test_target(ws, t, chain.name) for t in targets or []]
     if keyword is not None:
         plain_word(keyword, "keyword")
     with tempfile.TemporaryDirectory(prefix="volley-junit-") as tmp:
