@@ -185,6 +185,9 @@ _VERBOSE = re.compile(
 _VERBOSE_KIND = {"PASSED": "passed", "FAILED": "failed", "ERROR": "errors", "SKIPPED": "skipped", "XFAIL": "xfailed"}
 
 
+_VENDORED = re.compile(r"/(site-packages|node_modules|\.venv|venv)/")
+
+
 def _in_workspace(counts: TestCounts | None, root: str) -> TestCounts | None:
     """Failures located in the workspace: the deepest frame inside it, paths relative to it."""
     if counts is None:
@@ -192,7 +195,7 @@ def _in_workspace(counts: TestCounts | None, root: str) -> TestCounts | None:
     base = root.rstrip("/") + "/"
     located = []
     for failure in counts.failures:
-        inside = [(p, n) for p, n in failure.frames if p.startswith(base) and "site-packages" not in p]
+        inside = [(p, n) for p, n in failure.frames if p.startswith(base) and not _VENDORED.search(p)]
         path, line = inside[-1] if inside else (failure.path, failure.line)
         if path and path.startswith(base):
             path = path[len(base) :]
@@ -419,6 +422,9 @@ def _failure_in_output(test_id: str, text: str, location: re.Pattern[str]) -> Fa
     )
 
 
+_JS_FRAME = re.compile(r"(?:file://)?(/[^\s():]+):(\d+):\d+")
+
+
 def _jest_json(output: str) -> TestCounts:
     report = _json_start(output, "{")
     counts = TestCounts(
@@ -434,6 +440,7 @@ def _jest_json(output: str) -> TestCounts:
                 continue
             text = "\n".join(case.get("failureMessages") or [])
             location = case.get("location") or {}
+            stack = [(path, int(line)) for path, line in _JS_FRAME.findall(text)]
             counts.failures.append(
                 Failure(
                     test_id=case.get("fullName", "?"),
@@ -441,6 +448,7 @@ def _jest_json(output: str) -> TestCounts:
                     line=location.get("line"),
                     message=text.strip().splitlines()[0] if text else "failed",
                     traceback=_excerpt(text),
+                    frames=stack[::-1],  # a JavaScript stack lists the innermost call first
                 )
             )
     return counts
