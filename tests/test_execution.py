@@ -294,3 +294,27 @@ async def test_a_missing_toolchain_says_what_was_looked_for_and_how_to_configure
 
 def test_nothing_left_running_from_this_module() -> None:
     assert os.path.exists("/proc")  # the pid checks above read /proc
+
+
+async def test_a_run_longer_than_the_clients_patience_still_delivers_its_result(tmp_path: Path) -> None:
+    """A client that ends every request after 4 s (and no reset on progress) gets a 6-second suite's result:
+    run_tests answers by answer_within_s with what finished and the run's id; test_results waits for the rest."""
+    write(tmp_path, "pyproject.toml", "[project]\nname = 'p'\nversion = '0'\n")
+    body = "import time\n\n\ndef test_quick():\n    pass\n\n\ndef test_slow():\n    time.sleep(6)\n\n\n"
+    write(tmp_path, "tests/test_long.py", body + "def test_fails():\n    assert False\n")
+    answers = []
+    async with serve(tmp_path, "--set", "test.answer_within_s=2") as client:
+        result = await client.call_tool("run_tests", {}, read_timeout_seconds=4)
+        first_text = text_of(result)
+        answers.append(result.structured_content)
+        while answers[-1]["status"] == "running":
+            job = answers[-1]["job_id"]
+            more = await client.call_tool("test_results", {"run_id": job, "wait_s": 2}, read_timeout_seconds=4)
+            answers.append(more.structured_content)
+    first, last = answers[0], answers[-1]
+    assert first["status"] == "running" and f"call test_results(run_id={first['job_id']!r})" in first_text
+    assert first["passed"] == 1 and first_text.startswith("RUNNING: 1 passed, 0 failed")
+    assert first["running_when_stopped"] == "tests/test_long.py::test_slow"
+    assert len(answers) >= 2
+    assert (last["status"], last["passed"], last["failed"]) == ("failed", 2, 1)
+    assert [f["test_id"] for f in last["failures"]] == ["tests/test_long.py::test_fails"]

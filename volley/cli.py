@@ -125,10 +125,12 @@ def _serve(args: argparse.Namespace) -> None:
 def _call(args: argparse.Namespace) -> None:
     import anyio
 
+    from volley.jobs import JOBS
     from volley.runs import shared_store
     from volley.server.app import build_server
 
     shared_store().keeping = False  # the process ends with the answer: offer no run_output id
+    JOBS.detach = False  # nor answer a test run before it ends: nothing could ask for the rest
     server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False, structured=args.json or None)
     gc.freeze()  # as in _serve: the collector has nothing to find among the SDK's objects
     arguments = _parse_arguments(args.arguments)

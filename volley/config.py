@@ -74,6 +74,12 @@ class Command(_Section):
     command: list[str] | None = Field(None, min_length=1, description="argv; replaces detection")
     timeout_s: float = Field(600.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    answer_within_s: float = Field(
+        45.0,
+        gt=0,
+        description="[test]: a run still going after this long is answered with what finished so far and its "
+        "run id (hosts end requests after 60 s); test_results waits for the rest",
+    )
 
 
 class Config(_Section):

@@ -12,7 +12,7 @@ from volley.tools.grep import grep
 from volley.tools.list_dir import list_dir
 from volley.tools.read_file import read_file
 from volley.tools.run_linter import run_linter
-from volley.tools.run_tests import run_tests
+from volley.tools.run_tests import run_tests, test_results
 from volley.tools.toolchains_info import fix_lint, list_toolchains, run_output
 from volley.workspace import Workspace
 
@@ -81,6 +81,7 @@ TOOL_SPECS = [
         run_linter, "lint", _title(RUNS_WORKSPACE_TOOLS, "Run the linters"), _lint_limits, paths="paths", merges=True
     ),
     ToolSpec(run_tests, "test", _title(RUNS_CODE, "Run the tests"), _test_limits, paths="targets"),
+    ToolSpec(test_results, "read", _title(READ_ONLY, "Wait for a test run's result")),
     ToolSpec(list_toolchains, "read", _title(READ_ONLY, "Show linters and test runners"), merges=True),
     ToolSpec(run_output, "read", _title(READ_ONLY, "Page a run's full output")),
     ToolSpec(

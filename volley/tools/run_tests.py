@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -13,6 +14,8 @@ import anyio
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
+from volley.errors import InputError, VolleyError
+from volley.jobs import JOBS, Job
 from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
@@ -22,8 +25,9 @@ from volley.workspace import Workspace
 
 MAX_FAILURES = 20
 PROGRESS_EVERY_S = 2.0
+PROGRESS_POLL_S = 0.25
 Progress = Callable[[float, float | None, str], Awaitable[None]]
-Status = Literal["passed", "failed", "no tests", "timed out", "crashed", "interrupted"]
+Status = Literal["passed", "failed", "no tests", "timed out", "crashed", "interrupted", "running"]
 _PERCENT = re.compile(rb"\[\s*(\d{1,3})%\]")
 
 
@@ -48,6 +52,7 @@ class TestResult(BaseModel):
     leftover_processes: int = Field(0, description="processes the run left behind (they were killed)")
     run_id: str | None = Field(description="page the full output with run_output(run_id); None when not kept")
     running_when_stopped: str | None = Field(None, description="the test running when the time limit struck")
+    job_id: str | None = Field(None, description="a run still going: test_results(run_id=job_id) waits for the rest")
     output_head: str
     output_tail: str
 
@@ -59,19 +64,29 @@ class TestResult(BaseModel):
         )
         out = [
             f"{self.status.upper()}: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
-            f"{self.skipped} skipped{more} in {self.duration_s:.1f} s ({self.runner}, exit {self.exit_code})"
+            f"{self.skipped} skipped{more} in {self.duration_s:.1f} s ({self.runner}"
+            + (f", exit {self.exit_code})" if self.status != "running" else ")")
         ]
         for f in self.failures:
-            where = f"{f.path}:{f.line}" if f.path else "?"
+            where = (f"{f.path}:{f.line}" if f.line else f.path) if f.path else "?"
             out.append(f"\n{f.kind.upper()} {f.test_id} ({where})\n  {f.message}\n{_indent(f.traceback)}")
         if self.more_failures:
             rest = "run them by target or keyword, or read run_output"
             out.append(f"[{self.more_failures} more failures not shown; {rest}]")
-        if self.running_when_stopped:
+        if self.job_id:
+            now = f" (now running {self.running_when_stopped})" if self.running_when_stopped else ""
+            out[0] = out[0].replace(" in ", " so far, after ", 1)
+            out.append(
+                f"[the run goes on{now}: call test_results(run_id={self.job_id!r}) to wait for the rest; "
+                "counts so far are read from its output]"
+            )
+        elif self.running_when_stopped:
             out.append(f"[stopped at the time limit while running {self.running_when_stopped}]")
         if self.leftover_processes:
             out.append(f"[the run left {self.leftover_processes} processes behind; they were killed]")
-        if not self.structured or self.status in ("timed out", "crashed", "interrupted", "no tests"):
+        if self.status != "running" and (
+            not self.structured or self.status in ("timed out", "crashed", "interrupted", "no tests")
+        ):
             out.append("--- output ---\n" + self.output_head + (f"\n…\n{self.output_tail}" if self.output_tail else ""))
         if self.run_id:
             out.append(f"[full output: run_output(run_id={self.run_id!r})]")
@@ -114,33 +129,110 @@ async def run_tests(
     return counts and, per failure, the test id, file, line, message and a traceback excerpt.
 
     Test runs in one workspace are serialized. A run over its time limit is killed with every process
-    it started; the full output stays available through run_output.
+    it started; the full output stays available through run_output. A run still going when the answer
+    is due (answer_within_s, under hosts' request time limits) is answered with what finished so far and
+    its run id: test_results(run_id) waits for the rest.
     """
     chain = choose(await offered(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
     paths = [test_target(ws, t, chain.name) for t in targets or []]
     if keyword is not None:
         plain_word(keyword, "keyword")
-    with tempfile.TemporaryDirectory(prefix="volley-junit-") as tmp:
-        junit = os.path.join(tmp, "report.xml")
-        argv = _argv(chain, paths, keyword, fail_fast, junit)
-        done = await _run_with_progress(ws, chain, argv, timeout_s or chain.timeout_s, progress)
-        report = _read(junit)
+    limit = timeout_s or chain.timeout_s
+    job = JOBS.start(chain.name, lambda job: _execute(ws, job, chain, paths, keyword, fail_fast, limit))
+    job.toolchain, job.workspace = chain, ws
+    try:
+        return await _answer(ws, job, progress, ws.config.test.answer_within_s if JOBS.detach else math.inf)
+    except BaseException:  # cancelled before its answer (the client cancelled, or went away): the run goes too
+        job.cancel()
+        raise
+
+
+async def test_results(
+    ws: Workspace,
+    run_id: Annotated[str, Field(description="the id a run_tests answer gave for a run still going")],
+    wait_s: Annotated[
+        float | None, Field(gt=0, le=110, description="how long to wait for it to end (default: answer_within_s)")
+    ] = None,
+    progress: Progress | None = None,
+) -> TestResult:
+    """Wait for a test run that run_tests answered before it ended, and return its result (or, if it is
+    still going when the wait is over, what has finished so far; call again)."""
+    job = JOBS.get(run_id)
+    ws = job.workspace or ws  # the workspace it runs in, whichever the call was routed to
+    return await _answer(ws, job, progress, wait_s or ws.config.test.answer_within_s)
+
+
+test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+async def _answer(ws: Workspace, job: Job, progress: Progress | None, within: float) -> TestResult:
+    """The run's result once it ends, or what it has done so far when ``within`` passes first."""
+    if progress is None:
+        finished = await job.wait(within)
+    else:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_report_progress, job, progress)
+            finished = await job.wait(within)
+            if not finished:
+                tg.cancel_scope.cancel()  # else the reporter sends its last figure and stops
+    if not finished:
+        return _so_far(ws, job)
+    if isinstance(job.error, BaseException):
+        if isinstance(job.error, VolleyError):
+            raise job.error
+        raise InputError(f"test run {job.id} ended without a result: {job.error!r}")
+    return job.result
+
+
+async def _execute(
+    ws: Workspace, job: Job, chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bool, limit: float
+) -> TestResult:
+    async with _serial(ws):
+        with tempfile.TemporaryDirectory(prefix="volley-junit-") as tmp:
+            junit = os.path.join(tmp, "report.xml")
+            argv = _argv(chain, paths, keyword, fail_fast, junit)
+            job.argv = argv
+
+            async def take(chunk: bytes) -> None:
+                job.take(chunk)
+
+            done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=limit, on_output=take)
+            report = _read(junit)
     output = done.output.decode("utf-8", errors="replace")
     running = None
     if done.timed_out:  # no report was written: what finished, and what was running, from the live output
         counts, running = read_unfinished(chain.parser, output, str(ws.root))
     else:
         counts = read_tests(chain.parser, output, report, str(ws.root))
-    head, tail = head_and_tail(output, ws.config.limits.output_head_chars)
     status = _status(chain, done, counts)
-    counts = counts or TestCounts()
+    result = _result(ws, chain, argv, status, counts or TestCounts(), output, done.exit_code, done.duration_s)
+    return result.model_copy(
+        update={
+            "leftover_processes": done.leftovers,
+            "run_id": ws.runs.save(done.output),
+            "running_when_stopped": running,
+        }
+    )
+
+
+def _result(
+    ws: Workspace,
+    chain: Toolchain,
+    argv: list[str],
+    status: Status,
+    counts: TestCounts,
+    output: str,
+    exit_code: int | None,
+    duration_s: float,
+) -> TestResult:
+    head, tail = head_and_tail(output, ws.config.limits.output_head_chars)
     room = body_chars(ws.config.limits.answer_chars) - len(head) - len(tail) - 200
     failures = _fit_failures(counts.failures[:MAX_FAILURES], room)
     return TestResult(
         runner=chain.name,
         argv=argv,
         status=status,
-        exit_code=done.exit_code,
+        exit_code=exit_code,
         passed=counts.passed,
         failed=counts.failed,
         errors=counts.errors,
@@ -148,59 +240,62 @@ async def run_tests(
         xfailed=counts.xfailed,
         xpassed=counts.xpassed,
         deselected=counts.deselected,
-        duration_s=round(done.duration_s, 3),
+        duration_s=round(duration_s, 3),
         failures=failures,
         more_failures=len(counts.failures) - len(failures),
         structured=counts.structured,
-        leftover_processes=done.leftovers,
-        run_id=ws.runs.save(done.output),
-        running_when_stopped=running,
+        run_id=None,
         output_head=head,
         output_tail=tail,
     )
 
 
-async def _run_with_progress(
-    ws: Workspace, chain: Toolchain, argv: list[str], timeout: float, progress: Progress | None
-) -> Completed:
-    if progress is None:
-        return await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=timeout)
-    started = time.monotonic()
-    by_percent = chain.name == "pytest"  # it prints "[ 40%]": tests done of tests collected, from the start
-    state = {"sent": -1.0, "percent": 0.0, "phase": "starting"}
+def _so_far(ws: Workspace, job: Job) -> TestResult:
+    """A run still going: what its live output says has finished, and what it is running."""
+    chain: Toolchain = job.toolchain
+    output = job.output.decode("utf-8", errors="replace")
+    counts, running = read_unfinished(chain.parser, output, str(ws.root))
+    result = _result(ws, chain, job.argv, "running", counts or TestCounts(), output, None, job.elapsed())
+    return result.model_copy(update={"job_id": job.id, "running_when_stopped": running})
+
+
+_SERIALS: dict[str, anyio.Semaphore] = {}
+
+
+def _serial(ws: Workspace) -> anyio.Semaphore:
+    """The workspace's test-run slots (concurrency.tests: 1 by default): runs fight over caches and ports."""
+    key = str(ws.root)
+    if key not in _SERIALS:
+        _SERIALS[key] = anyio.Semaphore(ws.config.concurrency.tests)
+    return _SERIALS[key]
+
+
+async def _report_progress(job: Job, progress: Progress) -> None:
+    """Progress in one unit for as long as this call waits: pytest's percent of tests done (total 100),
+    else seconds with no total; each notification's value above the last, as MCP requires."""
+    by_percent = job.runner == "pytest"
+    sent, last_sent = -1.0, 0.0
 
     async def send(value: float, message: str) -> None:
-        value = max(value, state["sent"] + 0.01)  # MCP: progress increases with every notification
-        state["sent"] = value
-        total = 100.0 if by_percent else None
-        await progress(round(value, 2), total, f"{message}, {time.monotonic() - started:.0f} s")
+        nonlocal sent, last_sent
+        sent, last_sent = max(value, sent + 0.01), time.monotonic()
+        await progress(round(sent, 2), 100.0 if by_percent else None, f"{message}, {job.elapsed():.0f} s")
 
-    async def on_output(chunk: bytes) -> None:
-        lines = [line for line in chunk.splitlines() if line.strip()]
-        if lines:
-            state["phase"] = lines[-1][:120].decode("utf-8", errors="replace").strip()
-        found = _PERCENT.findall(chunk) if by_percent else []
-        if found and float(found[-1]) > state["percent"]:
-            state["percent"] = float(found[-1])
-            where = _PERCENT.split(lines[-1])[0].decode("utf-8", errors="replace").split(" ")[0] if lines else ""
-            await send(
-                state["percent"], f"{state['percent']:.0f}% of tests done" + (f", last in {where}" if where else "")
-            )
-
-    async def tick() -> None:
-        while True:
-            await anyio.sleep(PROGRESS_EVERY_S)
-            if by_percent:
-                await send(state["percent"], f"{state['percent']:.0f}% of tests done")
-            else:
-                await send(time.monotonic() - started, f"running: {state['phase']}")
-
-    await send(0.0, f"starting {chain.name}")
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
-        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=timeout, on_output=on_output)
-        tg.cancel_scope.cancel()
-    return done
+    await send(0.0, f"running {job.runner}")
+    while not job.finished.is_set():
+        with anyio.move_on_after(PROGRESS_POLL_S):
+            await job.finished.wait()
+        tail = bytes(job.output[-4096:])
+        lines = [line for line in tail.splitlines() if line.strip()]
+        if by_percent:
+            found = _PERCENT.findall(tail)
+            percent = float(found[-1]) if found else 0.0
+            if percent > sent or (time.monotonic() - last_sent >= PROGRESS_EVERY_S and not job.finished.is_set()):
+                where = _PERCENT.split(lines[-1])[0].decode("utf-8", errors="replace").split(" ")[0] if lines else ""
+                await send(percent, f"{percent:.0f}% of tests done" + (f", last {where}" if where else ""))
+        elif time.monotonic() - last_sent >= PROGRESS_EVERY_S:
+            phase = lines[-1][:120].decode("utf-8", errors="replace").strip() if lines else "starting"
+            await send(job.elapsed(), f"running: {phase}")
 
 
 def _argv(chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bool, junit: str) -> list[str]:
