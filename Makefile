@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench answers contention clean
+.PHONY: run test smoke bench answers realworld contention clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -31,6 +31,9 @@ smoke: $(BIN)/.installed  # build the wheel, install it into a fresh venv per Py
 answers: $(BIN)/.installed  # each tool's default answer size on django + minified bundles, against hosts' caps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.answer_sizes
+
+realworld: $(BIN)/.installed  # run_tests on published projects against each runner's own report
+	$(BIN)/python -m benchmarks.realworld
 
 contention: $(BIN)/.installed  # the whole suite RUNS times (default 10) under CPU and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) $(ARGS)

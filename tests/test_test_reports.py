@@ -126,3 +126,29 @@ async def test_unittest_failures_are_located_in_the_workspace_once_each(tmp_path
     }
     assert text_of(result).count("Traceback (most recent call last)") == 2  # not once more in raw output
     assert (again.structured_content["failed"], again.structured_content["passed"]) == (1, 0)
+
+
+async def test_the_projects_own_runner_is_chosen_and_any_runner_can_be_named(tmp_path: Path) -> None:
+    """tox.ini runs `python -m unittest` (whose load_tests may add doctests pytest would skip): unittest
+    is chosen though pytest is installed; runner="pytest" still runs pytest."""
+    write(tmp_path, "setup.py", "")
+    write(tmp_path, "tox.ini", "[testenv]\ncommands = {envpython} -m unittest -v {posargs}\n")
+    write(tmp_path, "tests/__init__.py", "")
+    write(tmp_path, "tests/test_u.py", UNITTESTS)
+    async with serve(tmp_path) as client:
+        chosen = await client.call_tool("run_tests", {})
+        named = await client.call_tool("run_tests", {"runner": "pytest"})
+    assert chosen.structured_content["runner"] == "unittest"
+    assert named.structured_content["runner"] == "pytest"
+
+
+async def test_subtests_are_counted_as_what_they_are(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", "[project]\nname = 'p'\nversion = '0'\n")
+    subtests = "    def test_each(self):\n        for i in range(3):\n            with self.subTest(i=i):\n"
+    head = "import unittest\n\n\nclass S(unittest.TestCase):\n"
+    write(tmp_path, "test_s.py", head + subtests + "                pass\n")
+    async with serve(tmp_path) as client:
+        result = await client.call_tool("run_tests", {"runner": "pytest"})
+    data = result.structured_content
+    assert (data["passed"], data["subtests_passed"]) == (1, 3)
+    assert "1 passed, 0 failed, 0 errors, 0 skipped, 3 subtests passed" in text_of(result)

@@ -48,6 +48,8 @@ class TestCounts(BaseModel):
     xfailed: int = Field(0, description="expected failures (pytest xfail, unittest expectedFailure)")
     xpassed: int = Field(0, description="expected to fail, passed")
     deselected: int = Field(0, description="not run: left out by keyword or marker")
+    subtests_passed: int = Field(0, description="pytest 9 subtests (unittest subTest too) that passed")
+    subtests_failed: int = Field(0, description="subtests that failed (each also listed as a failure)")
     failures: list[Failure] = Field(default_factory=list)
     structured: bool = Field(False, description="whether the counts came from a structured report")
 
@@ -286,6 +288,7 @@ def _with_pytest_summary(counts: TestCounts, output: str) -> TestCounts:
     lines = _SUMMARY.findall(output)
     if not lines:
         return counts
+    subtests = {kind: int(n) for n, kind in re.findall(r"(\d+) subtests (passed|failed)", lines[-1])}
     parts = {
         kind.removesuffix("s") if kind.startswith("error") else kind: int(n)
         for n, kind in _SUMMARY_PART.findall(lines[-1])
@@ -299,6 +302,8 @@ def _with_pytest_summary(counts: TestCounts, output: str) -> TestCounts:
             "xfailed": parts.get("xfailed", 0),
             "xpassed": parts.get("xpassed", 0),
             "deselected": parts.get("deselected", 0),
+            "subtests_passed": subtests.get("passed", 0),
+            "subtests_failed": subtests.get("failed", 0),
         }
     )
 

@@ -127,9 +127,9 @@ def _detected(root: Path) -> list[Toolchain]:
 
 def _python(root: Path) -> list[Toolchain]:
     markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "tox.ini")
-    if not any((root / m).exists() for m in markers) and not any(root.glob("*.py")):
+    venv_bin, why = project_environment(root)  # a workspace whose Python project lies in a subfolder has one too
+    if not any((root / m).exists() for m in markers) and not any(root.glob("*.py")) and venv_bin is None:
         return []
-    venv_bin, why = project_environment(root)
     python = str(venv_bin / "python") if venv_bin else (shutil.which("python3") or shutil.which("python"))
     chains = []
     ruff, where = _tool(venv_bin, why, "ruff")
@@ -149,16 +149,42 @@ def _python(root: Path) -> list[Toolchain]:
     pytest, where = (str(venv_bin / "pytest"), f"{why}: pytest") if venv_bin else _tool(None, "", "pytest")
     if venv_bin and not (venv_bin / "pytest").exists():
         pytest = None
+    tests: list[Toolchain] = []
     if pytest and python:
         argv = [python if venv_bin else pytest, *(["-m", "pytest"] if venv_bin else []), "-o", "junit_family=xunit1"]
         argv.append("-v")  # a line per test as it starts and ends: a run stopped midway still says what finished
-        chains.append(Toolchain("pytest", "test", "python", argv, "pytest-junit", where))
-    if python:  # offered after pytest, so runner="unittest" is always honoured
+        tests.append(Toolchain("pytest", "test", "python", argv, "pytest-junit", where))
+    if python:  # offered too, so runner="unittest" is always honoured
         source = f"{why}: the standard library's unittest" if venv_bin else f"{python}: the standard library's unittest"
-        if not pytest:
-            source = "no pytest for this interpreter; " + source
-        chains.append(Toolchain("unittest", "test", "python", [python, "-m", "unittest"], "unittest", source))
+        if _declares_unittest(root):  # the project's own way (pytest would skip its doctests): first
+            tests.insert(
+                0,
+                Toolchain(
+                    "unittest",
+                    "test",
+                    "python",
+                    [python, "-m", "unittest", "-v"],
+                    "unittest",
+                    f"tox.ini runs `-m unittest`; {source}",
+                ),
+            )
+        else:
+            prefix = "" if pytest else "no pytest for this interpreter; "
+            tests.append(
+                Toolchain("unittest", "test", "python", [python, "-m", "unittest"], "unittest", prefix + source)
+            )
+    chains += tests
     return chains
+
+
+def _declares_unittest(root: Path) -> bool:
+    """Whether the project's own test command (tox.ini) is `python -m unittest` rather than pytest."""
+    try:
+        text = (root / "tox.ini").read_text()
+    except OSError:
+        return False
+    commands = [line for line in text.splitlines() if "unittest" in line or "pytest" in line]
+    return any("-m unittest" in line for line in commands) and not any("pytest" in line for line in commands)
 
 
 def project_environment(root: Path) -> tuple[Path | None, str]:

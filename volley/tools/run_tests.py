@@ -45,6 +45,8 @@ class TestResult(BaseModel):
     xfailed: int = 0
     xpassed: int = 0
     deselected: int = 0
+    subtests_passed: int = 0
+    subtests_failed: int = 0
     duration_s: float
     failures: list[Failure]
     more_failures: int = Field(0, description="failures beyond those listed")
@@ -57,11 +59,14 @@ class TestResult(BaseModel):
     output_tail: str
 
     def render(self) -> str:
-        more = "".join(
-            f", {n} {what}"
-            for n, what in ((self.xfailed, "xfailed"), (self.xpassed, "xpassed"), (self.deselected, "deselected"))
-            if n
+        extra = (
+            (self.xfailed, "xfailed"),
+            (self.xpassed, "xpassed"),
+            (self.deselected, "deselected"),
+            (self.subtests_passed, "subtests passed"),
+            (self.subtests_failed, "subtests failed"),
         )
+        more = "".join(f", {n} {what}" for n, what in extra if n)
         out = [
             f"{self.status.upper()}: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
             f"{self.skipped} skipped{more} in {self.duration_s:.1f} s ({self.runner}"
@@ -240,6 +245,8 @@ def _result(
         xfailed=counts.xfailed,
         xpassed=counts.xpassed,
         deselected=counts.deselected,
+        subtests_passed=counts.subtests_passed,
+        subtests_failed=counts.subtests_failed,
         duration_s=round(duration_s, 3),
         failures=failures,
         more_failures=len(counts.failures) - len(failures),
