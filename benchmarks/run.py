@@ -267,6 +267,63 @@ async def agent_rows(root: Path, think: float, runs: int) -> list[dict[str, Any]
     return rows
 
 
+async def fast_agent_rows(root: Path, runs: int, think: float = 0.15) -> list[dict[str, Any]]:
+    """A fast model (T_llm 0.15 s): N reads, in sequence and at once, on Volley and on the reference
+    server in the same run; each server's fraction of the ideal speedup (N when the tool time is nil)."""
+    files = sorted(str(p.relative_to(root)) for p in (root / "django" / "utils").glob("*.py"))[:20]
+    rows = []
+    async with Client(volley_params(root), mode="legacy") as v, Client(reference_params(root), mode="legacy") as r:
+        servers = {
+            "volley": lambda f: v.call_tool("read_file", {"path": f}),
+            "reference": lambda f: r.call_tool("read_text_file", {"path": str(root / f)}),
+        }
+        for call in servers.values():
+            await call(files[0])
+        for n in (5, 10, 20):
+            row: dict[str, Any] = {"n": n}
+            for name, call in servers.items():
+                seq, par, tool_times = [], [], []
+                for _ in range(runs * 3):
+                    start = time.perf_counter()
+                    for f in files[:n]:
+                        await asyncio.sleep(think)
+                        tool_times.append((await timed(lambda f=f, call=call: call(f)))[0])
+                    seq.append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    await asyncio.sleep(think)
+                    await asyncio.gather(*(call(f) for f in files[:n]))
+                    par.append(time.perf_counter() - start)
+                t_tool = statistics.median(tool_times)
+                ideal = (n * (think + t_tool)) / (think + t_tool)
+                row[name] = (statistics.median(seq) / statistics.median(par)) / ideal
+            rows.append(row)
+    return rows
+
+
+def import_breakdown() -> dict[str, float]:
+    """Where start-up goes before the first message: import times (ms) of the SDK and of Volley's own modules."""
+    probe = (
+        "import time; t0 = time.perf_counter(); import mcp.server.mcpserver; t1 = time.perf_counter(); "
+        "import volley.server.app, volley.server.catalog, volley.server.transports; t2 = time.perf_counter(); "
+        "print(t1 - t0, t2 - t1)"
+    )
+    figures = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+        figures.append([float(x) * 1000 for x in out.split()])
+    starts = []
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        starts.append((time.perf_counter() - start) * 1000)
+    interpreter = statistics.median(starts)
+    return {
+        "interpreter start (ms)": interpreter,
+        "import the MCP SDK (ms)": statistics.median(f[0] for f in figures),
+        "import Volley's own modules (ms)": statistics.median(f[1] for f in figures),
+    }
+
+
 # -- 5b. concurrency per tool -----------------------------------------------------------------
 
 
@@ -444,6 +501,20 @@ def report(results: dict[str, Any]) -> str:
     for name, value in {**results["overhead"], **results["cache"]}.items():
         out.append(f"- {name}: {ms(value)}")
     out.append(f"- Volley peak RSS after the peer run: {results['peer'].get('_volley_peak_rss_mb') or 0:.0f} MB")
+    if "fast_agent" in results:
+        out += [
+            "",
+            "### A fast model (T_llm 0.15 s): N reads at once, fraction of the ideal speedup, same run",
+            "",
+            "| N | Volley | reference | Volley - reference |",
+            "|---|---|---|---|",
+        ]
+        for row in results["fast_agent"]:
+            v, r = row["volley"], row["reference"]
+            out.append(f"| {row['n']} | {v:.3f} | {r:.3f} | {v - r:+.3f} |")
+    if "imports" in results:
+        out += ["", "### Where start-up goes (medians of 5)", ""]
+        out += [f"- {name}: {value:.0f}" for name, value in results["imports"].items()]
     return "\n".join(out) + "\n"
 
 
@@ -504,6 +575,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results["concurrency"] = await concurrency_rows(heavy, runs * 3)
     print("agent model…", file=sys.stderr)
     results["agent"] = await agent_rows(heavy, think, runs)
+    print("fast agent model, against the reference…", file=sys.stderr)
+    results["fast_agent"] = await fast_agent_rows(heavy, runs)
+    results["imports"] = import_breakdown()
     return results
 
 

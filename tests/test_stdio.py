@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,57 @@ def test_the_watcher_starts_once_the_handshake_is_done(tmp_path: Path) -> None:
             if "volley.watcher" in seen and " changes in " in seen:
                 break
         assert " changes in " in seen, seen[-2000:]
+    finally:
+        server.stdin.close()
+    assert server.wait(timeout=30) == 0
+
+
+def _inotify_watches(pid: int) -> int:
+    """Watches the kernel holds for this process: one `inotify wd:` line per watch in its fds' fdinfo."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                count += sum(line.startswith("inotify wd:") for line in f)
+        except OSError:
+            continue
+    return count
+
+
+def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
+    """No watch inside an ignored directory: node_modules/ here has 40 directories, the visible tree 3."""
+    ws = tmp_path / "ws"
+    write(ws, ".gitignore", "node_modules/\n")
+    write(ws, "src/app.py", "x = 1\n")
+    write(ws, "src/sub/mod.py", "y = 2\n")
+    for i in range(40):
+        write(ws, f"node_modules/pkg{i}/index.js", "module.exports = 1\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "DEBUG"],
+        env=SERVER_ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+    try:
+        server.stdin.write(INIT + INITIALIZED)
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        err, seen = server.stderr.fileno(), ""
+        deadline = time.monotonic() + 30  # stops a hung test; the watch is announced well before
+        while "watching 3 directories" not in seen and time.monotonic() < deadline:
+            if select.select([err], [], [], 0.5)[0]:
+                seen += os.read(err, 65536).decode()
+        assert "watching 3 directories" in seen, seen[-2000:]
+        for i in range(100):  # watches are in place once a change is seen
+            write(ws, f"src/new{i}.py", "z = 3\n")
+            while select.select([err], [], [], 0.3)[0] and (chunk := os.read(err, 65536)):
+                seen += chunk.decode()
+            if " changes in " in seen:
+                break
+        assert _inotify_watches(server.pid) == 3  # root, src, src/sub: none in node_modules/
     finally:
         server.stdin.close()
     assert server.wait(timeout=30) == 0

@@ -46,6 +46,7 @@ class _Snapshot:
     ignore_files: dict[str, list[str]] = field(default_factory=dict)  # directory -> its ignore files
     racy: set[str] = field(default_factory=set)  # directories changed too recently for their mtime to prove anything
     order: list[str] = field(default_factory=list)  # the paths of ``stats``, sorted, to find a subtree's
+    directories: list[str] = field(default_factory=list)  # every directory the walk read (none inside ignored ones)
 
     def still_valid(self, paths: list[str] | None = None) -> bool:
         """Whether ``paths`` (default: all) have the stats they had when the walk was made."""
@@ -88,6 +89,11 @@ class FileIndex:
             snapshot = None
         everything = snapshot.files if snapshot is not None else self._current(include_ignored)
         return [rel for rel in everything if rel.startswith(prefix)]
+
+    def visible_directories(self) -> list[str]:
+        """The directories the visible files live in (absolute paths), current as ``files`` is (blocking)."""
+        self._current(False)
+        return self._snapshots[False].directories
 
     def refresh(self) -> None:
         """Bring every kept list up to date now (the watcher calls this after changes)."""
@@ -136,5 +142,6 @@ class FileIndex:
                 snapshot.stats[path] = (mtime, size, st[2]) if st is not None else None
                 snapshot.ignore_files.setdefault(directory, []).append(path)
         snapshot.order = sorted(snapshot.stats)
+        snapshot.directories = directories
         self.walks += 1
         return snapshot
