@@ -38,9 +38,11 @@ ECHO_SERVER = Path(__file__).parent / "echo_server.py"
 ECHO_PARAMS = StdioServerParameters(command=sys.executable, args=[str(ECHO_SERVER)], env=dict(os.environ))
 
 
-def volley_params(root: Path) -> StdioServerParameters:
+def volley_params(root: Path, whole: bool = False) -> StdioServerParameters:
+    """``whole``: answers are not cut to the answer budget, so they can be compared with another's whole answer."""
+    budget = ["--set", "limits.answer_chars=1000000000"] if whole else []
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(root)], env=dict(os.environ)
+        command=sys.executable, args=["-m", "volley", "serve", "--workspace", str(root), *budget], env=dict(os.environ)
     )
 
 
@@ -112,7 +114,10 @@ async def peer_rows(root: Path, runs: int) -> dict[str, Any]:
         str(p.relative_to(root)) for p in (root / "django").rglob("*.py") if 800 <= p.stat().st_size <= 3000
     )[:50]
     rows: dict[str, Any] = {}
-    async with Client(volley_params(root), mode="legacy") as v, Client(reference_params(root), mode="legacy") as r:
+    async with (
+        Client(volley_params(root, whole=True), mode="legacy") as v,
+        Client(reference_params(root), mode="legacy") as r,
+    ):
         absolute = lambda rel: str(root / rel)  # noqa: E731
 
         async def latencies(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
@@ -175,7 +180,7 @@ _RG_LINE = re.compile(r"^(.*?):(\d+):")
 async def grep_rows(root: Path, runs: int) -> list[dict[str, Any]]:
     rg = shutil.which("rg")
     rows = []
-    async with Client(volley_params(root), mode="legacy") as v:
+    async with Client(volley_params(root, whole=True), mode="legacy") as v:
         for pattern in GREP_PATTERNS:
             args = {"pattern": pattern, "max_results": 1_000_000}
             await v.call_tool("grep", args)
@@ -205,7 +210,10 @@ async def scale_rows(plain: Path, heavy: Path, runs: int) -> dict[str, tuple[flo
         "glob **/*.py": ("list_dir", {"glob": "**/*.py", "max_entries": 100_000}),
     }
     rows: dict[str, tuple[float, float]] = {}
-    async with Client(volley_params(plain), mode="legacy") as p, Client(volley_params(heavy), mode="legacy") as h:
+    async with (
+        Client(volley_params(plain, whole=True), mode="legacy") as p,
+        Client(volley_params(heavy, whole=True), mode="legacy") as h,
+    ):
         for name, (tool, args) in work.items():
             await p.call_tool(tool, args)
             await h.call_tool(tool, args)
@@ -471,8 +479,8 @@ def report(results: dict[str, Any]) -> str:
         "",
         "### grep end to end over MCP against the `rg` binary",
         "",
-        "Volley returns every match here (max_results raised) so both sets can be compared; the default",
-        "answer, what a model gets, is the first 200 matches with exact totals.",
+        "Volley returns every match here (max_results and the answer budget raised) so both sets can be compared;",
+        "the default answer, what a model gets, is the first 200 matches with exact totals.",
         "",
         "| pattern | Volley, all matches | Volley, default answer | rg | all / rg | default / rg | matches "
         "| same matches |",

@@ -42,3 +42,21 @@ async def test_mypy_with_no_files_in_its_config_checks_the_workspace(tmp_path: P
         one = await client.call_tool("run_linter", {"linter": "mypy", "paths": ["m.py"]})
     for result in (everything, one):
         assert "m.py:1:1: error no-untyped-def" in text_of(result), text_of(result)
+
+
+async def test_ruff_syntax_errors_are_errors_and_a_cut_list_keeps_them(tmp_path: Path) -> None:
+    """Ruff rates nothing itself: its syntax errors were 'warning'. Cut at 200, errors come first whatever
+    their path (django's 2 real errors were buried among 7,449 findings)."""
+    write(
+        tmp_path, "pyproject.toml", "[project]\nname = 'p'\nversion = '0'\n[tool.ruff.lint]\nselect = ['E711', 'F']\n"
+    )
+    write(tmp_path, "aaa.py", "".join(f"x{i} = None\nassert x{i} == None\n" for i in range(250)))  # E711
+    write(tmp_path, "zzz.py", "def broken(:\n    pass\n")
+    async with serve(tmp_path) as client:
+        result = await client.call_tool("run_linter", {"linter": "ruff"})
+    data = result.structured_content
+    assert data["total"] == 252 and data["truncated"]  # ruff reports the broken def twice
+    assert data["counts"]["error"] == 2 and data["counts"]["warning"] == 250
+    errors = [d for d in data["diagnostics"] if d["path"] == "zzz.py"]
+    assert errors and all(d["severity"] == "error" for d in errors)
+    assert "the most severe first" in text_of(result) and "E711 250" in text_of(result)
