@@ -110,10 +110,8 @@ def test_pipes_take_long_lines_and_nothing_else_reaches_the_wire(tmp_path: Path)
     assert server.wait(timeout=30) == 0
 
 
-def test_the_watcher_starts_once_the_handshake_is_done(tmp_path: Path) -> None:
-    """Watching begins after `notifications/initialized` (not before, where it slowed the answer to initialize)."""
-    ws = tmp_path / "ws"
-    write(ws, "a.txt", "alpha\n")
+def _handshaken(ws: Path) -> subprocess.Popen[str]:
+    """`volley serve` logging at DEBUG to a pipe, its handshake done."""
     server = subprocess.Popen(
         [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "DEBUG"],
         env=SERVER_ENV,
@@ -122,11 +120,20 @@ def test_the_watcher_starts_once_the_handshake_is_done(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(INIT + INITIALIZED)
+    server.stdin.flush()
+    assert json.loads(server.stdout.readline())["id"] == 1
+    return server
+
+
+def test_the_watcher_starts_once_the_handshake_is_done(tmp_path: Path) -> None:
+    """Watching begins after `notifications/initialized` (not before, where it slowed the answer to initialize)."""
+    ws = tmp_path / "ws"
+    write(ws, "a.txt", "alpha\n")
+    server = _handshaken(ws)
+    assert server.stdin is not None and server.stderr is not None
     try:
-        server.stdin.write(INIT + INITIALIZED)
-        server.stdin.flush()
-        assert json.loads(server.stdout.readline())["id"] == 1
         err, seen = server.stderr.fileno(), ""
         for i in range(100):  # the watch is set up in the background: add files until one is reported
             write(ws, f"new{i}.txt", "x\n")
@@ -160,19 +167,9 @@ def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
     write(ws, "src/sub/mod.py", "y = 2\n")
     for i in range(40):
         write(ws, f"node_modules/pkg{i}/index.js", "module.exports = 1\n")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "DEBUG"],
-        env=SERVER_ENV,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdin is not None and server.stdout is not None and server.stderr is not None
+    server = _handshaken(ws)
+    assert server.stdin is not None and server.stderr is not None
     try:
-        server.stdin.write(INIT + INITIALIZED)
-        server.stdin.flush()
-        assert json.loads(server.stdout.readline())["id"] == 1
         err, seen = server.stderr.fileno(), ""
         deadline = time.monotonic() + 30  # stops a hung test; the watch is announced well before
         while "watching 3 directories" not in seen and time.monotonic() < deadline:
