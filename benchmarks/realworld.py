@@ -42,6 +42,7 @@ PROJECTS = [
     Project("six 1.17.0", "six==1.17.0", "setup.cfg [tool:pytest], one test module at the root", ".", "pytest"),
     Project("toolz 1.2.0", "toolz==1.2.0", "pyproject, tests inside the package", "toolz/tests", "pytest"),
     Project("idna 3.20", "idna==3.20", "pyproject, tests/, hypothesis", "tests", "pytest", deps=("hypothesis",)),
+    Project("pluggy 1.7.0", "pluggy==1.7.0", "src/ layout, tests in testing/", "testing", "pytest"),
     Project("boltons 26.2.0", "boltons==26.2.0", "tox.ini runs pytest, tests/", "tests", "pytest"),
     Project(
         "more-itertools 11.2.1",
