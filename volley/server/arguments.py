@@ -12,6 +12,24 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
+# Names models bring from other tools' schemas, and what Volley calls them.
+_ALIASES = {
+    "recursive": "depth",
+    "file_path": "path",
+    "filepath": "path",
+    "file": "path",
+    "paths": "path",
+    "files": "path",
+    "regex": "pattern",
+    "query": "pattern",
+    "ignore_case": "case_insensitive",
+    "max_count": "max_results",
+    "limit": "max_results",
+    "head_limit": "max_results",
+    "start_line": "offset",
+    "line": "offset",
+}
+
 
 def check_names(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:
     """Refuse arguments the tool does not take, naming the nearest valid one and all of them."""
@@ -21,7 +39,8 @@ def check_names(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) ->
         return
     problems = []
     for name in unknown:
-        near = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        alias = _ALIASES.get(name.lower())
+        near = [alias] if alias in valid else difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
         problems.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
     raise ToolError(f"{tool} takes no argument {', '.join(problems)}; its arguments are: {', '.join(valid) or 'none'}")
 
