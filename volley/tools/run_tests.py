@@ -14,6 +14,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
+from volley.concurrency import blocking
 from volley.errors import InputError, VolleyError
 from volley.jobs import JOBS, Job
 from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
@@ -181,7 +182,7 @@ async def _answer(ws: Workspace, job: Job, progress: Progress | None, within: fl
             if not finished:
                 tg.cancel_scope.cancel()  # else the reporter sends its last figure and stops
     if not finished:
-        return _so_far(ws, job)
+        return await blocking(_so_far, ws, job)  # parses up to 8 MB of output: not on the event loop
     if isinstance(job.error, BaseException):
         if isinstance(job.error, VolleyError):
             raise job.error
