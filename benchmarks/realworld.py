@@ -33,9 +33,13 @@ class Project:
     spec: str  # the sdist
     shape: str
     tests_dir: str  # where the added failing test goes, inside the project
-    style: str  # "pytest" or "unittest": how the added test is written
+    style: str  # "pytest", "unittest" or "vitest": how the added test is written
     subfolder: str = ""  # the project's place inside the workspace ('' = it is the workspace)
-    deps: tuple[str, ...] = ()  # what its tests need besides pytest
+    deps: tuple[str, ...] = ()  # what its tests need besides pytest (for npm: the runner)
+
+    @property
+    def npm(self) -> bool:
+        return self.spec.startswith("npm:")
 
 
 PROJECTS = [
@@ -52,6 +56,14 @@ PROJECTS = [
         "unittest",
     ),
     Project(
+        "zod 4.6.7 (npm)",
+        "npm:zod@4.6.7",
+        "npm package, vitest tests in src/; three test files import packages not installed",
+        "src/v4/classic/tests",
+        "vitest",
+        deps=("vitest@3",),
+    ),
+    Project(
         "six, in a subfolder", "six==1.17.0", "the project in sub/six of a larger workspace", ".", "pytest", "sub/six"
     ),
 ]
@@ -60,19 +72,42 @@ FAILING = {
     "pytest": "def test_volley_realworld_fails():\n    value = 1\n    assert value == 2\n",
     "unittest": "import unittest\n\n\nclass VolleyRealworld(unittest.TestCase):\n"
     "    def test_fails(self):\n        value = 1\n        self.assertEqual(value, 2)\n",
+    "vitest": 'import { expect, test } from "vitest";\n\ntest("volley realworld fails", () => {\n'
+    "  const value = 1;\n  expect(value).toBe(2);\n});\n",
 }
-FAILING_LINE = {"pytest": 3, "unittest": 7}
+FAILING_FILE = {
+    "pytest": "test_volley_realworld.py",
+    "unittest": "test_volley_realworld.py",
+    "vitest": "volley.test.ts",
+}
+FAILING_LINE = {
+    "pytest": "assert value == 2",
+    "unittest": "self.assertEqual(value, 2)",
+    "vitest": "expect(value).toBe(2);",
+}
 
 
 def prepare(project: Project) -> tuple[Path, Path]:
     """The workspace and the project's directory in it, with .venv and the added failing test (cached)."""
     ws = ROOT / re.sub(r"\W+", "-", project.label).strip("-")
     home = ws / project.subfolder if project.subfolder else ws
-    if (ws / ".venv" / ".ready").exists():
+    ready = ws / ("node_modules" if project.npm else ".venv") / ".ready"
+    if ready.exists():
         return ws, home
     shutil.rmtree(ws, ignore_errors=True)
     staging = ROOT / "staging"
     shutil.rmtree(staging, ignore_errors=True)
+    if project.npm:
+        staging.mkdir(parents=True)
+        subprocess.run(["npm", "pack", "--silent", project.spec.removeprefix("npm:")], cwd=staging, check=True)
+        with tarfile.open(next(staging.glob("*.tgz"))) as tar:
+            tar.extractall(staging, filter="data")
+        home.parent.mkdir(parents=True, exist_ok=True)
+        (staging / "package").rename(home)
+        (home / project.tests_dir / FAILING_FILE[project.style]).write_text(FAILING[project.style])
+        subprocess.run(["npm", "install", "--no-save", "--silent", *project.deps], cwd=home, check=True)
+        ready.write_text("")
+        return ws, home
     sdists = ROOT / "sdists"
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "-d", str(sdists)]
     subprocess.run([*pip, project.spec], check=True)
@@ -85,11 +120,11 @@ def prepare(project: Project) -> tuple[Path, Path]:
         tar.extractall(staging, filter="data")
     home.parent.mkdir(parents=True, exist_ok=True)
     (staging / top).rename(home)
-    (home / project.tests_dir / "test_volley_realworld.py").write_text(FAILING[project.style])
+    (home / project.tests_dir / FAILING_FILE[project.style]).write_text(FAILING[project.style])
     subprocess.run([sys.executable, "-m", "venv", str(ws / ".venv")], check=True)
     vpip = [str(ws / ".venv" / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     subprocess.run([*vpip, "pytest", *project.deps, str(home)], check=True)
-    (ws / ".venv" / ".ready").write_text("")
+    ready.write_text("")
     return ws, home
 
 
@@ -97,6 +132,26 @@ def direct(project: Project, ws: Path, home: Path) -> tuple[dict[str, int], floa
     """The runner run directly as Volley runs it, its counts from its own report."""
     python = str(ws / ".venv" / "bin" / "python")
     started = time.perf_counter()
+    if project.style == "vitest":
+        report = ws / "direct.json"
+        subprocess.run(
+            [str(home / "node_modules/.bin/vitest"), "run", "--reporter=json", f"--outputFile={report}"],
+            cwd=home,
+            capture_output=True,
+        )
+        elapsed = time.perf_counter() - started
+        data = json.loads(report.read_text())
+        report.unlink()
+        unloaded = sum(
+            r["status"] == "failed" and not any(a["status"] == "failed" for a in r["assertionResults"])
+            for r in data["testResults"]
+        )
+        return {
+            "passed": data["numPassedTests"],
+            "failed": data["numFailedTests"],
+            "errors": unloaded,  # a file that failed to load (vitest marks it failed, with no failed test)
+            "skipped+xfailed": data["numPendingTests"] + data["numTodoTests"],
+        }, elapsed
     if project.style == "unittest":
         done = subprocess.run([python, "-m", "unittest", "-v"], cwd=ws, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
@@ -154,7 +209,7 @@ def main() -> None:
             "skipped+xfailed": answer["skipped"] + answer["xfailed"],
         }
         added = [f for f in answer["failures"] if "volley" in f["test_id"].lower() or "Volley" in f["test_id"]]
-        opens = bool(added) and all(_opens(ws, f, project.style) for f in added)
+        opens = bool(added) and all(_opens(ws, f, FAILING_LINE[project.style]) for f in added)
         equal = got == expected
         problems += (not equal) + (not opens)
         fmt = lambda c: " / ".join(str(c[k]) for k in ("passed", "failed", "errors", "skipped+xfailed"))  # noqa: E731
@@ -163,6 +218,9 @@ def main() -> None:
             f"{'yes' if equal else 'NO'} | {'yes' if opens else 'NO'} | {volley_s:.1f} s / {direct_s:.1f} s |"
         )
         print(rows[-1], flush=True)
+    lint, lint_problems = mypy_rows()
+    rows += ["", *lint]
+    problems += lint_problems
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "realworld.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
@@ -170,12 +228,81 @@ def main() -> None:
         raise SystemExit(f"{problems} problems")
 
 
-def _opens(ws: Path, failure: dict, style: str) -> bool:
+MYPY_PROJECT = "packaging==25.0"  # [tool.mypy] strict in pyproject.toml
+TYPE_ERROR = 'def volley_realworld() -> int:\n    return "not an int"\n'
+
+
+def mypy_rows() -> tuple[list[str], int]:
+    """run_linter linter=mypy on a project that configures mypy, against mypy's own JSON report."""
+    ws = ROOT / "packaging-mypy"
+    ready = ws / ".venv" / ".ready"
+    if not ready.exists():
+        shutil.rmtree(ws, ignore_errors=True)
+        sdists = ROOT / "sdists"
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "-d"]
+        subprocess.run([*pip, str(sdists), MYPY_PROJECT], check=True)
+        staging = ROOT / "staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        with tarfile.open(sdists / "packaging-25.0.tar.gz") as tar:
+            tar.extractall(staging, filter="data")
+        (staging / "packaging-25.0").rename(ws)
+        (ws / "src/packaging/volley_realworld.py").write_text(TYPE_ERROR)
+        subprocess.run([sys.executable, "-m", "venv", str(ws / ".venv")], check=True)
+        vpip = [str(ws / ".venv/bin/python"), "-m", "pip", "install", "--quiet", "mypy", "pytest", "pretend"]
+        subprocess.run(vpip, check=True)
+        ready.write_text("")
+    started = time.perf_counter()
+    argv = [str(ws / ".venv/bin/mypy"), "-O", "json", "--cache-dir", os.devnull, "."]
+    done = subprocess.run(argv, cwd=ws, capture_output=True, text=True)
+    direct_s = time.perf_counter() - started
+    reported = [json.loads(line) for line in done.stdout.splitlines()]
+    severity = {"note": "info"}  # Volley's scale: error, warning, info
+    expected = sorted((d["file"], d["line"], severity.get(d["severity"], d["severity"])) for d in reported)
+    started = time.perf_counter()
+    answer = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "volley",
+                "call",
+                "--json",
+                "--workspace",
+                str(ws),
+                "run_linter",
+                '{"linter": "mypy"}',
+            ],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")},
+        ).stdout
+    )
+    volley_s = time.perf_counter() - started
+    got = sorted((d["path"], d["line"], d["severity"]) for d in answer["diagnostics"])
+    added = [d for d in answer["diagnostics"] if d["path"].endswith("volley_realworld.py")]
+    opens = bool(added) and all(_opens(ws, d, 'return "not an int"') for d in added)
+    by_severity = {sev: sum(e[2] == sev for e in expected) for sev in ("error", "warning", "info")}
+    # the answer lists up to 200 of them (the rest by rule): every one listed is in mypy's report
+    equal = answer["counts"] == by_severity and set(got) <= set(expected) and answer["total"] == len(expected)
+    rows = [
+        "| project | linter chosen | Volley: diagnostics (errors / notes) | direct (mypy -O json) "
+        "| counts equal, each listed path:line:severity in mypy's "
+        "| the added error opens its line | Volley / direct time |",
+        "|---|---|---|---|---|---|---|",
+        f"| {MYPY_PROJECT.replace('==', ' ')} (`[tool.mypy] strict`) | {answer['runs'][0]['linter']} "
+        f"| {answer['total']} ({answer['counts']['error']} / {answer['counts']['info']}) "
+        f"| {len(expected)} ({sum(e[2] == 'error' for e in expected)} / {sum(e[2] == 'info' for e in expected)}) "
+        f"| {'yes' if equal else 'NO'} | {'yes' if opens else 'NO'} | {volley_s:.1f} s / {direct_s:.1f} s |",
+    ]
+    print(rows[-1], flush=True)
+    return rows, (not equal) + (not opens)
+
+
+def _opens(ws: Path, failure: dict, wanted: str) -> bool:
     path, line = failure.get("path"), failure.get("line")
     if not path or not line:
         return False
     lines = (ws / path).read_text().splitlines()
-    wanted = "assert value == 2" if style == "pytest" else "self.assertEqual(value, 2)"
     return 0 < line <= len(lines) and lines[line - 1].strip() == wanted
 
 

@@ -53,3 +53,13 @@ async def test_vitest_failures_open_the_failing_line_in_the_workspace(project: P
     where = {f["test_id"]: (f["path"], f["line"]) for f in data["failures"]}
     assert where == {"fails": ("src/math.test.js", 9), "fails in helper": ("src/math.js", 3)}
     assert fast.structured_content["status"] == "failed"  # --bail=1 is accepted (a bare --bail crashed)
+
+
+async def test_vitest_a_file_that_fails_to_load_is_an_error_with_its_reason(project: Path) -> None:
+    write(project, "src/broken.test.js", 'import { missing } from "no-such-package";\nimport { test } from "vitest";\n')
+    async with serve(project) as client:
+        data = (await client.call_tool("run_tests", {})).structured_content
+    assert (data["passed"], data["failed"], data["errors"], data["status"]) == (1, 2, 1, "failed")
+    broken = [f for f in data["failures"] if f["kind"] == "error"]
+    assert [f["path"] for f in broken] == ["src/broken.test.js"]
+    assert "no-such-package" in broken[0]["message"]

@@ -44,6 +44,19 @@ async def test_mypy_with_no_files_in_its_config_checks_the_workspace(tmp_path: P
         assert "m.py:1:1: error no-untyped-def" in text_of(result), text_of(result)
 
 
+@pytest.mark.skipif(shutil.which("mypy", path=SERVER_ENV["PATH"]) is None, reason="mypy is not installed")
+async def test_mypy_notes_that_explain_an_error_are_part_of_it(tmp_path: Path) -> None:
+    """Each error's hint line was a diagnostic of its own (packaging: 508 findings where mypy reports 397);
+    a note that stands alone, like reveal_type's, stays one."""
+    write(tmp_path, "pyproject.toml", "[project]\nname = 'p'\nversion = '0'\n[tool.mypy]\nstrict = true\n")
+    write(tmp_path, "m.py", "def f():\n    pass\n\n\nreveal_type(1)\n")
+    async with serve(tmp_path) as client:
+        data = (await client.call_tool("run_linter", {"linter": "mypy"})).structured_content
+    found = {(d["line"], d["severity"]): d["message"] for d in data["diagnostics"]}
+    assert data["total"] == 2 and set(found) == {(1, "error"), (5, "info")}, found
+    assert 'Use "-> None"' in found[1, "error"] and "Revealed type" in found[5, "info"]
+
+
 async def test_ruff_syntax_errors_are_errors_and_a_cut_list_keeps_them(tmp_path: Path) -> None:
     """Ruff rates nothing itself: its syntax errors were 'warning'. Cut at 200, errors come first whatever
     their path (django's 2 real errors were buried among 7,449 findings)."""

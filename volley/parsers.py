@@ -105,17 +105,21 @@ _MYPY = re.compile(
 
 
 def _mypy(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    """mypy's findings; a note at the place of the error before it is that error's hint (as in `mypy -O json`)."""
+    last: Diagnostic | None = None
     for m in _MYPY.finditer(output):
+        path, line, column = _rel(m["path"], root), int(m["line"]), int(m["col"] or 1)
+        if m["sev"] == "note" and last is not None and (last.path, last.line, last.column) == (path, line, column):
+            last.message += f" (hint: {m['msg']})"
+            continue
+        if last is not None:
+            yield last
         severity: Severity = "info" if m["sev"] == "note" else m["sev"]  # type: ignore[assignment]
-        yield Diagnostic(
-            path=_rel(m["path"], root),
-            line=int(m["line"]),
-            column=int(m["col"] or 1),
-            code=m["code"],
-            severity=severity,
-            message=m["msg"],
-            tool=tool,
+        last = Diagnostic(
+            path=path, line=line, column=column, code=m["code"], severity=severity, message=m["msg"], tool=tool
         )
+    if last is not None:
+        yield last
 
 
 def _eslint(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
@@ -438,8 +442,21 @@ def _jest_json(output: str) -> TestCounts:
         skipped=report.get("numPendingTests", 0) + report.get("numTodoTests", 0),
         structured=True,
     )
-    counts.errors = report.get("numRuntimeErrorTestSuites", 0)
     for suite in report.get("testResults", []):
+        if _failed_to_load(suite):
+            counts.errors += 1
+            text = suite.get("message") or "the file failed to load"
+            stack = [(path, int(line)) for path, line in _JS_FRAME.findall(text)]
+            counts.failures.append(
+                Failure(
+                    test_id=suite.get("name") or "?",
+                    path=suite.get("name"),
+                    kind="error",
+                    message=text.strip().splitlines()[0],
+                    traceback=_excerpt(text),
+                    frames=stack[::-1],
+                )
+            )
         for case in suite.get("assertionResults", []):
             if case.get("status") != "failed":
                 continue
@@ -457,6 +474,15 @@ def _jest_json(output: str) -> TestCounts:
                 )
             )
     return counts
+
+
+def _failed_to_load(suite: dict[str, Any]) -> bool:
+    """A test file that failed before any of its tests could fail (an import, a syntax error, a hook).
+
+    jest counts these as numRuntimeErrorTestSuites; vitest only marks the file failed with a message.
+    """
+    failed_tests = any(case.get("status") == "failed" for case in suite.get("assertionResults", []))
+    return suite.get("status") == "failed" and not failed_tests
 
 
 _CARGO_RESULT = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.MULTILINE)
