@@ -61,5 +61,5 @@ async def test_vitest_a_file_that_fails_to_load_is_an_error_with_its_reason(proj
         data = (await client.call_tool("run_tests", {})).structured_content
     assert (data["passed"], data["failed"], data["errors"], data["status"]) == (1, 2, 1, "failed")
     broken = [f for f in data["failures"] if f["kind"] == "error"]
-    assert [f["path"] for f in broken] == ["src/broken.test.js"]
+    assert [(f["path"], f["test_id"]) for f in broken] == [("src/broken.test.js", "src/broken.test.js")]
     assert "no-such-package" in broken[0]["message"]

@@ -205,7 +205,8 @@ def _in_workspace(counts: TestCounts | None, root: str) -> TestCounts | None:
         path, line = inside[-1] if inside else (failure.path, failure.line)
         if path and path.startswith(base):
             path = path[len(base) :]
-        located.append(failure.model_copy(update={"path": path, "line": line}))
+        test_id = failure.test_id.removeprefix(base)  # a JavaScript file that failed to load is its own id
+        located.append(failure.model_copy(update={"path": path, "line": line, "test_id": test_id}))
     return counts.model_copy(update={"failures": located})
 
 

@@ -7,9 +7,13 @@ import dataclasses
 from mcp_types import ToolAnnotations
 
 from volley.server.app import ToolSpec
+from volley.symbols.source import MAX_SOURCE_BYTES
 from volley.text import human_size
+from volley.tools.find_references import find_references
+from volley.tools.find_symbol import find_symbol
 from volley.tools.grep import grep
 from volley.tools.list_dir import list_dir
+from volley.tools.outline import outline
 from volley.tools.read_file import read_file
 from volley.tools.run_linter import run_linter
 from volley.tools.run_tests import run_tests, test_results
@@ -61,6 +65,13 @@ def _test_limits(ws: Workspace) -> str:
     )
 
 
+def _symbol_limits(ws: Workspace) -> str:
+    return (
+        f"files over {human_size(MAX_SOURCE_BYTES)} are left out; answers cut at the answer size limit "
+        f"({ws.config.limits.answer_chars:,} characters) say how to get the rest."
+    )
+
+
 def _title(annotations: ToolAnnotations, title: str) -> ToolAnnotations:
     return annotations.model_copy(update={"title": title})
 
@@ -77,6 +88,9 @@ TOOL_SPECS = [
     ToolSpec(read_file, "read", _title(READ_ONLY, "Read files"), _read_limits, paths="path", merges=True),
     ToolSpec(grep, "search", _title(READ_ONLY, "Search file contents"), _grep_limits, paths="path", merges=True),
     ToolSpec(list_dir, "read", _title(READ_ONLY, "List a directory"), _list_limits, paths="path", merges=True),
+    ToolSpec(outline, "search", _title(READ_ONLY, "Outline a file's definitions"), _symbol_limits, paths="path"),
+    ToolSpec(find_symbol, "search", _title(READ_ONLY, "Find where a name is defined"), _symbol_limits, paths="path"),
+    ToolSpec(find_references, "search", _title(READ_ONLY, "Find where a name is used"), _symbol_limits, paths="path"),
     ToolSpec(
         run_linter, "lint", _title(RUNS_WORKSPACE_TOOLS, "Run the linters"), _lint_limits, paths="paths", merges=True
     ),

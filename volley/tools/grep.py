@@ -140,7 +140,7 @@ async def grep(
     """
     limits = ws.config.limits
     cap = max_results or limits.grep_max_results
-    regex = _escape(pattern) if fixed_string else pattern
+    regex = escape(pattern) if fixed_string else pattern
     if case_insensitive:
         regex = "(?i)" + regex
     globs = [glob] if isinstance(glob, str) else list(glob or [])
@@ -159,19 +159,45 @@ async def grep(
         multiline=multiline,
         shown=pattern,
     )
-    parts = _split(files, min(CORES, ws.config.concurrency.threads))
-    found = await concurrently(
-        [functools.partial(blocking, search, [f"{ws.root}/{rel}" for rel in part]) for part in parts]
-    )
-    chunks = [chunk for part in found for chunk in part]
-    by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
+    by_file = await _search_files(ws, search, files)
     after_lines = after if after is not None else context
     chars, locate = body_chars(limits.answer_chars), _locator(regex, multiline)
     page = Page(offset, cap, after_lines, chars, limits.grep_line_chars, locate)
     return _assemble(pattern, output_mode, by_file, len(files), page)
 
 
-def _escape(text: str) -> str:
+async def matching_lines(
+    ws: Workspace, regex: str, files: list[str], *, first_only: bool = False
+) -> dict[str, list[GrepLine]]:
+    """For other tools: the lines of ``files`` (relative paths) matching ``regex`` (first_only: one per file)."""
+    if not files:
+        return {}
+    search = functools.partial(
+        _search,
+        ws.config.search_engine,
+        regex,
+        before=0,
+        after=0,
+        max_count=1 if first_only else None,
+        multiline=False,
+        shown=regex,
+    )
+    return await _search_files(ws, search, files)
+
+
+async def _search_files(
+    ws: Workspace, search: Callable[[list[str]], list[str]], files: list[str]
+) -> dict[str, list[GrepLine]]:
+    parts = _split(files, min(CORES, ws.config.concurrency.threads))
+    found = await concurrently(
+        [functools.partial(blocking, search, [f"{ws.root}/{rel}" for rel in part]) for part in parts]
+    )
+    chunks = [chunk for part in found for chunk in part]
+    return _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
+
+
+def escape(text: str) -> str:
+    """``text`` as a regex that matches it literally (Rust syntax)."""
     return "".join("\\" + ch if ch in _RUST_META else ch for ch in text)
 
 

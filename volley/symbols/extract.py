@@ -1,0 +1,189 @@
+"""A file's definitions and the names it uses, read with tree-sitter; kept per file while its stat holds.
+
+Blocking work (tree-sitter releases the GIL while it parses): call it from worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from array import array
+from bisect import bisect_right
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+
+import tree_sitter as ts
+
+from volley.symbols.languages import load
+
+SIGNATURE_CHARS = 200
+_COMMENTS = frozenset({"comment", "line_comment", "block_comment"})
+_GENERICS = re.compile(r"\s*<.*", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([)\]}])")
+_INNER_SPACE = re.compile(r"(?<=[(\[{]) | (?=[)\]}])")
+_RECEIVER = re.compile(r"(\w+)\s*(?:\[[^\]]*\])?\s*\)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    name: str
+    kind: str  # class, function, method, interface, struct, enum, trait, impl, type, module, …
+    line: int  # 1-based, the definition's first line (a decorator's line is not its line)
+    end_line: int
+    signature: str  # its header, whitespace collapsed: 'def filter(self, *args, **kwargs)'
+    scope: str  # the qualified name of the definition it is in ('' at the top)
+    depth: int
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.scope}.{self.name}" if self.scope else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class FileSymbols:
+    language: str
+    definitions: tuple[Definition, ...]
+    used: tuple[tuple[str, int], ...] | None  # identifiers used and how often (None: not read yet)
+    text_starts: array[int]  # where strings and comments start and end, as position keys (see key())
+    text_ends: array[int]
+
+    def in_code(self, line: int, byte_column: int) -> bool:
+        """Whether the place (1-based line, 0-based byte column) is code, not a string or a comment."""
+        at = key(line - 1, byte_column)
+        i = bisect_right(self.text_starts, at) - 1
+        return i < 0 or at >= self.text_ends[i]
+
+    def enclosing(self, line: int) -> Definition | None:
+        """The innermost definition whose lines hold ``line``."""
+        inside = [d for d in self.definitions if d.line <= line <= d.end_line]
+        return max(inside, key=lambda d: d.depth) if inside else None
+
+
+def key(row: int, column: int) -> int:
+    return (row << 24) | min(column, (1 << 24) - 1)
+
+
+def parse(source: bytes, language: str) -> ts.Tree:
+    return ts.Parser(load(language).language).parse(source)
+
+
+def definitions(tree: ts.Tree, source: bytes, language: str) -> tuple[Definition, ...]:
+    """Every definition in the file, in source order, each with its enclosing definition's qualified name."""
+    loaded = load(language)
+    found: list[tuple[ts.Node, str, str]] = []
+    for _, match in ts.QueryCursor(loaded.definitions).matches(tree.root_node):
+        name_nodes = match.pop("name")
+        kind, nodes = next(iter(match.items()))
+        name = source[name_nodes[0].start_byte : name_nodes[0].end_byte].decode(errors="replace")
+        found.append((nodes[0], kind, _GENERICS.sub("", name) if kind == "impl" else name))
+    found.sort(key=lambda f: (f[0].start_byte, -f[0].end_byte))
+    stack: list[tuple[int, Definition]] = []  # open definitions: (end byte, definition)
+    result = []
+    for node, kind, name in found:
+        while stack and stack[-1][0] <= node.start_byte:
+            stack.pop()
+        parent = stack[-1][1] if stack else None
+        if kind == "function" and parent is not None and parent.kind in loaded.grammar.scopes:
+            kind = "method"
+        definition = Definition(
+            name=sys.intern(name),
+            kind=kind,
+            line=node.start_point[0] + 1,
+            end_line=node.end_point[0] + 1,
+            signature=_signature(node, source),
+            scope=parent.qualified if parent else (_receiver(node, source) or ""),
+            depth=len(stack),
+        )
+        result.append(definition)
+        stack.append((node.end_byte, definition))
+    return tuple(result)
+
+
+def text_spans(tree: ts.Tree, language: str) -> tuple[array[int], array[int]]:
+    """Where the file's strings and comments lie (merged, sorted): a name found there is not code."""
+    captures = ts.QueryCursor(load(language).texts).captures(tree.root_node)
+    spans = sorted((key(*n.start_point), key(*n.end_point)) for n in captures.get("text", ()))
+    starts, ends = array("q"), array("q")
+    for start, end in spans:
+        if ends and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def used_names(tree: ts.Tree, source: bytes, language: str) -> tuple[tuple[str, int], ...]:
+    """The identifiers the file uses (in code, not in strings or comments) and how often."""
+    captures = ts.QueryCursor(load(language).identifiers).captures(tree.root_node)
+    counts = Counter(source[n.start_byte : n.end_byte] for n in captures.get("id", ()))
+    return tuple((sys.intern(name.decode(errors="replace")), n) for name, n in counts.items())
+
+
+def _signature(node: ts.Node, source: bytes) -> str:
+    """The definition's header: its text up to its body (comments left out), whitespace collapsed."""
+    body = node.child_by_field_name("body")
+    if body is None and (value := node.child_by_field_name("value")) is not None:
+        body = value.child_by_field_name("body")  # const f = (a) => …
+    if body is None or body.parent is None:
+        text = source[node.start_byte : node.end_byte].split(b"{", 1)[0]  # a type, a signature without body
+    else:
+        head = [c.end_byte for c in body.parent.children if c.end_byte <= body.start_byte and c.type not in _COMMENTS]
+        text = source[node.start_byte : max(head, default=body.start_byte)]
+    line = " ".join(text.decode(errors="replace").split()).rstrip(":{; ").removesuffix("=>").rstrip()
+    line = _INNER_SPACE.sub("", _TRAILING_COMMA.sub(r"\1", line))  # '( self, a, )' -> '(self, a)'
+    return line if len(line) <= SIGNATURE_CHARS else line[: SIGNATURE_CHARS - 1] + "…"
+
+
+def _receiver(node: ts.Node, source: bytes) -> str | None:
+    """A Go method's receiver type: `func (p *Point) Move()` is Point.Move."""
+    receiver = node.child_by_field_name("receiver") if node.type == "method_declaration" else None
+    if receiver is None:
+        return None
+    found = _RECEIVER.search(source[receiver.start_byte : receiver.end_byte].decode(errors="replace"))
+    return found[1] if found else None
+
+
+class SymbolCache:
+    """Per-file symbols, reused while the file's (mtime, size) holds: a one-file edit costs one parse."""
+
+    def __init__(self, max_files: int = 50_000) -> None:
+        self._files: OrderedDict[str, tuple[tuple[int, int], FileSymbols]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_files
+        self.parsed = 0  # files parsed since start (the rest came from the cache)
+
+    def get(self, path: str, language: str, *, with_names: bool = False, max_bytes: int | None = None) -> FileSymbols:
+        st = os.stat(path)
+        key = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            kept = self._files.get(path)
+            if kept is not None and kept[0] == key and (kept[1].used is not None or not with_names):
+                self._files.move_to_end(path)
+                return kept[1]
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise FileTooLarge(path, st.st_size)
+        with open(path, "rb") as f:
+            source = f.read()
+        tree = parse(source, language)
+        symbols = FileSymbols(
+            language,
+            definitions(tree, source, language),
+            used_names(tree, source, language) if with_names else None,
+            *text_spans(tree, language),
+        )
+        with self._lock:
+            self.parsed += 1
+            self._files[path] = (key, symbols)
+            self._files.move_to_end(path)
+            while len(self._files) > self._max:
+                self._files.popitem(last=False)
+        return symbols
+
+
+class FileTooLarge(Exception):
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__(path)
+        self.size = size

@@ -1,0 +1,205 @@
+"""The languages Volley reads by symbol: their files, tree-sitter grammar (a PyPI wheel, offline) and queries.
+
+Each definition query captures a definition node as ``@<kind>`` and its name as ``@name``; the
+identifier query captures every identifier-like node as ``@id`` (names used in code, never in strings
+or comments). A grammar is loaded at its first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import PurePosixPath
+
+import tree_sitter as ts
+
+from volley.errors import InputError
+
+
+@dataclass(frozen=True)
+class Grammar:
+    name: str
+    module: str  # the grammar wheel's module
+    function: str  # its function returning the language
+    definitions: str
+    identifiers: str
+    scopes: frozenset[str]  # kinds whose function-like members are methods
+
+
+_JS_DEFINITIONS = """
+(class_declaration name: (_) @name) @class
+(function_declaration name: (identifier) @name) @function
+(generator_function_declaration name: (identifier) @name) @function
+(method_definition name: (_) @name) @method
+(variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @function
+"""
+_TS_DEFINITIONS = (
+    _JS_DEFINITIONS
+    + """
+(abstract_class_declaration name: (_) @name) @class
+(interface_declaration name: (_) @name) @interface
+(type_alias_declaration name: (_) @name) @type
+(enum_declaration name: (_) @name) @enum
+(abstract_method_signature name: (_) @name) @method
+(method_signature name: (_) @name) @method
+"""
+)
+_CLASSES = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "record"})
+
+GRAMMARS = {
+    "python": Grammar(
+        "python",
+        "tree_sitter_python",
+        "language",
+        """
+        (class_definition name: (identifier) @name) @class
+        (function_definition name: (identifier) @name) @function
+        """,
+        "(identifier) @id",
+        _CLASSES,
+    ),
+    "javascript": Grammar(
+        "javascript",
+        "tree_sitter_javascript",
+        "language",
+        _JS_DEFINITIONS,
+        "[(identifier) (property_identifier) (shorthand_property_identifier)] @id",
+        _CLASSES,
+    ),
+    "typescript": Grammar(
+        "typescript",
+        "tree_sitter_typescript",
+        "language_typescript",
+        _TS_DEFINITIONS,
+        "[(identifier) (property_identifier) (shorthand_property_identifier) (type_identifier)] @id",
+        _CLASSES,
+    ),
+    "tsx": Grammar(
+        "tsx",
+        "tree_sitter_typescript",
+        "language_tsx",
+        _TS_DEFINITIONS,
+        "[(identifier) (property_identifier) (shorthand_property_identifier) (type_identifier)] @id",
+        _CLASSES,
+    ),
+    "go": Grammar(
+        "go",
+        "tree_sitter_go",
+        "language",
+        """
+        (function_declaration name: (identifier) @name) @function
+        (method_declaration name: (field_identifier) @name) @method
+        (type_spec name: (type_identifier) @name type: (struct_type)) @struct
+        (type_spec name: (type_identifier) @name type: (interface_type)) @interface
+        (type_spec name: (type_identifier) @name type: [(type_identifier) (qualified_type) (function_type)
+          (map_type) (slice_type) (pointer_type) (generic_type) (channel_type) (array_type)]) @type
+        (method_elem name: (field_identifier) @name) @method
+        """,
+        "[(identifier) (field_identifier) (type_identifier) (package_identifier)] @id",
+        _CLASSES,
+    ),
+    "rust": Grammar(
+        "rust",
+        "tree_sitter_rust",
+        "language",
+        """
+        (function_item name: (identifier) @name) @function
+        (function_signature_item name: (identifier) @name) @function
+        (struct_item name: (type_identifier) @name) @struct
+        (enum_item name: (type_identifier) @name) @enum
+        (trait_item name: (type_identifier) @name) @trait
+        (type_item name: (type_identifier) @name) @type
+        (impl_item type: (_) @name) @impl
+        (mod_item name: (identifier) @name) @module
+        (macro_definition name: (identifier) @name) @macro
+        """,
+        "[(identifier) (field_identifier) (type_identifier)] @id",
+        _CLASSES,
+    ),
+    "java": Grammar(
+        "java",
+        "tree_sitter_java",
+        "language",
+        """
+        (class_declaration name: (identifier) @name) @class
+        (interface_declaration name: (identifier) @name) @interface
+        (enum_declaration name: (identifier) @name) @enum
+        (record_declaration name: (identifier) @name) @record
+        (method_declaration name: (identifier) @name) @method
+        (constructor_declaration name: (identifier) @name) @constructor
+        """,
+        "[(identifier) (type_identifier)] @id",
+        _CLASSES,
+    ),
+}
+
+EXTENSIONS = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "tsx",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+}
+SUPPORTED = "Python, JavaScript, TypeScript/TSX, Go, Rust and Java"
+
+
+def language_of(path: str) -> str | None:
+    return EXTENSIONS.get(PurePosixPath(path).suffix.lower())
+
+
+def require_language(path: str) -> str:
+    """The file's language, or an error that says what to do instead."""
+    language = language_of(path)
+    if language is None:
+        raise InputError(
+            f"{path}: not supported for outline (symbols are read for {SUPPORTED} files); "
+            "use grep for its definitions, e.g. grep pattern='^\\s*(def|class|function|func|fn) '"
+        )
+    return language
+
+
+# Nodes holding text rather than code, in whichever grammars have them: the content of strings (not a
+# whole Python f-string or JavaScript template: their interpolations are code) and comments.
+_TEXT_NODES = (
+    "comment",
+    "line_comment",
+    "block_comment",
+    "string_content",
+    "string_fragment",
+    "interpreted_string_literal",
+    "raw_string_literal",
+    "char_literal",
+    "character_literal",
+    "rune_literal",
+    "text_block",
+    "regex_pattern",
+)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    grammar: Grammar
+    language: ts.Language
+    definitions: ts.Query
+    identifiers: ts.Query
+    texts: ts.Query
+
+
+@cache
+def load(name: str) -> Loaded:
+    grammar = GRAMMARS[name]
+    module = importlib.import_module(grammar.module)
+    language = ts.Language(getattr(module, grammar.function)())
+    present = [kind for kind in _TEXT_NODES if language.id_for_node_kind(kind, True)]
+    texts = ts.Query(language, "[" + " ".join(f"({kind})" for kind in present) + "] @text")
+    queries = (ts.Query(language, grammar.definitions), ts.Query(language, grammar.identifiers), texts)
+    return Loaded(grammar, language, *queries)

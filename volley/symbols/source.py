@@ -1,0 +1,68 @@
+"""The workspace's files read by symbol: which files, their cached symbols, parsed in parallel."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from volley.concurrency import blocking, concurrently
+from volley.config import CORES
+from volley.symbols.extract import FileSymbols, FileTooLarge, SymbolCache
+from volley.symbols.languages import language_of
+from volley.workspace import Target, Workspace
+
+MAX_SOURCE_BYTES = 2 * 1024 * 1024  # larger files (generated, minified, vendored) are left out of symbol answers
+PART_MIN_FILES = 64  # files per worker-thread part: below this, one thread does it
+
+_caches: dict[str, SymbolCache] = {}
+
+
+def cache_of(ws: Workspace) -> SymbolCache:
+    """The workspace's symbol cache (one per root, for the life of the process)."""
+    return _caches.setdefault(str(ws.root), SymbolCache())
+
+
+def source_files(ws: Workspace, target: Target) -> list[str]:
+    """The visible files below ``target`` in a language Volley reads by symbol (blocking)."""
+    if not target.is_dir:
+        return [target.rel] if language_of(target.rel) else []
+    return [rel for rel in ws.visible_files(target) if language_of(rel)]
+
+
+@dataclass
+class Parsed:
+    symbols: dict[str, FileSymbols] = field(default_factory=dict)  # by relative path
+    too_large: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+async def parse_files(ws: Workspace, rels: list[str], *, with_names: bool = False) -> Parsed:
+    """Each file's symbols (from the cache when its stat holds), parsed on the worker threads."""
+    count = max(1, min(CORES, ws.config.concurrency.threads, len(rels) // PART_MIN_FILES))
+    parts = [rels[i::count] for i in range(count)]
+    job = functools.partial(_parse_part, cache_of(ws), str(ws.root), with_names)
+    done: list[Parsed] = await concurrently([functools.partial(blocking, job, part) for part in parts])
+    merged = Parsed()
+    for part in done:
+        merged.symbols.update(part.symbols)
+        merged.too_large += part.too_large
+        merged.unreadable += part.unreadable
+    merged.symbols = {rel: merged.symbols[rel] for rel in sorted(merged.symbols)}
+    return merged
+
+
+def _parse_part(cache: SymbolCache, root: str, with_names: bool, rels: list[str]) -> Parsed:
+    parsed = Parsed()
+    for rel in rels:
+        language = language_of(rel)
+        if language is None:
+            continue
+        try:
+            parsed.symbols[rel] = cache.get(
+                f"{root}/{rel}", language, with_names=with_names, max_bytes=MAX_SOURCE_BYTES
+            )
+        except FileTooLarge:
+            parsed.too_large.append(rel)
+        except OSError:
+            parsed.unreadable.append(rel)  # deleted or unreadable since it was listed
+    return parsed

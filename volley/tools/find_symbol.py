@@ -1,0 +1,154 @@
+"""find_symbol: where a name is defined — search narrows the workspace to the files naming it, then only
+those are parsed (or read from the symbol cache)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from volley.budget import body_chars
+from volley.concurrency import blocking
+from volley.errors import InputError
+from volley.symbols.extract import Definition
+from volley.symbols.languages import SUPPORTED
+from volley.symbols.source import parse_files, source_files
+from volley.text import numbered
+from volley.tools.grep import matching_lines
+from volley.workspace import Workspace
+
+KINDS = ("class", "function", "method", "interface", "struct", "enum", "trait", "impl", "type", "module", "macro")
+KINDS += ("record", "constructor")
+BODY_MAX_LINES = 300
+_NAME = re.compile(r"[\w$*?]+(\.[\w$*?]+)*")
+
+
+class SymbolHit(BaseModel):
+    path: str
+    line: int
+    end_line: int
+    kind: str
+    name: str
+    qualified: str = Field(description="with the definitions it is in: 'QuerySet.filter'")
+    signature: str
+    body: str | None = Field(None, description="the definition's lines (include_body), cat -n numbered")
+
+    def render(self) -> str:
+        head = f"{self.path}:{self.line}-{self.end_line} {self.kind} {self.qualified}: {self.signature}"
+        return head if self.body is None else f"{head}\n{self.body}"
+
+
+class FindSymbolResult(BaseModel):
+    name: str
+    hits: list[SymbolHit]
+    total: int = Field(description="definitions found")
+    candidate_files: int = Field(description="files naming it that were parsed")
+    searched_files: int
+    offset: int = 0
+    next_offset: int | None = None
+
+    def render(self) -> str:
+        lines = [h.render() for h in self.hits]
+        if not self.hits:
+            where = f"{self.candidate_files} of the {self.searched_files} {SUPPORTED} files searched name it"
+            lines.append(f"no definition of {self.name!r} ({where}); find_references or grep show where it is used")
+        if self.next_offset is not None:
+            span = f"{self.offset + 1}-{self.offset + len(self.hits)} of {self.total}"
+            lines.append(
+                f"[definitions {span}; the rest: the same call with offset={self.next_offset}, or a kind/path]"
+            )
+        return "\n".join(lines)
+
+
+async def find_symbol(
+    ws: Workspace,
+    name: Annotated[
+        str,
+        Field(description="a name ('filter'), a qualified name ('QuerySet.filter') or a pattern with * and ?"),
+    ],
+    kind: Annotated[str | None, Field(description=f"only this kind: {', '.join(KINDS)}")] = None,
+    path: Annotated[str, Field(description="file or directory to look in, relative to the workspace root")] = ".",
+    include_body: Annotated[bool, Field(description="also return each definition's lines")] = False,
+    max_results: Annotated[int, Field(ge=1, le=500, description="definitions to return")] = 50,
+    offset: Annotated[int, Field(ge=0, description="definitions to skip (a cut answer names it)")] = 0,
+) -> FindSymbolResult:
+    """Find where a class, function, method or type is defined: each hit is path:first-last kind
+    qualified.name: signature. Python, JavaScript, TypeScript/TSX, Go, Rust, Java.
+
+    With include_body, each definition's text too. Much cheaper than grep plus reading the files.
+    """
+    matches = _matcher(name, kind)
+    target = await blocking(ws.resolve, path)
+    files = await blocking(source_files, ws, target)
+    last = name.rsplit(".", 1)[-1]
+    word = "".join(r"[\w$]*" if c == "*" else r"[\w$]" if c == "?" else re.escape(c) for c in last)
+    candidates = sorted(await matching_lines(ws, rf"\b{word}\b", files, first_only=True))
+    parsed = await parse_files(ws, candidates)
+    found = [(rel, d) for rel, symbols in parsed.symbols.items() for d in symbols.definitions if matches(d)]
+    chars = body_chars(ws.config.limits.answer_chars)
+    hits: list[SymbolHit] = []
+    for rel, d in found[offset : offset + max_results]:
+        hit = SymbolHit(
+            path=rel,
+            line=d.line,
+            end_line=d.end_line,
+            kind=d.kind,
+            name=d.name,
+            qualified=d.qualified,
+            signature=d.signature,
+        )
+        if include_body:
+            hit.body = await blocking(_body, f"{ws.root}/{rel}", d, max(0, chars - 200))
+        chars -= len(hit.render()) + 1
+        if chars < 0 and hits:
+            break
+        hits.append(hit)
+    end = offset + len(hits)
+    return FindSymbolResult(
+        name=name,
+        hits=hits,
+        total=len(found),
+        candidate_files=len(candidates),
+        searched_files=len(files),
+        offset=offset,
+        next_offset=end if end < len(found) else None,
+    )
+
+
+def _matcher(name: str, kind: str | None) -> Callable[[Definition], bool]:
+    if not _NAME.fullmatch(name):
+        raise InputError(
+            f"name {name!r}: give an identifier ('filter'), a qualified name ('QuerySet.filter') or a pattern "
+            "('get_*'); for any other text use grep"
+        )
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind {kind!r}: one of {', '.join(KINDS)}")
+    qualified = "." in name
+
+    def matches(d: Definition) -> bool:
+        if kind is not None and d.kind != kind:
+            return False
+        if not qualified:
+            return fnmatchcase(d.name, name)
+        return fnmatchcase(d.qualified, name) or fnmatchcase(d.qualified, f"*.{name}")
+
+    return matches
+
+
+def _body(path: str, d: Definition, chars: int) -> str:
+    """The definition's lines, numbered, cut at BODY_MAX_LINES or ``chars`` with the way to the rest."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()[d.line - 1 : d.end_line]
+    shown: list[str] = []
+    for line in lines[:BODY_MAX_LINES]:
+        chars -= len(line) + 8
+        if chars < 0:
+            break
+        shown.append(line)
+    text = numbered(shown, d.line).rstrip("\n")
+    if len(shown) < len(lines):
+        text += f"\n[{len(lines) - len(shown)} more lines: read_file offset={d.line + len(shown)}]"
+    return text
