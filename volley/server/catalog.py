@@ -15,6 +15,7 @@ from volley.tools.grep import grep
 from volley.tools.list_dir import list_dir
 from volley.tools.outline import outline
 from volley.tools.read_file import read_file
+from volley.tools.repo_map import repo_map
 from volley.tools.run_linter import run_linter
 from volley.tools.run_tests import run_tests, test_results
 from volley.tools.toolchains_info import fix_lint, list_toolchains, run_output
@@ -91,6 +92,7 @@ TOOL_SPECS = [
     ToolSpec(outline, "search", _title(READ_ONLY, "Outline a file's definitions"), _symbol_limits, paths="path"),
     ToolSpec(find_symbol, "search", _title(READ_ONLY, "Find where a name is defined"), _symbol_limits, paths="path"),
     ToolSpec(find_references, "search", _title(READ_ONLY, "Find where a name is used"), _symbol_limits, paths="path"),
+    ToolSpec(repo_map, "search", _title(READ_ONLY, "Map the code's main definitions"), _symbol_limits, paths="path"),
     ToolSpec(
         run_linter, "lint", _title(RUNS_WORKSPACE_TOOLS, "Run the linters"), _lint_limits, paths="paths", merges=True
     ),

@@ -116,8 +116,8 @@ def text_spans(tree: ts.Tree, language: str) -> tuple[array[int], array[int]]:
 
 
 def used_names(tree: ts.Tree, source: bytes, language: str) -> tuple[tuple[str, int], ...]:
-    """The identifiers the file uses (in code, not in strings or comments) and how often."""
-    captures = ts.QueryCursor(load(language).identifiers).captures(tree.root_node)
+    """The names the file uses (calls, types, base classes: see languages.py) and how often."""
+    captures = ts.QueryCursor(load(language).references).captures(tree.root_node)
     counts = Counter(source[n.start_byte : n.end_byte] for n in captures.get("id", ()))
     return tuple((sys.intern(name.decode(errors="replace")), n) for name, n in counts.items())
 

@@ -1,8 +1,9 @@
 """The languages Volley reads by symbol: their files, tree-sitter grammar (a PyPI wheel, offline) and queries.
 
 Each definition query captures a definition node as ``@<kind>`` and its name as ``@name``; the
-identifier query captures every identifier-like node as ``@id`` (names used in code, never in strings
-or comments). A grammar is loaded at its first use.
+reference query captures as ``@id`` the names a file uses the way Aider's tags do: what it calls,
+instantiates, inherits from and names as a type (not module paths in imports, not every attribute). A
+grammar is loaded at its first use.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Grammar:
     module: str  # the grammar wheel's module
     function: str  # its function returning the language
     definitions: str
-    identifiers: str
+    references: str
     scopes: frozenset[str]  # kinds whose function-like members are methods
 
 
@@ -45,6 +46,12 @@ _TS_DEFINITIONS = (
 (method_signature name: (_) @name) @method
 """
 )
+_JS_CALLS = """
+(call_expression function: [(identifier) @id (member_expression property: (property_identifier) @id)])
+(new_expression constructor: [(identifier) @id (member_expression property: (property_identifier) @id)])
+"""
+_JS_REFERENCES = _JS_CALLS + "(class_heritage (identifier) @id)"
+_TS_REFERENCES = _JS_CALLS + "(type_identifier) @id"
 _CLASSES = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "record"})
 
 GRAMMARS = {
@@ -56,7 +63,12 @@ GRAMMARS = {
         (class_definition name: (identifier) @name) @class
         (function_definition name: (identifier) @name) @function
         """,
-        "(identifier) @id",
+        """
+        (call function: [(identifier) @id (attribute attribute: (identifier) @id)])
+        (class_definition superclasses: (argument_list [(identifier) @id (attribute attribute: (identifier) @id)]))
+        (type (identifier) @id)
+        (decorator [(identifier) @id (attribute attribute: (identifier) @id)])
+        """,
         _CLASSES,
     ),
     "javascript": Grammar(
@@ -64,7 +76,7 @@ GRAMMARS = {
         "tree_sitter_javascript",
         "language",
         _JS_DEFINITIONS,
-        "[(identifier) (property_identifier) (shorthand_property_identifier)] @id",
+        _JS_REFERENCES,
         _CLASSES,
     ),
     "typescript": Grammar(
@@ -72,7 +84,7 @@ GRAMMARS = {
         "tree_sitter_typescript",
         "language_typescript",
         _TS_DEFINITIONS,
-        "[(identifier) (property_identifier) (shorthand_property_identifier) (type_identifier)] @id",
+        _TS_REFERENCES,
         _CLASSES,
     ),
     "tsx": Grammar(
@@ -80,7 +92,7 @@ GRAMMARS = {
         "tree_sitter_typescript",
         "language_tsx",
         _TS_DEFINITIONS,
-        "[(identifier) (property_identifier) (shorthand_property_identifier) (type_identifier)] @id",
+        _TS_REFERENCES,
         _CLASSES,
     ),
     "go": Grammar(
@@ -96,7 +108,10 @@ GRAMMARS = {
           (map_type) (slice_type) (pointer_type) (generic_type) (channel_type) (array_type)]) @type
         (method_elem name: (field_identifier) @name) @method
         """,
-        "[(identifier) (field_identifier) (type_identifier) (package_identifier)] @id",
+        """
+        (call_expression function: [(identifier) @id (selector_expression field: (field_identifier) @id)])
+        (type_identifier) @id
+        """,
         _CLASSES,
     ),
     "rust": Grammar(
@@ -114,7 +129,12 @@ GRAMMARS = {
         (mod_item name: (identifier) @name) @module
         (macro_definition name: (identifier) @name) @macro
         """,
-        "[(identifier) (field_identifier) (type_identifier)] @id",
+        """
+        (call_expression function: [(identifier) @id (field_expression field: (field_identifier) @id)
+          (scoped_identifier name: (identifier) @id)])
+        (macro_invocation macro: (identifier) @id)
+        (type_identifier) @id
+        """,
         _CLASSES,
     ),
     "java": Grammar(
@@ -129,7 +149,11 @@ GRAMMARS = {
         (method_declaration name: (identifier) @name) @method
         (constructor_declaration name: (identifier) @name) @constructor
         """,
-        "[(identifier) (type_identifier)] @id",
+        """
+        (method_invocation name: (identifier) @id)
+        (object_creation_expression type: (type_identifier) @id)
+        (type_identifier) @id
+        """,
         _CLASSES,
     ),
 }
@@ -190,7 +214,7 @@ class Loaded:
     grammar: Grammar
     language: ts.Language
     definitions: ts.Query
-    identifiers: ts.Query
+    references: ts.Query
     texts: ts.Query
 
 
@@ -201,5 +225,5 @@ def load(name: str) -> Loaded:
     language = ts.Language(getattr(module, grammar.function)())
     present = [kind for kind in _TEXT_NODES if language.id_for_node_kind(kind, True)]
     texts = ts.Query(language, "[" + " ".join(f"({kind})" for kind in present) + "] @text")
-    queries = (ts.Query(language, grammar.definitions), ts.Query(language, grammar.identifiers), texts)
+    queries = (ts.Query(language, grammar.definitions), ts.Query(language, grammar.references), texts)
     return Loaded(grammar, language, *queries)

@@ -26,7 +26,7 @@ def source_files(ws: Workspace, target: Target) -> list[str]:
     """The visible files below ``target`` in a language Volley reads by symbol (blocking)."""
     if not target.is_dir:
         return [target.rel] if language_of(target.rel) else []
-    return [rel for rel in ws.visible_files(target) if language_of(rel)]
+    return sorted(rel for rel in ws.visible_files(target) if language_of(rel))
 
 
 @dataclass
