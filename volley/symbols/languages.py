@@ -62,6 +62,7 @@ GRAMMARS = {
         """
         (class_definition name: (identifier) @name) @class
         (function_definition name: (identifier) @name) @function
+        (assignment left: (identifier) @name right: (lambda)) @function
         """,
         """
         (call function: [(identifier) @id (attribute attribute: (identifier) @id)])
