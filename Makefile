@@ -41,6 +41,11 @@ contention: $(BIN)/.installed  # the whole suite RUNS times (default 10) under C
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run $(ARGS)
+	$(BIN)/python -m benchmarks.symbols
+
+symbols: $(BIN)/.installed  # outline, find_symbol, find_references, repo_map on django against rg and ctags; token study
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.symbols
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

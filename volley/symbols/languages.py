@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import PurePosixPath
 
 import tree_sitter as ts
 
@@ -26,6 +25,9 @@ class Grammar:
     definitions: str
     references: str
     scopes: frozenset[str]  # kinds whose function-like members are methods
+    # lines that may define {name} (a Rust regex): every definition the query finds is on such a line, so
+    # find_symbol parses only the files having one (a superset: calls match too in some languages)
+    defining_line: str = r"\b{name}\b"
 
 
 _JS_DEFINITIONS = """
@@ -52,6 +54,7 @@ _JS_CALLS = """
 """
 _JS_REFERENCES = _JS_CALLS + "(class_heritage (identifier) @id)"
 _TS_REFERENCES = _JS_CALLS + "(type_identifier) @id"
+_JS_DEFINING = r"\b(?:class|function\*?|interface|type|enum)\s+{name}\b|\b{name}\s*[?!]?\s*(?:<[^>]*>\s*)?[(=:]"
 _CLASSES = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "record"})
 
 GRAMMARS = {
@@ -71,6 +74,7 @@ GRAMMARS = {
         (decorator [(identifier) @id (attribute attribute: (identifier) @id)])
         """,
         _CLASSES,
+        r"\b(?:def|class)\s+{name}\b|\b{name}\s*(?::[^=]*)?=\s*lambda\b",
     ),
     "javascript": Grammar(
         "javascript",
@@ -79,6 +83,7 @@ GRAMMARS = {
         _JS_DEFINITIONS,
         _JS_REFERENCES,
         _CLASSES,
+        _JS_DEFINING,
     ),
     "typescript": Grammar(
         "typescript",
@@ -87,6 +92,7 @@ GRAMMARS = {
         _TS_DEFINITIONS,
         _TS_REFERENCES,
         _CLASSES,
+        _JS_DEFINING,
     ),
     "tsx": Grammar(
         "tsx",
@@ -95,6 +101,7 @@ GRAMMARS = {
         _TS_DEFINITIONS,
         _TS_REFERENCES,
         _CLASSES,
+        _JS_DEFINING,
     ),
     "go": Grammar(
         "go",
@@ -114,6 +121,7 @@ GRAMMARS = {
         (type_identifier) @id
         """,
         _CLASSES,
+        r"\bfunc\s+(?:\([^)]*\)\s*)?{name}\b|\btype\s+{name}\b|^\s*{name}\s*[\s(\[]",
     ),
     "rust": Grammar(
         "rust",
@@ -137,6 +145,7 @@ GRAMMARS = {
         (type_identifier) @id
         """,
         _CLASSES,
+        r"\b(?:fn|struct|enum|trait|type|mod|union)\s+{name}\b|\bmacro_rules!\s*{name}\b|\bimpl\b.*\b{name}\b",
     ),
     "java": Grammar(
         "java",
@@ -156,6 +165,7 @@ GRAMMARS = {
         (type_identifier) @id
         """,
         _CLASSES,
+        r"\b(?:class|interface|enum|record)\s+{name}\b|\b{name}\s*\(",
     ),
 }
 
@@ -178,7 +188,10 @@ SUPPORTED = "Python, JavaScript, TypeScript/TSX, Go, Rust and Java"
 
 
 def language_of(path: str) -> str | None:
-    return EXTENSIONS.get(PurePosixPath(path).suffix.lower())
+    dot = path.rfind(".")
+    if dot <= path.rfind("/") + 1:  # no extension, or a dot file such as '.ts'
+        return None
+    return EXTENSIONS.get(path[dot:].lower())
 
 
 def require_language(path: str) -> str:

@@ -3,6 +3,7 @@ those are parsed (or read from the symbol cache)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from fnmatch import fnmatchcase
@@ -11,10 +12,10 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
-from volley.concurrency import blocking
+from volley.concurrency import blocking, concurrently
 from volley.errors import InputError
 from volley.symbols.extract import Definition
-from volley.symbols.languages import SUPPORTED
+from volley.symbols.languages import GRAMMARS, SUPPORTED, language_of
 from volley.symbols.source import parse_files, source_files
 from volley.text import numbered
 from volley.tools.grep import matching_lines
@@ -45,7 +46,7 @@ class FindSymbolResult(BaseModel):
     name: str
     hits: list[SymbolHit]
     total: int = Field(description="definitions found")
-    candidate_files: int = Field(description="files naming it that were parsed")
+    candidate_files: int = Field(description="files with a line that may define it, parsed")
     searched_files: int
     offset: int = 0
     next_offset: int | None = None
@@ -53,7 +54,7 @@ class FindSymbolResult(BaseModel):
     def render(self) -> str:
         lines = [h.render() for h in self.hits]
         if not self.hits:
-            where = f"{self.candidate_files} of the {self.searched_files} {SUPPORTED} files searched name it"
+            where = f"{self.searched_files} {SUPPORTED} files searched"
             lines.append(f"no definition of {self.name!r} ({where}); find_references or grep show where it is used")
         if self.next_offset is not None:
             span = f"{self.offset + 1}-{self.offset + len(self.hits)} of {self.total}"
@@ -83,9 +84,7 @@ async def find_symbol(
     matches = _matcher(name, kind)
     target = await blocking(ws.resolve, path)
     files = await blocking(source_files, ws, target)
-    last = name.rsplit(".", 1)[-1]
-    word = "".join(r"[\w$]*" if c == "*" else r"[\w$]" if c == "?" else re.escape(c) for c in last)
-    candidates = sorted(await matching_lines(ws, rf"\b{word}\b", files, first_only=True))
+    candidates = await _candidates(ws, name.rsplit(".", 1)[-1], files)
     parsed = await parse_files(ws, candidates)
     found = [(rel, d) for rel, symbols in parsed.symbols.items() for d in symbols.definitions if matches(d)]
     chars = body_chars(ws.config.limits.answer_chars)
@@ -116,6 +115,19 @@ async def find_symbol(
         offset=offset,
         next_offset=end if end < len(found) else None,
     )
+
+
+async def _candidates(ws: Workspace, last: str, files: list[str]) -> list[str]:
+    """The files with a line that may define the name, searched per language with its own regex."""
+    word = "".join(r"[\w$]*" if c == "*" else r"[\w$]" if c == "?" else re.escape(c) for c in last)
+    by_regex: dict[str, list[str]] = {}
+    for rel in files:
+        language = language_of(rel)
+        if language is not None:
+            by_regex.setdefault(GRAMMARS[language].defining_line.replace("{name}", word), []).append(rel)
+    jobs = [functools.partial(matching_lines, ws, regex, group, first_only=True) for regex, group in by_regex.items()]
+    found = await concurrently(jobs)
+    return sorted(rel for part in found for rel in part)
 
 
 def _matcher(name: str, kind: str | None) -> Callable[[Definition], bool]:

@@ -14,7 +14,8 @@ from volley.symbols.source import parse_files, source_files
 from volley.tools.outline import Symbol
 from volley.workspace import Workspace
 
-CHARS_PER_TOKEN = 3.6  # measured on django's map with a BPE tokenizer (benchmarks/symbols.py)
+CHARS_PER_TOKEN = 3.25  # measured on django's map with Anthropic's published tokenizer (benchmarks/symbols.py)
+CLOSING_NOTE = 160  # characters of the map's last line
 DEFAULT_TOKENS = 2048
 
 
@@ -27,7 +28,7 @@ class RepoMapResult(BaseModel):
     path: str
     files: list[MapFile]
     max_tokens: int
-    tokens: int = Field(description="the map's size, estimated at 3.6 characters a token")
+    tokens: int = Field(description="the map's size, estimated at 3.25 characters a token")
     definitions_shown: int
     definitions_total: int
     files_ranked: int
@@ -103,7 +104,7 @@ def _map(root: str, path: str, files: dict[str, FileSymbols], focus: frozenset[s
 
 def _fit(ranked: list[tuple[str, Definition]], max_tokens: int) -> list[tuple[str, Definition]]:
     """The most definitions, best first, whose map fits max_tokens (a binary search on the count)."""
-    budget = max_tokens * CHARS_PER_TOKEN
+    budget = max_tokens * CHARS_PER_TOKEN - CLOSING_NOTE
     low, high = 0, len(ranked)
     while low < high:
         mid = (low + high + 1) // 2
