@@ -20,13 +20,14 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from benchmarks import corpus
 from benchmarks.answer_sizes import tokenizer
@@ -193,6 +194,65 @@ async def find_symbol_against_ctags(client: Client, tags: list[tuple[str, int, s
         if ours != {(p, line) for p, line, n in tags if n == name}:
             differ.append(name)
     return {"names": len(names), "differ": differ}
+
+
+# -- Serena, the peer that answers by symbol through language servers ---------------------------------
+
+SERENA_VENV = corpus.CACHE / "serena-venv"
+
+
+def serena_params(root: Path) -> StdioServerParameters | str:
+    """Serena 2.x from PyPI (with uv, which it runs pyright through), or why it cannot run here."""
+    if not (SERENA_VENV / "bin" / "serena").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SERENA_VENV)], check=True)
+        done = subprocess.run([str(SERENA_VENV / "bin" / "pip"), "install", "-q", "serena-agent", "uv"], check=False)
+        if done.returncode:
+            return "pip install serena-agent failed"
+    # uvx fetches pyright from PyPI; it needs a Python 3.13 it can find (it may not download one offline)
+    py313 = next(iter(Path.home().glob(".pyenv/versions/3.13*/bin")), None) or Path(sys.executable).parent
+    project = root / ".serena" / "project.yml"
+    project.parent.mkdir(exist_ok=True)
+    project.write_text(f'project_name: "{root.name}"\nlanguage_servers: ["python"]\nencoding: "utf-8"\n')
+    home = corpus.CACHE / "serena-home"
+    home.mkdir(exist_ok=True)
+    env = {"HOME": str(home), "PATH": f"{SERENA_VENV / 'bin'}:{py313}:/usr/bin:/bin", "UV_PYTHON_DOWNLOADS": "never"}
+    args = ["start-mcp-server", "--project", str(root), "--context", "ide", "--agent-interface", "tools"]
+    args += ["--enable-web-dashboard", "False"]
+    return StdioServerParameters(command=str(SERENA_VENV / "bin" / "serena"), args=args, env=env)
+
+
+def serena_tree() -> Path:
+    tree = corpus.CACHE / "django-serena"  # its own copy: Serena writes .serena/ into the project
+    if not tree.exists():
+        shutil.copytree(corpus.django(), tree)
+    return tree
+
+
+async def serena_rows(runs: int) -> dict[str, Any]:
+    root = serena_tree()
+    params = serena_params(root)
+    if isinstance(params, str):
+        return {"error": params}
+    rows: dict[str, Any] = {}
+    try:
+        async with Client(params, mode="legacy") as client:
+            started = time.perf_counter()
+            first = await client.call_tool("find_symbol", {"name_path_pattern": "QuerySet"})
+            rows["first_call_s"] = time.perf_counter() - started  # starts pyright and indexes
+            if first.is_error or "query.py" not in text(first):
+                return {"error": f"find_symbol answered: {text(first)[:300]}"}
+            for name, _ in DEFINITIONS:
+                args = {"name_path_pattern": name}
+                rows[f"find_symbol {name}"] = await median_time(lambda a=args: client.call_tool("find_symbol", a), runs)
+            overview = {"relative_path": OUTLINE_FILE}
+            rows["outline"] = await median_time(lambda: client.call_tool("get_symbols_overview", overview), runs)
+            refs = {"name_path": "make_hashable", "relative_path": "django/utils/hashable.py"}
+            rows["references make_hashable"] = await median_time(
+                lambda: client.call_tool("find_referencing_symbols", refs), runs
+            )
+    except Exception as exc:  # a peer that fails is a figure too
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return rows
 
 
 # -- the token study ------------------------------------------------------------------------------
@@ -374,6 +434,28 @@ def report(r: dict[str, Any]) -> str:
             f"| find_symbol for {f['names']} of ctags' names (every 100th): same path:line | "
             f"{f['names'] - len(f['differ'])} of {f['names']} | | differ: {', '.join(f['differ']) or 'none'} |"
         )
+    sr = r.get("serena", {})
+    if "error" in sr:
+        lines.append(f"| Serena 2.1 (pyright) | could not run: {sr['error']} | | |")
+    elif sr:
+        lines.append(
+            f"| Serena 2.1 (pyright): first call (starts the language server) | {sr['first_call_s']:.1f} s | | |"
+        )
+        volley = {row["name"]: row for row in r["find_symbol"]}
+        for name, _ in DEFINITIONS:
+            ours = volley[name]["volley_warm_s"]
+            theirs = sr[f"find_symbol {name}"]
+            lines.append(
+                f"| Serena find_symbol {name}, warm | {theirs * 1e3:.0f} ms | Volley {ours * 1e3:.0f} ms | "
+                f"Volley {ours / theirs:.2f}x Serena |"
+            )
+        lines.append(
+            f"| Serena get_symbols_overview {OUTLINE_FILE} | {sr['outline'] * 1e3:.0f} ms | "
+            f"Volley outline {o['warm_ms']:.0f} ms | |"
+        )
+        lines.append(
+            f"| Serena find_referencing_symbols make_hashable | {sr['references make_hashable'] * 1e3:.0f} ms | | |"
+        )
     lines += ["", "Token study (calls / characters / tokens; `answered`: the fact asked is in the answers):", ""]
     lines += ["| question | read/grep | symbol tools | answered (grep / symbols) |", "|---|---|---|---|"]
     totals = {"grep": [0, 0, 0], "symbols": [0, 0, 0]}
@@ -415,6 +497,7 @@ async def main_async(runs: int) -> dict[str, Any]:
         results["token_study"] = await token_study(client, tok)
     results["find_symbol"] = await find_symbol_rows(root, runs)
     results["repo_map"] = await repo_map_rows(root, runs, tok)
+    results["serena"] = await serena_rows(runs)
     results["ctags"] = await asyncio.to_thread(ctags_rows, root)
     if "tags" in results["ctags"]:
         async with Client(volley_params(root), mode="legacy") as client:
