@@ -77,6 +77,12 @@ def calls(root: Path) -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("list_dir depth=4", "list_dir", {"depth": 4}),
         ("list_dir glob='**/*'", "list_dir", {"glob": "**/*", "max_entries": 100000}),
+        ("outline: the largest .py file", "outline", {"path": largest}),
+        ("outline: the whole tree", "outline", {"path": "."}),
+        ("find_symbol '*' (every definition)", "find_symbol", {"name": "*", "max_results": 500}),
+        ("find_symbol 'get_*', include_body", "find_symbol", {"name": "get_*", "include_body": True}),
+        ("find_references 'self', max_results=1000", "find_references", {"name": "self", "max_results": 1000}),
+        ("repo_map max_tokens=20000", "repo_map", {"max_tokens": 20000}),
         ("run_linter (ruff, 7,000+ findings)", "run_linter", {}),
         ("list_toolchains", "list_toolchains", {}),
         (

@@ -215,7 +215,8 @@ def serena_params(root: Path) -> StdioServerParameters | str:
     project.write_text(f'project_name: "{root.name}"\nlanguage_servers: ["python"]\nencoding: "utf-8"\n')
     home = corpus.CACHE / "serena-home"
     home.mkdir(exist_ok=True)
-    env = {"HOME": str(home), "PATH": f"{SERENA_VENV / 'bin'}:{py313}:/usr/bin:/bin", "UV_PYTHON_DOWNLOADS": "never"}
+    path = f"{SERENA_VENV / 'bin'}:{py313}:/usr/bin:/bin"  # the proxy and certificates stay in the environment
+    env = {**os.environ, "HOME": str(home), "PATH": path, "UV_PYTHON_DOWNLOADS": "never"}
     args = ["start-mcp-server", "--project", str(root), "--context", "ide", "--agent-interface", "tools"]
     args += ["--enable-web-dashboard", "False"]
     return StdioServerParameters(command=str(SERENA_VENV / "bin" / "serena"), args=args, env=env)
