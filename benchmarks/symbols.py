@@ -131,8 +131,15 @@ async def repo_map_rows(root: Path, runs: int, tok: Any) -> dict[str, Any]:
     original = edited.read_text()
     try:
         async with Client(volley_params(root), mode="legacy") as client:
+            small = {"path": EDITED, "limit": 20}
+            await client.call_tool("read_file", small)
+            alone = await median_time(lambda: client.call_tool("read_file", small), runs * 4)
             started = time.perf_counter()
-            result = await client.call_tool("repo_map", {"max_tokens": 2048})
+            mapping = asyncio.create_task(client.call_tool("repo_map", {"max_tokens": 2048}))
+            during = []
+            while not mapping.done() and len(during) < 200:
+                during.append((await _timed(lambda: client.call_tool("read_file", small)))[0])
+            result = await mapping
             cold = time.perf_counter() - started
             unchanged = await median_time(lambda: client.call_tool("repo_map", {"max_tokens": 2048}), runs)
             edits = []
@@ -149,6 +156,9 @@ async def repo_map_rows(root: Path, runs: int, tok: Any) -> dict[str, Any]:
         "cold_s": cold,
         "unchanged_s": unchanged,
         "after_edit_s": statistics.median(edits),
+        "small_read_alone_ms": alone * 1e3,
+        "small_read_during_ms": statistics.median(during) * 1e3 if during else None,
+        "small_reads_during": len(during),
         "tokens_by_budget": sizes,
         "first_lines": text(result).splitlines()[:12],
     }
@@ -422,6 +432,12 @@ def report(r: dict[str, Any]) -> str:
         f"| repo_map (2,048 tokens): new server / unchanged / after a one-file edit | {m['cold_s']:.2f} s / "
         f"{m['unchanged_s'] * 1e3:.0f} ms / {m['after_edit_s'] * 1e3:.0f} ms | | |"
     )
+    if m.get("small_read_during_ms"):
+        lines.append(
+            f"| a 20-line read_file while repo_map parses django (median of {m['small_reads_during']}) | "
+            f"{m['small_read_during_ms']:.1f} ms | alone {m['small_read_alone_ms']:.1f} ms | "
+            f"{m['small_read_during_ms'] / m['small_read_alone_ms']:.2f}x |"
+        )
     sizes = ", ".join(f"{b:,} → {t:,}" for b, t in m["tokens_by_budget"].items())
     lines.append(f"| repo_map size, budget → tokens | {sizes} | | |")
     c = r["ctags"]

@@ -123,6 +123,8 @@ async def test_a_misspelled_argument_names_the_valid_one(tree: Path) -> None:
         listing = await client.call_tool("list_dir", {"recursive": True})
         typed = await client.call_tool("grep", {"pattern": "x", "max_results": "many"})
         batch = await client.call_tool("batch", {"calls": [{"tool": "read_file", "arguments": {"pth": "long.txt"}}]})
+        symbol = await client.call_tool("find_symbol", {"name_path_pattern": "f"})  # Serena's name for it
+    assert symbol.is_error and "'name_path_pattern' (did you mean 'name'?)" in text_of(symbol)
     assert grep.is_error and "'max_result' (did you mean 'max_results'?)" in text_of(grep)
     assert listing.is_error and "'recursive' (did you mean 'depth'?)" in text_of(listing)
     assert typed.is_error and "max_results" in text_of(typed) and "'many'" in text_of(typed)

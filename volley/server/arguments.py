@@ -12,22 +12,30 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-# Names models bring from other tools' schemas, and what Volley calls them.
+# Names models bring from other tools' schemas (Claude Code's, Serena's, …), and what Volley calls them:
+# the first one the tool takes is suggested.
 _ALIASES = {
-    "recursive": "depth",
-    "file_path": "path",
-    "filepath": "path",
-    "file": "path",
-    "paths": "path",
-    "files": "path",
-    "regex": "pattern",
-    "query": "pattern",
-    "ignore_case": "case_insensitive",
-    "max_count": "max_results",
-    "limit": "max_results",
-    "head_limit": "max_results",
-    "start_line": "offset",
-    "line": "offset",
+    "recursive": ("depth",),
+    "file_path": ("path",),
+    "filepath": ("path",),
+    "file": ("path",),
+    "relative_path": ("path",),
+    "paths": ("path",),
+    "files": ("path",),
+    "regex": ("pattern",),
+    "query": ("pattern", "name"),
+    "symbol": ("name",),
+    "symbol_name": ("name",),
+    "name_path": ("name",),
+    "name_path_pattern": ("name",),
+    "body": ("include_body",),
+    "ignore_case": ("case_insensitive",),
+    "max_count": ("max_results",),
+    "limit": ("max_results", "max_tokens"),
+    "head_limit": ("max_results",),
+    "max_answer_chars": ("max_results", "max_tokens"),
+    "start_line": ("offset",),
+    "line": ("offset",),
 }
 
 
@@ -39,8 +47,8 @@ def check_names(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) ->
         return
     problems = []
     for name in unknown:
-        alias = _ALIASES.get(name.lower())
-        near = [alias] if alias in valid else difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        alias = next((a for a in _ALIASES.get(name.lower(), ()) if a in valid), None)
+        near = [alias] if alias else difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
         problems.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
     raise ToolError(f"{tool} takes no argument {', '.join(problems)}; its arguments are: {', '.join(valid) or 'none'}")
 
