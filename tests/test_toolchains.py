@@ -88,3 +88,34 @@ async def test_an_npm_test_script_really_runs(tmp_path: Path) -> None:
         result = await client.call_tool("run_tests", {})
     assert result.structured_content["runner"] == "npm test"
     assert result.structured_content["status"] == "passed", result.structured_content["output_head"]
+
+
+def test_pdm_and_poetry_environments_outside_the_workspace_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pdm names its interpreter in .pdm-python; poetry keeps `<name>-<hash>-pyX.Y` in its virtualenvs path
+    (the name checked against poetry 2 itself: README, run_tests on real projects)."""
+    pdm_env, project = tmp_path / "envs" / "pdm", tmp_path / "pdm-project"
+    executable(pdm_env, "bin/python")
+    executable(pdm_env, "bin/pytest")
+    write(project, "pyproject.toml", "[project]\nname = 'p'\n")
+    write(project, ".pdm-python", f"{pdm_env}/bin/python\n")
+    chains = {c.name: c for c in detect(project, Command(), Command())}
+    assert chains["pytest"].argv[:3] == [f"{pdm_env}/bin/python", "-m", "pytest"]
+
+    monkeypatch.setenv("POETRY_VIRTUALENVS_PATH", str(tmp_path / "poetry"))
+    project = tmp_path / "poetry-project"
+    write(project, "pyproject.toml", "[tool.poetry]\nname = 'My App'\n")
+    write(project, "poetry.lock", "")
+    for version in ("3.9", "3.12"):  # the newest Python's environment
+        executable(tmp_path, f"poetry/my_app-{_poetry_hash(project)}-py{version}/bin/python")
+        executable(tmp_path, f"poetry/my_app-{_poetry_hash(project)}-py{version}/bin/pytest")
+    chains = {c.name: c for c in detect(project, Command(), Command())}
+    assert chains["pytest"].argv[0] == f"{tmp_path}/poetry/my_app-{_poetry_hash(project)}-py3.12/bin/python"
+
+
+def _poetry_hash(project: Path) -> str:
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(str(project.resolve()).encode()).digest()).decode()[:8]

@@ -6,8 +6,11 @@ command configured in the workspace config (`[lint]` / `[test]`) replaces detect
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import re
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -199,10 +202,38 @@ def project_environment(root: Path) -> tuple[Path | None, str]:
         real = Path(os.path.realpath(active))
         if real.is_relative_to(root) and (real / "bin" / "python").exists():
             return real / "bin", f"VIRTUAL_ENV {real.relative_to(root)}/"
-    for name in (".venv", "venv"):
+    for name in (".venv", "venv"):  # uv's and most tools' place for it
         if (root / name / "bin" / "python").exists():
             return root / name / "bin", f"the workspace's {name}/"
+    pdm = root / ".pdm-python"  # pdm writes the interpreter it chose there
+    if pdm.is_file():
+        python = Path(pdm.read_text().strip())
+        if python.exists():
+            return python.parent, f"pdm's interpreter (.pdm-python: {python})"
+    poetry = _poetry_environment(root)
+    if poetry is not None:
+        return poetry / "bin", f"poetry's environment {poetry}"
     return None, ""
+
+
+def _poetry_environment(root: Path) -> Path | None:
+    """The environment poetry keeps for the project outside it (its virtualenvs.path), when there is one.
+
+    Named as poetry names it: ``<name>-<first 8 of urlsafe-base64(sha256(project path))>-py<X.Y>``.
+    """
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    name = project.get("tool", {}).get("poetry", {}).get("name") or project.get("project", {}).get("name")
+    if not name or not ((root / "poetry.lock").exists() or "poetry" in project.get("tool", {})):
+        return None
+    sanitized = re.sub(r'[ $`!*@"\\\r\n\t]', "_", name.lower())[:42]
+    digest = hashlib.sha256(os.path.normcase(os.path.realpath(root)).encode()).digest()
+    prefix = f"{sanitized}-{base64.urlsafe_b64encode(digest).decode()[:8]}-py"
+    home = Path(os.environ.get("POETRY_VIRTUALENVS_PATH") or Path.home() / ".cache" / "pypoetry" / "virtualenvs")
+    found = sorted(home.glob(prefix + "*"), key=lambda p: [int(x) for x in re.findall(r"\d+", p.name[len(prefix) :])])
+    return next((env for env in reversed(found) if (env / "bin" / "python").exists()), None)
 
 
 def _tool(venv_bin: Path | None, why: str, name: str) -> tuple[str | None, str]:
