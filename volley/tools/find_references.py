@@ -82,18 +82,14 @@ async def find_references(
     files = await blocking(source_files, ws, target)
     by_file = await matching_lines(ws, rf"\b{re.escape(name)}\b" if "$" not in name else re.escape(name), files)
     parsed = await parse_files(ws, sorted(by_file))
-    all_uses: list[tuple[str, Use]] = []
-    in_text = 0
+    in_code: list[tuple[str, GrepLine]] = []  # light until the page is chosen: a common name has 60,000 uses
     for rel, symbols in parsed.symbols.items():
-        for found in by_file[rel]:
-            use = _use(name, found, symbols)
-            if use is None:
-                in_text += 1
-            else:
-                all_uses.append((rel, use))
+        in_code += [(rel, found) for found in by_file[rel] if _is_code(name, found, symbols)]
+    in_text = sum(len(by_file[rel]) for rel in parsed.symbols) - len(in_code)
     chars = body_chars(ws.config.limits.answer_chars)
     grouped: dict[str, list[Use]] = {}
-    for rel, use in all_uses[offset : offset + max_results]:
+    for rel, found in in_code[offset : offset + max_results]:
+        use = _use(name, found, parsed.symbols[rel])
         chars -= len(use.text) + len(use.enclosing or "") + 16 + (0 if rel in grouped else len(rel) + 1)
         if chars < 0 and grouped:
             break
@@ -102,21 +98,27 @@ async def find_references(
     return ReferencesResult(
         name=name,
         files=[FileUses(path=rel, uses=uses) for rel, uses in grouped.items()],
-        total_uses=len(all_uses),
-        total_files=len({rel for rel, _ in all_uses}),
+        total_uses=len(in_code),
+        total_files=len({rel for rel, _ in in_code}),
         in_text=in_text,
         searched_files=len(files),
         offset=offset,
-        next_offset=end if end < len(all_uses) else None,
+        next_offset=end if end < len(in_code) else None,
     )
 
 
-def _use(name: str, found: GrepLine, symbols: FileSymbols) -> Use | None:
-    """The line as a use in code, or None when every mention on it is inside a string or a comment."""
+def _is_code(name: str, found: GrepLine, symbols: FileSymbols) -> bool:
+    """Whether some mention of the name on the line is code, not inside a string or a comment."""
     text = found.text
-    columns = [m.start() for m in re.finditer(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text)]
-    if not any(symbols.in_code(found.line, len(text[:col].encode())) for col in columns):
-        return None
+    for m in re.finditer(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text):
+        if symbols.in_code(found.line, len(text[: m.start()].encode())):
+            return True
+    return False
+
+
+def _use(name: str, found: GrepLine, symbols: FileSymbols) -> Use:
+    """The line as a use: the definition it is in, and whether it defines the name."""
+    text = found.text
     definitions = [d for d in symbols.definitions if d.line == found.line and d.name == name]
     enclosing = symbols.enclosing(found.line)
     where = enclosing.qualified if enclosing else None
@@ -126,9 +128,4 @@ def _use(name: str, found: GrepLine, symbols: FileSymbols) -> Use | None:
     if len(shown) > LINE_CHARS:
         at = max(0, shown.find(name) - LINE_CHARS // 3)
         shown = ("…" if at else "") + shown[at : at + LINE_CHARS] + "…"
-    return Use(
-        line=found.line,
-        text=shown,
-        enclosing=where,
-        definition=bool(definitions),
-    )
+    return Use(line=found.line, text=shown, enclosing=where, definition=bool(definitions))
