@@ -120,7 +120,7 @@ async def measure(root: Path, budget: int | None, count: Any) -> tuple[list[tupl
         for label, tool, arguments in calls(root):
             result = await client.call_tool(tool, arguments)
             text = "\n".join(getattr(block, "text", "") for block in result.content)
-            marks = ("[truncated", "[answer cut", "not read", "not shown", "more follows")
+            marks = ("[truncated", "[answer cut", "not read", "not shown", "more follows", "the rest:")
             cut = any(mark in text for mark in marks)
             rows.append((label, len(text), count(text), cut or result.is_error))
     return rows, declared

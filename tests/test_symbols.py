@@ -175,3 +175,11 @@ async def test_repo_map_ranks_what_is_used_most_and_follows_an_edit(tmp_path: Pa
     assert first(before) == ("core.py", ["used_everywhere", "used_once"])
     assert first(after) == ("core.py", ["renamed_helper", "used_once"])
     assert before["tokens"] <= before["max_tokens"]
+
+
+async def test_repo_map_stays_within_the_answer_limit_whatever_max_tokens_asks(tmp_path: Path) -> None:
+    write(tmp_path, "lib.py", "".join(f"def helper_number_{i}(value):\n    pass\n\n\n" for i in range(300)))
+    write(tmp_path, "use.py", "".join(f"helper_number_{i}(1)\n" for i in range(300)))
+    async with serve(tmp_path, "--set", "limits.answer_chars=2000", structured=False) as client:
+        text = text_of(await client.call_tool("repo_map", {"max_tokens": 20000}))
+    assert len(text) <= 2000 and "answer cut" not in text and "helper_number_" in text

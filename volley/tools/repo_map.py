@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.symbols.extract import Definition, FileSymbols
 from volley.symbols.rank import Ranking, rank
@@ -76,10 +77,13 @@ async def repo_map(
     centre = frozenset(ws.resolve(f).rel for f in focus or [])
     rels = [r for r in await blocking(source_files, ws, target) if ".min." not in r.rsplit("/", 1)[-1]]
     parsed = await parse_files(ws, rels, with_names=True)
-    return await blocking(_map, str(ws.root), target.shown, parsed.symbols, centre, max_tokens)
+    chars = min(max_tokens * CHARS_PER_TOKEN, body_chars(ws.config.limits.answer_chars))  # the answer's limit
+    return await blocking(_map, str(ws.root), target.shown, parsed.symbols, centre, max_tokens, chars)
 
 
-def _map(root: str, path: str, files: dict[str, FileSymbols], focus: frozenset[str], max_tokens: int) -> RepoMapResult:
+def _map(
+    root: str, path: str, files: dict[str, FileSymbols], focus: frozenset[str], max_tokens: int, chars: float
+) -> RepoMapResult:
     key = (focus, tuple(id(s) for s in files.values()))
     kept = _last.get(f"{root}\0{path}")
     if kept is not None and kept.key == key:
@@ -87,7 +91,7 @@ def _map(root: str, path: str, files: dict[str, FileSymbols], focus: frozenset[s
     else:
         ranking = rank(files, focus, kept.ranking.file_rank if kept else None)
         _last[f"{root}\0{path}"] = _Kept(key, ranking)
-    chosen = _fit([(p, d) for _, p, d in ranking.scores], max_tokens)
+    chosen = _fit([(p, d) for _, p, d in ranking.scores], chars)
     shown = _grouped(chosen, files)
     text_chars = sum(len(f.path) + 2 + sum(len(s.render("  ")) + 1 for s in f.symbols) for f in shown)
     return RepoMapResult(
@@ -102,9 +106,9 @@ def _map(root: str, path: str, files: dict[str, FileSymbols], focus: frozenset[s
     )
 
 
-def _fit(ranked: list[tuple[str, Definition]], max_tokens: int) -> list[tuple[str, Definition]]:
-    """The most definitions, best first, whose map fits max_tokens (a binary search on the count)."""
-    budget = max_tokens * CHARS_PER_TOKEN - CLOSING_NOTE
+def _fit(ranked: list[tuple[str, Definition]], chars: float) -> list[tuple[str, Definition]]:
+    """The most definitions, best first, whose map fits ``chars`` (a binary search on the count)."""
+    budget = chars - CLOSING_NOTE
     low, high = 0, len(ranked)
     while low < high:
         mid = (low + high + 1) // 2
