@@ -397,6 +397,7 @@ async def overhead_rows(root: Path) -> dict[str, float]:
 def cache_rows(root: Path) -> dict[str, float]:
     import anyio
 
+    from volley.cache import LINES
     from volley.tools.read_file import read_file
     from volley.workspace import Workspace
 
@@ -404,7 +405,7 @@ def cache_rows(root: Path) -> dict[str, float]:
     path = "django/db/models/query.py"
 
     async def cold() -> None:
-        ws.line_cache = type(ws.line_cache)()
+        LINES.clear()
         await read_file(ws, path, offset=1000, limit=100)
 
     async def warm() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import serve, text_of, write
+from volley.index import index_of, visible_files
 from volley.workspace import Workspace
 
 pytestmark = pytest.mark.anyio
@@ -28,10 +29,10 @@ def test_the_index_is_reused_while_nothing_changes_and_rebuilt_when_something_do
     age(tmp_path)
     ws = Workspace(tmp_path)
     root = ws.resolve(".")
-    assert ws.visible_files(root) == ["a/one.py", "b/two.py"]
-    assert ws.visible_files(root) == ["a/one.py", "b/two.py"] and ws.index.walks == 1
+    assert visible_files(ws, root) == ["a/one.py", "b/two.py"]
+    assert visible_files(ws, root) == ["a/one.py", "b/two.py"] and index_of(ws).walks == 1
     write(tmp_path, "b/three.py", "x")
-    assert ws.visible_files(root) == ["a/one.py", "b/three.py", "b/two.py"] and ws.index.walks == 2
+    assert visible_files(ws, root) == ["a/one.py", "b/three.py", "b/two.py"] and index_of(ws).walks == 2
 
 
 def test_a_subtree_is_proved_current_by_what_shaped_it(tmp_path: Path) -> None:
@@ -41,31 +42,31 @@ def test_a_subtree_is_proved_current_by_what_shaped_it(tmp_path: Path) -> None:
     age(tmp_path)
     ws = Workspace(tmp_path)
     app = ws.resolve("src/app")
-    assert ws.visible_files(app) == ["src/app/deep/two.py", "src/app/one.py"]
+    assert visible_files(ws, app) == ["src/app/deep/two.py", "src/app/one.py"]
     write(tmp_path, "docs/new.md", "x")  # outside the subtree: nothing below src/app changed
     os.utime(tmp_path / "docs", (LONG_AGO, LONG_AGO))  # (a fresh mtime would make the index distrust it)
-    assert ws.visible_files(app) == ["src/app/deep/two.py", "src/app/one.py"] and ws.index.walks == 1
+    assert visible_files(ws, app) == ["src/app/deep/two.py", "src/app/one.py"] and index_of(ws).walks == 1
     write(tmp_path, "src/app/deep/three.py", "x")  # inside it
-    assert ws.visible_files(app) == ["src/app/deep/three.py", "src/app/deep/two.py", "src/app/one.py"]
+    assert visible_files(ws, app) == ["src/app/deep/three.py", "src/app/deep/two.py", "src/app/one.py"]
     age(tmp_path)
     with open(tmp_path / "src" / "app" / "deep" / ".gitignore", "w") as f:  # a new ignore file inside
         f.write("two.py\n")
-    assert ws.visible_files(app) == ["src/app/deep/.gitignore", "src/app/deep/three.py", "src/app/one.py"]
+    assert visible_files(ws, app) == ["src/app/deep/.gitignore", "src/app/deep/three.py", "src/app/one.py"]
     age(tmp_path)
     with open(tmp_path / "src" / "app" / "deep" / ".gitignore", "a") as f:  # edited in place: mtimes of dirs stay
         f.write("three.py\n")
     os.utime(tmp_path / "src" / "app" / "deep", (LONG_AGO, LONG_AGO))
-    assert ws.visible_files(app) == ["src/app/deep/.gitignore", "src/app/one.py"]
+    assert visible_files(ws, app) == ["src/app/deep/.gitignore", "src/app/one.py"]
     age(tmp_path)
     write(tmp_path, "src/.gitignore", "one.py\n")  # a new ignore file above the subtree
     age(tmp_path)
-    assert ws.visible_files(app) == ["src/app/deep/.gitignore"]
+    assert visible_files(ws, app) == ["src/app/deep/.gitignore"]
     with open(tmp_path / "src" / ".gitignore", "w") as f:  # and edited in place, its directory's mtime kept
         f.write("deep/\n")
     os.utime(tmp_path / "src", (LONG_AGO, LONG_AGO))
-    assert ws.visible_files(app) == ["src/app/one.py"]
+    assert visible_files(ws, app) == ["src/app/one.py"]
     (tmp_path / ".ignore").write_text("app/\n")  # at the root
-    assert ws.visible_files(ws.resolve("src")) == ["src/.gitignore"]
+    assert visible_files(ws, ws.resolve("src")) == ["src/.gitignore"]
 
 
 async def test_grep_sees_files_created_deleted_and_newly_ignored(tmp_path: Path) -> None:

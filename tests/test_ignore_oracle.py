@@ -10,6 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from volley.index import visible_files
 from volley.workspace import Workspace
 
 DIRS = ["", "a", "b", "a/b", "a/c", "b/a", "a/b/c", "c"]
@@ -87,7 +88,7 @@ def test_visible_files_match_git_ls_files(tree: dict) -> None:
         ).stdout.decode()
         expected = {p for p in listed.split("\0") if p}
         ws = Workspace(root)
-        walked = set(ws.visible_files(ws.resolve(".")))
+        walked = set(visible_files(ws, ws.resolve(".")))
         assert walked == expected
         every = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
         direct = {p for p in every if ws.ignored(p, is_dir=False) is None}
@@ -100,7 +101,7 @@ def test_gitignore_applies_without_a_git_repository(tmp_path: Path) -> None:
     (tmp_path / "out" / "x.txt").write_text("x")
     (tmp_path / "y.txt").write_text("y")
     ws = Workspace(tmp_path)
-    assert ws.visible_files(ws.resolve(".")) == [".gitignore", "y.txt"]
+    assert visible_files(ws, ws.resolve(".")) == [".gitignore", "y.txt"]
 
 
 def test_parent_repo_gitignore_applies_to_a_workspace_inside_it(tmp_path: Path) -> None:
@@ -110,6 +111,6 @@ def test_parent_repo_gitignore_applies_to_a_workspace_inside_it(tmp_path: Path) 
     (tmp_path / "pkg" / "a.tmp").write_text("x")
     (tmp_path / "pkg" / "a.py").write_text("x")
     ws = Workspace(tmp_path / "pkg")
-    assert ws.visible_files(ws.resolve(".")) == ["a.py"]
+    assert visible_files(ws, ws.resolve(".")) == ["a.py"]
     decision = ws.ignored("a.tmp", is_dir=False)
     assert decision is not None and decision.pattern == "*.tmp"

@@ -12,13 +12,14 @@ import threading
 import time
 from collections import OrderedDict
 
-from volley.index import RACY_NS
+from volley.stat_keys import RACY_NS
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
 
 class LineCache:
-    """Least-recently-used, bounded by the characters it holds."""
+    """Least-recently-used, bounded by the characters it holds; keyed by absolute path, so one serves all
+    workspaces of the process (``LINES``)."""
 
     def __init__(self, max_chars: int = 64 * 1024 * 1024) -> None:
         self.max_chars = max_chars
@@ -54,3 +55,11 @@ class LineCache:
             while self._chars > self.max_chars:
                 _, (_, _, freed) = self._entries.popitem(last=False)
                 self._chars -= freed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+
+LINES = LineCache()  # the process's: read_file's decoded lines of recently read files

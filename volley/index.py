@@ -18,24 +18,33 @@ import threading
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
+from volley.stat_keys import RACY_NS, StatKey
+from volley.stat_keys import key as _key
+from volley.stat_keys import stat_key as _stat_key
 from volley.workspace import Target, Workspace
 
 log = logging.getLogger(__name__)
-
-StatKey = tuple[int, int, int]  # mtime_ns, size, inode
-RACY_NS = 2_000_000_000  # a timestamp this fresh may hide a second change in the same clock tick (as in git)
-
-
-def _key(st: os.stat_result) -> StatKey:
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+_indexes: WeakKeyDictionary[Workspace, FileIndex] = WeakKeyDictionary()
+_indexes_lock = threading.Lock()
 
 
-def _stat_key(path: str) -> StatKey | None:
-    try:
-        return _key(os.stat(path))
-    except OSError:
-        return None
+def index_of(ws: Workspace) -> FileIndex:
+    """The workspace's index (made at first use, kept as long as the workspace)."""
+    with _indexes_lock:
+        index = _indexes.get(ws)
+        if index is None:
+            index = _indexes[ws] = FileIndex(ws)
+        return index
+
+
+def visible_files(ws: Workspace, start: Target, include_ignored: bool = False) -> list[str]:
+    """Every regular file below ``start`` that a search may read (links are not followed; blocking).
+
+    Served from the file index, which proves its list current before every use.
+    """
+    return index_of(ws).files(start, include_ignored)
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from volley.index import RACY_NS
+from volley.index import index_of
+from volley.stat_keys import RACY_NS
 from volley.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Watcher:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                directories = self.ws.index.visible_directories()
+                directories = index_of(self.ws).visible_directories()
                 self.watched = len(directories)
                 log.debug("watching %d directories of %s", len(directories), self.ws.root)
                 self._watch(directories)
@@ -60,6 +61,6 @@ class Watcher:
             log.debug("%d changes in %s", len(changes), root)
             if self._stop.wait(RACY_NS / 1e9):  # let timestamps settle so the new snapshot can be trusted
                 return
-            self.ws.index.refresh()
-            if self.ws.index.visible_directories() != directories:
+            index_of(self.ws).refresh()
+            if index_of(self.ws).visible_directories() != directories:
                 return  # directories came or went, or ignore rules changed: watch the new set

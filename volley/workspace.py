@@ -61,12 +61,8 @@ class Workspace:
         self._fixed_config = config
         self.flags = flags or {}
         self.reload()
-        from volley.cache import LineCache
-        from volley.index import FileIndex  # the index needs the workspace's walk
-        from volley.runs import shared_store
+        from volley.runs import shared_store  # its imports wait until a workspace is served
 
-        self.index = FileIndex(self)
-        self.line_cache = LineCache()
         self.runs = shared_store()  # one per process: run_output finds a run of any workspace
 
     def reload(self) -> None:
@@ -255,17 +251,10 @@ class Workspace:
         for entry in entries:
             yield entry, chain
 
-    def visible_files(self, start: Target, include_ignored: bool = False) -> list[str]:
-        """Every regular file below ``start`` that a search may read (links are not followed).
-
-        Served from the file index, which proves its list current before every use.
-        """
-        return self.index.files(start, include_ignored)
-
     def walk_files(
         self, start: Target, include_ignored: bool, on_dir: Callable[[str, os.stat_result], None] | None = None
     ) -> list[str]:
-        """Walk for ``visible_files`` without the index."""
+        """Every regular file below ``start`` that a search may read, walked (index.visible_files keeps it)."""
         entries = self.walk(start, include_ignored=include_ignored, on_dir=on_dir)
         return [e.rel for e in entries if not e.is_dir and not e.is_symlink and e.dirent.is_file(follow_symlinks=False)]
 

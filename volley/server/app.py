@@ -2,44 +2,32 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
-import json
 import logging
-import os
-import time
 import warnings
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import (
     CallToolResult,
     EmptyResult,
-    LoggingLevel,
     NotificationParams,
     SetLevelRequestParams,
-    TextContent,
-    ToolAnnotations,
 )
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from volley import __version__
-from volley.budget import META_KEY, answer_chars, fit
-from volley.concurrency import Scheduler, Work, blocking, concurrently
-from volley.errors import InputError, VolleyError
+from volley.budget import META_KEY
+from volley.concurrency import Scheduler
 from volley.server.arguments import check_names, explain
-from volley.tools.list_dir import DirEntry, ListResult
-from volley.watcher import Watcher
+from volley.server.runtime import Runtime, connection_of
+from volley.server.spec import ToolSpec
 from volley.workspace import Workspace
-from volley.workspaces import TOP, Workspaces, merge, qualify, root_paths
+from volley.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -57,214 +45,6 @@ left out of listings and searches unless include_ignored is set; secrets (.env, 
 shown."""
 
 
-class Rendered(Protocol):
-    def render(self) -> str: ...
-    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """How the server exposes one tool function."""
-
-    fn: Callable[..., Awaitable[Rendered]]
-    kind: Work
-    annotations: ToolAnnotations
-    limits: Callable[[Workspace], str] = lambda ws: ""
-    in_batch: bool = True  # tools that change files stay out of batches, which run calls concurrently
-    paths: str | None = None  # the argument naming the paths a call works on; it routes the call to a workspace
-    merges: bool = False  # answers from several workspaces combine into one (merge()), so a call may span them
-
-    @property
-    def name(self) -> str:
-        return self.fn.__name__
-
-    @property
-    def takes_progress(self) -> bool:
-        return "progress" in self.fn.__code__.co_varnames[: self.fn.__code__.co_argcount]
-
-
-LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
-
-
-@dataclass
-class Runtime:
-    """What the tools share while the server runs; the scheduler is made by the lifespan."""
-
-    workspaces: Workspaces
-    scheduler: Scheduler | None = None
-    specs: dict[str, ToolSpec] = field(default_factory=dict)
-    from_roots: bool = False  # no --workspace given: the client's MCP roots, if it has any, are the workspaces
-    watch_files: bool = True
-    structured: bool = False  # answers carry structuredContent (and tools an outputSchema) besides their text
-    _settled: bool = False
-    _settling: anyio.Lock = field(default_factory=anyio.Lock)
-    _serving: bool = False  # between the lifespan's start and end: watchers may run
-    _watch_begun: bool = False
-    _watching: dict[str, Watcher] = field(default_factory=dict)  # by root
-    client_log_levels: weakref.WeakKeyDictionary[Any, LoggingLevel] = field(default_factory=weakref.WeakKeyDictionary)
-
-    async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
-        """Run one call under the scheduler in the workspace its paths name; a VolleyError becomes a tool error."""
-        if not self._watch_begun:
-            self.begin_watching()
-        await self.settle(ctx)
-        if self.scheduler is None:
-            self.scheduler = Scheduler(self.workspaces.first.config.concurrency)
-        started = time.perf_counter()
-        try:
-            result = await self._routed(spec, arguments, ctx)
-        except VolleyError as exc:
-            await self.tell(ctx, "info", f"{spec.name} failed after {_ms(started)}: {exc}")
-            raise ToolError(str(exc)) from None
-        await self.tell(ctx, "debug", f"{spec.name} answered in {_ms(started)}")
-        budget = answer_chars(self.workspaces.first.config.limits.answer_chars)
-        text = fit(result.render(), budget, f"call {spec.name} on less: a narrower path or glob, or an offset")
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)],
-            structured_content=result.model_dump(mode="json") if self.structured else None,
-        )
-
-    async def _routed(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
-        """With several workspaces: run the call in the workspace(s) its paths name, paths and results qualified."""
-        wss = self.workspaces
-        if not wss.several or (spec.paths is None and not spec.merges):  # e.g. run_output: runs are shared
-            return await self._run(wss.first, spec, arguments, ctx)
-        value = arguments.get(spec.paths) if spec.paths else None
-        values = value if isinstance(value, list) else [] if value is None else [value]
-        groups: dict[str, list[tuple[int, str]]] = {}
-        for i, path in enumerate(values):
-            name, inner = wss.split(path)
-            groups.setdefault(name, []).append((i, inner))
-        if not values or TOP in groups:
-            if len(values) > 1:
-                raise InputError(f"{values!r} mixes the top with workspaces ({wss.names()}): name one per path")
-            return await self._at_top(spec, arguments, ctx)
-        if len(groups) > 1 and not spec.merges:
-            raise InputError(f"{spec.name} runs in one workspace per call; these paths name {', '.join(groups)}")
-
-        async def run(name: str, members: list[tuple[int, str]]) -> Any:
-            inner = [path for _, path in members] if isinstance(value, list) else members[0][1]
-            result = await self._run(wss.by_name[name], spec, {**arguments, spec.paths: inner}, ctx)  # type: ignore[dict-item]
-            return qualify(result, wss.prefix(name))
-
-        parts = await concurrently([functools.partial(run, name, members) for name, members in groups.items()])
-        merged = merge(parts)
-        if spec.name == "read_file":  # one entry per path, back in the order asked
-            files = [None] * len(values)
-            for members, part in zip(groups.values(), parts, strict=True):
-                for (i, _), entry in zip(members, part.files, strict=True):
-                    files[i] = entry
-            merged = merged.model_copy(update={"files": files})
-        return merged
-
-    async def _at_top(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
-        """A call that names no workspace while several are served: list them, run in each, or ask for one."""
-        wss = self.workspaces
-        if not spec.merges:
-            example = f"{spec.paths}={next(iter(wss.by_name))!r}" if spec.paths else "a path"
-            raise InputError(f"several workspaces are served ({wss.names()}): say which one, e.g. {example}")
-        inner = {key: value for key, value in arguments.items() if key != spec.paths}
-        nested = spec.name == "list_dir" and not arguments.get("glob")  # each workspace's tree under its name
-        if nested and arguments.get("depth", 1) <= 1:
-            entries = [DirEntry(path=name, type="dir", depth=1) for name in wss.by_name]
-            return ListResult(
-                path=".", entries=entries, total=len(entries), truncated=False, hidden_by_ignore=0, hidden_examples=[]
-            )
-        if nested:
-            inner["depth"] = arguments["depth"] - 1
-
-        async def run(name: str, ws: Workspace) -> Any:
-            return qualify(await self._run(ws, spec, inner, ctx), wss.prefix(name))
-
-        ordered = await concurrently([functools.partial(run, name, ws) for name, ws in wss.by_name.items()])
-        merged = merge(ordered)
-        if nested:
-            entries = []
-            for name, result in zip(wss.by_name, ordered, strict=True):
-                entries.append(DirEntry(path=name, type="dir", depth=1))
-                entries += [e.model_copy(update={"depth": e.depth + 1}) for e in result.entries]
-            merged = merged.model_copy(
-                update={"path": ".", "entries": entries, "total": merged.total + len(wss.by_name)}
-            )
-        return merged
-
-    async def _run(self, ws: Workspace, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
-        assert self.scheduler is not None
-        timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
-        share_key = None
-        if spec.kind in ("read", "search", "lint") and not spec.annotations.destructive_hint:
-            share_key = f"{ws.root}\0{spec.name}" + json.dumps(arguments, sort_keys=True, default=str)
-        extra: dict[str, Any] = {}
-        if ctx is not None and spec.takes_progress:
-            extra["progress"] = ctx.report_progress
-        work = lambda: spec.fn(ws, **arguments, **extra)  # noqa: E731
-        return await self.scheduler.run(spec.kind, spec.name, work, timeout, share_key)
-
-    async def tell(self, ctx: Context | None, level: LoggingLevel, message: str) -> None:
-        """Send an MCP log notification to a client that asked for this level.
-
-        On 2026-07-28 connections a client asks per request (the SDK filters); before, with logging/setLevel.
-        """
-        if ctx is None:
-            return
-        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            asked = self.client_log_levels.get(_connection(ctx.session))
-            if asked is None or LOG_LEVELS.index(level) < LOG_LEVELS.index(asked):
-                return
-        await ctx.log(level, message, logger_name="volley")
-
-    # -- workspaces from MCP roots, and their watchers ---------------------------------------
-
-    async def settle(self, ctx: Context | None) -> None:
-        """In roots mode, (re)read the client's roots before a call once they are new or changed."""
-        if not self.from_roots or self._settled:
-            return
-        async with self._settling:
-            if self._settled:
-                return
-            self._settled = True
-            paths = await _client_roots(ctx)
-            if paths:
-                self.workspaces = await blocking(self._workspaces_at, paths)
-                log.info("serving the client's roots: %s", ", ".join(paths))
-            self.start_watching()
-
-    def _workspaces_at(self, paths: list[str]) -> Workspaces:
-        """Workspaces for these roots, keeping those already served (their index and caches) as they are."""
-        served = {str(ws.root): ws for ws in self.workspaces}
-        flags = self.workspaces.first.flags
-        return Workspaces([served.get(os.path.realpath(path)) or Workspace(path, flags=flags) for path in paths])
-
-    def roots_changed(self) -> None:
-        if self.from_roots:
-            self._settled = False
-
-    def begin_watching(self) -> None:
-        """Start watching once the client has its handshake answered (or its first call, on handshake-less eras).
-
-        Setting up the watch walks the tree and imports watchfiles: begun with the lifespan, it slowed the
-        answer to ``initialize``. In roots mode, watching starts once the roots are known.
-        """
-        if self._serving and not self._watch_begun:
-            self._watch_begun = True
-            if not self.from_roots:
-                self.start_watching()
-
-    def start_watching(self) -> None:
-        """Watch the workspaces now served: start watchers for new ones, stop those of workspaces gone."""
-        wanted = {str(ws.root): ws for ws in self.workspaces} if self.watch_files and self._serving else {}
-        for root in [root for root in self._watching if root not in wanted]:
-            self._watching.pop(root).stop()
-        for root, ws in wanted.items():
-            if root not in self._watching:
-                self._watching[root] = watcher = Watcher(ws)
-                watcher.start()
-
-    def stop_watching(self) -> None:
-        for root in list(self._watching):
-            self._watching.pop(root).stop()
-
-
 class VolleyServer(MCPServer):
     """MCPServer whose tools take only the arguments they declare, with errors that name the fix."""
 
@@ -278,28 +58,6 @@ class VolleyServer(MCPServer):
             if tool is not None and isinstance(exc.__cause__, ValidationError):
                 raise ToolError(explain(name, exc.__cause__, tool.parameters)) from exc.__cause__
             raise
-
-
-def _connection(session: Any) -> Any:
-    """What outlives one request of a client's connection: the SDK makes a session object per request."""
-    return getattr(session, "_connection", session)
-
-
-def _ms(started: float) -> str:
-    return f"{(time.perf_counter() - started) * 1000:.1f} ms"
-
-
-async def _client_roots(ctx: Context | None) -> list[str]:
-    """The local directories among the client's MCP roots; [] when it has none or cannot say."""
-    caps = ctx.client_capabilities if ctx is not None else None
-    if ctx is None or caps is None or caps.roots is None:
-        return []
-    try:
-        listed = await ctx.session.list_roots()
-    except Exception as exc:  # a client that cannot answer keeps the default workspace
-        log.warning("could not list the client's roots (%s); serving %s", exc, "the current directory")
-        return []
-    return root_paths([str(root.uri) for root in listed.roots])
 
 
 def build_server(
@@ -365,7 +123,7 @@ def build_server(
         runtime.begin_watching()
 
     async def on_set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
-        runtime.client_log_levels[_connection(ctx.session)] = params.level
+        runtime.client_log_levels[connection_of(ctx.session)] = params.level
         return EmptyResult()
 
     # Clients that ask get MCP log notifications: each call's outcome and time (logging/setLevel).

@@ -10,7 +10,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from volley.budget import META_KEY, fit, shared
-from volley.server.app import Runtime
+from volley.server.runtime import Runtime
 
 DESCRIPTION = """\
 Run several independent Volley tool calls at once and get every result in one answer, in order.

@@ -6,7 +6,7 @@ import dataclasses
 
 from mcp_types import ToolAnnotations
 
-from volley.server.app import ToolSpec
+from volley.server.spec import ToolSpec
 from volley.symbols.source import MAX_SOURCE_BYTES
 from volley.text import human_size
 from volley.tools.find_references import find_references

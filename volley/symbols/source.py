@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
+from volley.index import visible_files
 from volley.symbols.extract import FileSymbols, FileTooLarge, SymbolCache
 from volley.symbols.languages import language_of
 from volley.workspace import Target, Workspace
@@ -26,7 +27,7 @@ def source_files(ws: Workspace, target: Target) -> list[str]:
     """The visible files below ``target`` in a language Volley reads by symbol (blocking)."""
     if not target.is_dir:
         return [target.rel] if language_of(target.rel) else []
-    return sorted(rel for rel in ws.visible_files(target) if language_of(rel))
+    return sorted(rel for rel in visible_files(ws, target) if language_of(rel))
 
 
 @dataclass

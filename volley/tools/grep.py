@@ -16,6 +16,7 @@ from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
+from volley.index import visible_files
 from volley.ripgrep import Engine
 from volley.workspace import Workspace
 
@@ -205,7 +206,7 @@ def _files_to_search(ws: Workspace, path: str, globs: list[str], include_ignored
     target = ws.resolve(path)
     if not target.is_dir:
         return [target.rel]
-    files = ws.visible_files(target, include_ignored)
+    files = visible_files(ws, target, include_ignored)
     if not globs:
         return files
     if any(not g.strip() for g in globs):

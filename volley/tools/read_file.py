@@ -11,7 +11,7 @@ from typing import Annotated, BinaryIO
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
-from volley.cache import MAX_FILE_BYTES, LineCache
+from volley.cache import LINES, MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
 from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_encoding
@@ -154,7 +154,7 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
                     f"{human_size(limits.max_file_bytes)}): use grep to find what you need in it"
                 )
             cacheable = LineCache.cacheable(st)
-            cached = ws.line_cache.get(abs_path, st) if cacheable else None
+            cached = LINES.get(abs_path, st) if cacheable else None
             if cached is not None:
                 return _window_of(cached, offset, count, limits.max_line_chars, size)
             head = f.read(SNIFF_BYTES)
@@ -167,7 +167,7 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
                 return _scan_lines(f, offset, count, limits.max_line_chars, size)
             lines = _split_lines((head + f.read())[bom:].decode(encoding, errors="replace"))
             if cacheable:
-                ws.line_cache.put(abs_path, st, lines)
+                LINES.put(abs_path, st, lines)
             return _window_of(lines, offset, count, limits.max_line_chars, size)
     except PermissionError:
         raise ContentError(f"'{shown}' cannot be read: permission denied") from None
