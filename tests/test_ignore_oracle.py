@@ -41,6 +41,15 @@ PATTERNS = [
     "?",
     "#comment",
     "",
+    # a directory's contents, not the directory: git enters it, and a deeper negation re-includes
+    "a/**",
+    "!a/**",
+    "**/b/**",
+    "!**/b/**/*",
+    "b/**/",
+    "**/c/**",
+    "!**/c/**",
+    "/a/b/**",
 ]
 
 trees = st.fixed_dictionaries(
@@ -114,3 +123,29 @@ def test_parent_repo_gitignore_applies_to_a_workspace_inside_it(tmp_path: Path) 
     assert visible_files(ws, ws.resolve(".")) == ["a.py"]
     decision = ws.ignored("a.tmp", is_dir=False)
     assert decision is not None and decision.pattern == "*.tmp"
+
+
+def test_a_directorys_contents_pattern_lets_a_deeper_negation_re_include(tmp_path: Path) -> None:
+    """A monorepo's root `**/node_modules/**` ignores what is inside node_modules, not the directory, so a
+    package's own `!**/node_modules/**/*` re-includes its files (Volley hid them: the directory was excluded)."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("**/node_modules/**\ndist/**\n")
+    (tmp_path / "packages/app/.gitignore").parent.mkdir(parents=True)
+    (tmp_path / "packages/app/.gitignore").write_text("!**/node_modules/**/*\n")
+    for rel in (
+        "node_modules/x/y.js",
+        "node_modules/z.js",
+        "packages/app/node_modules/pkg/lib/a.js",
+        "packages/app/node_modules/top.js",
+        "packages/app/main.js",
+        "dist/out.js",
+        "dist/sub/o.js",
+    ):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x\n")
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
+    ws = Workspace(tmp_path)
+    assert sorted(visible_files(ws, ws.resolve("."))) == sorted(listed)
+    assert "packages/app/node_modules/pkg/lib/a.js" in listed and "node_modules/z.js" not in listed

@@ -65,7 +65,11 @@ class PatternFile:
         self._numbers = [n for n, _ in numbered]
         self._lines = [line for _, line in numbered]
         self._spec = GitIgnoreSpec.from_lines(self._lines)
-        self._patterns = [(re.compile(p.regex.pattern), p.include) for p in self._spec.patterns if p.regex is not None]
+        self._patterns = [
+            (re.compile(p.regex.pattern), p.include, _contents_of(line) if p.include is not None else None)
+            for line, p in zip(self._lines, self._spec.patterns, strict=True)
+            if p.regex is not None
+        ]
 
     @classmethod
     def read(cls, path: Path, label: str, base: str = "", outer: str = "") -> PatternFile | None:
@@ -89,11 +93,48 @@ class PatternFile:
         if self._spec.check_file(path).include is None:  # the fast backend: no pattern matches at all
             return None
         for index in range(len(self._patterns) - 1, -1, -1):  # the last matching line wins
-            regex, include = self._patterns[index]
-            found = regex.match(path) if include is not None else None
-            if found is not None and _matches_itself(found, path):
+            regex, include, contents = self._patterns[index]
+            if include is None:
+                continue
+            if contents is not None:
+                matched = _inside(contents, path)
+            else:
+                found = regex.match(path)
+                matched = found is not None and _matches_itself(found, path)
+            if matched:
                 return Decision(include, f"{self.label}:{self._numbers[index]}", self._lines[index].strip())
         return None
+
+
+def _contents_of(line: str) -> tuple[re.Pattern[str], bool] | None:
+    """For a pattern of a directory's contents (`dir/**`, `**/dir/**`, `dir/**/`), the directory's own pattern
+    and whether only directories inside count. git matches such a pattern on what lies inside the directory,
+    never on the directory: it is entered, and a deeper `!…` may re-include what is inside (pathspec's
+    regex, `^dir/`, also matched the directory itself)."""
+    body = line.strip().removeprefix("!")
+    dirs_only = body.endswith("/**/")
+    stem = body.removesuffix("/") if dirs_only else body
+    if not stem.endswith("/**") or stem == "/**":
+        return None
+    stem = stem[: -len("/**")]
+    if "/" not in stem.lstrip("/"):  # `a/**` is anchored (a slash before the end), `a` alone would not be
+        stem = "/" + stem.lstrip("/")
+    compiled = GitIgnoreSpec.from_lines([stem + "/"]).patterns[0].regex
+    return (re.compile(compiled.pattern), dirs_only) if compiled is not None else None
+
+
+def _inside(contents: tuple[re.Pattern[str], bool], path: str) -> bool:
+    """Whether ``path`` (a directory's ends in '/') lies strictly inside a directory the pattern names."""
+    regex, dirs_only = contents
+    if dirs_only and not path.endswith("/"):
+        return False
+    parts = path.rstrip("/").split("/")
+    for i in range(1, len(parts)):
+        ancestor = "/".join(parts[:i]) + "/"
+        found = regex.match(ancestor)
+        if found is not None and _matches_itself(found, ancestor):
+            return True
+    return False
 
 
 def _matches_itself(found: re.Match[str], path: str) -> bool:
