@@ -20,10 +20,11 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
+from volley.ignore import Decision
 from volley.stat_keys import RACY_NS, StatKey
 from volley.stat_keys import key as _key
 from volley.stat_keys import stat_key as _stat_key
-from volley.workspace import Target, Workspace
+from volley.workspace import Entry, Target, Workspace
 
 log = logging.getLogger(__name__)
 _indexes: WeakKeyDictionary[Workspace, FileIndex] = WeakKeyDictionary()
@@ -47,9 +48,25 @@ def visible_files(ws: Workspace, start: Target, include_ignored: bool = False) -
     return index_of(ws).files(start, include_ignored)
 
 
+FILE, DIR, LINK, OTHER = 0, 1, 2, 3  # kinds of entries
+
+
+@dataclass
+class Listing:
+    """Entries below a directory in walk order: paths with '/' after directories, their kinds, and what
+    ignore rules hid (not entered)."""
+
+    paths: list[str]
+    kinds: bytearray
+    hidden: list[str]
+
+
 @dataclass
 class _Snapshot:
     files: list[str]
+    entries: list[str] = field(default_factory=list)  # every entry walked, in walk order ('/' after a directory)
+    kinds: bytearray = field(default_factory=bytearray)
+    hidden: list[str] = field(default_factory=list)  # entries ignore rules hid ('/' after a directory)
     stats: dict[str, StatKey | None] = field(default_factory=dict)  # every path that shaped the walk
     rule_files: list[str] = field(default_factory=list)  # config and outer ignore files: they shape everything
     ignore_files: dict[str, list[str]] = field(default_factory=dict)  # directory -> its ignore files
@@ -99,6 +116,23 @@ class FileIndex:
         everything = snapshot.files if snapshot is not None else self._current(include_ignored)
         return [rel for rel in everything if rel.startswith(prefix)]
 
+    def listing(self, start: Target, include_ignored: bool) -> Listing | None:
+        """Every entry below ``start`` as the walk yields it, proven current (blocking); None inside an
+        ignored directory, which the index does not hold."""
+        if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
+            return None
+        self.files(start, include_ignored)  # proves the snapshot current (re-walks when it is not)
+        snapshot = self._snapshots[include_ignored]
+        if not start.rel:
+            return Listing(snapshot.entries, snapshot.kinds, snapshot.hidden)
+        prefix = start.rel + "/"
+        keep = [i for i, path in enumerate(snapshot.entries) if path.startswith(prefix)]
+        return Listing(
+            [snapshot.entries[i] for i in keep],
+            bytearray(snapshot.kinds[i] for i in keep),
+            [h for h in snapshot.hidden if h.startswith(prefix)],
+        )
+
     def visible_directories(self) -> list[str]:
         """The directories the visible files live in (absolute paths), current as ``files`` is (blocking)."""
         self._current(False)
@@ -143,7 +177,21 @@ class FileIndex:
             if started - st.st_mtime_ns < RACY_NS:
                 snapshot.racy.add(path)
 
-        snapshot.files = self.ws.walk_files(self.ws.resolve("."), include_ignored, on_dir=on_dir)
+        def on_hidden(entry: Entry, _: Decision) -> None:
+            snapshot.hidden.append(entry.rel + "/" if entry.is_dir else entry.rel)
+
+        for entry in self.ws.walk(
+            self.ws.resolve("."), include_ignored=include_ignored, on_hidden=on_hidden, on_dir=on_dir
+        ):
+            if entry.is_symlink:
+                kind = LINK
+            elif entry.is_dir:
+                kind = DIR
+            else:
+                kind = FILE if entry.dirent.is_file(follow_symlinks=False) else OTHER
+            snapshot.entries.append(entry.rel + "/" if kind == DIR else entry.rel)
+            snapshot.kinds.append(kind)
+        snapshot.files = [path for path, kind in zip(snapshot.entries, snapshot.kinds, strict=True) if kind == FILE]
         for directory in directories:
             for path, (mtime, size) in self.ws.ignore.file_keys(directory):
                 st = _stat_key(path)

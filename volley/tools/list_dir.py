@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Literal
 
 from pathspec import GitIgnoreSpec
@@ -12,8 +13,9 @@ from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.ignore import Decision
+from volley.index import DIR, FILE, LINK, Listing, index_of
 from volley.text import human_size
-from volley.workspace import Entry, Workspace
+from volley.workspace import Entry, Target, Workspace
 
 HIDDEN_EXAMPLES = 10
 
@@ -99,6 +101,11 @@ def _list(
 ) -> ListResult:
     offset, cap, room = page
     target = ws.resolve(path, kind="dir")
+    if glob is not None:
+        matcher_regex = _glob_regex(glob)
+        listing = index_of(ws).listing(target, include_ignored)
+        if listing is not None:
+            return _from_index(ws, target, glob, matcher_regex, listing, page)
     hidden: list[str] = []
 
     def on_hidden(entry: Entry, _: Decision) -> None:
@@ -134,6 +141,84 @@ def _list(
         offset=offset,
         size_limited=size_limited and total > offset + len(entries),
     )
+
+
+def _from_index(
+    ws: Workspace,
+    target: Target,
+    glob: str,
+    regex: re.Pattern[str] | None,
+    listing: Listing,
+    page: tuple[int, int, int],
+) -> ListResult:
+    """A glob answered from the index's entries: one regex scan over them all, no walk."""
+    offset, cap, room = page
+    strip = len(target.rel) + 1 if target.rel else 0
+    found = _matching(glob, regex, listing.paths, strip)
+    entries: list[DirEntry] = []
+    size_limited = False
+    for i in found[offset : offset + cap]:
+        rel = listing.paths[i].rstrip("/")
+        room -= len(rel) + 2 * (rel[strip:].count("/") + 1) + 12
+        if room < 0 and entries:
+            size_limited = True
+            break
+        entries.append(_indexed(ws, rel, listing.kinds[i], rel[strip:].count("/") + 1))
+    return ListResult(
+        path=target.shown,
+        entries=entries,
+        total=len(found),
+        truncated=len(found) > offset + len(entries),
+        hidden_by_ignore=len(listing.hidden),
+        hidden_examples=listing.hidden[:HIDDEN_EXAMPLES],
+        glob=glob,
+        offset=offset,
+        size_limited=size_limited,
+    )
+
+
+def _glob_regex(glob: str) -> re.Pattern[str] | None:
+    """The glob as one multi-line regex over newline-joined paths (gitignore semantics, as pathspec reads
+    them; a negated class must not cross a newline). None: it matches nothing."""
+    pattern = _glob_matcher(glob).patterns[0]
+    if pattern.regex is None or not pattern.include:
+        return None
+    source = pattern.regex.pattern.replace("[^", "[^\\n")
+    return re.compile(source if source.startswith("^") else f"^(?:{source})", re.MULTILINE)  # `**` is '.'
+
+
+def _matching(glob: str, regex: re.Pattern[str] | None, paths: list[str], strip: int) -> list[int]:
+    """Which ``paths`` (less their first ``strip`` characters) the regex matches: a scan in C, not a call per path."""
+    if regex is None or not paths:
+        return []
+    text = "\n".join(path[strip:] for path in paths) if strip else "\n".join(paths)
+    if text.count("\n") != len(paths) - 1:  # a name with a newline in it: one check per path
+        spec = _glob_matcher(glob)
+        return [i for i, path in enumerate(paths) if spec.check_file(path[strip:]).include]
+    found, line, last = [], 0, 0
+    for match in regex.finditer(text):
+        line += text.count("\n", last, match.start())
+        last = match.start()
+        if not found or found[-1] != line:
+            found.append(line)
+    return found
+
+
+def _indexed(ws: Workspace, rel: str, kind: int, depth: int) -> DirEntry:
+    if kind == DIR:
+        return DirEntry(path=rel, type="dir", depth=depth)
+    full = os.path.join(ws.root, rel)
+    if kind == LINK:
+        real = os.path.realpath(full)
+        inside = real == str(ws.root) or real.startswith(str(ws.root) + os.sep)
+        return DirEntry(
+            path=rel, type="symlink", depth=depth, target=os.path.relpath(real, ws.root) if inside else None
+        )
+    try:
+        size = os.lstat(full).st_size
+    except OSError:
+        return DirEntry(path=rel, type="other", depth=depth)
+    return DirEntry(path=rel, type="file" if kind == FILE else "other", size=size, depth=depth)
 
 
 def _glob_matcher(glob: str) -> GitIgnoreSpec:
