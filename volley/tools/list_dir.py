@@ -195,12 +195,40 @@ def _matching(glob: str, regex: re.Pattern[str] | None, paths: list[str], strip:
     if text.count("\n") != len(paths) - 1:  # a name with a newline in it: one check per path
         spec = _glob_matcher(glob)
         return [i for i, path in enumerate(paths) if spec.check_file(path[strip:]).include]
+    literal = _literal(glob)
+    if literal:
+        return _matching_lines_with(literal, regex, text)
     found, line, last = [], 0, 0
     for match in regex.finditer(text):
         line += text.count("\n", last, match.start())
         last = match.start()
         if not found or found[-1] != line:
             found.append(line)
+    return found
+
+
+def _literal(glob: str) -> str:
+    """The longest run of plain characters every match must contain ('' when the glob has none we trust)."""
+    if "\\" in glob or "[" in glob:
+        return ""
+    runs = [run for run in re.split(r"[*?/]+", glob.strip()) if run]
+    return max(runs, key=len) if runs and max(map(len, runs)) >= 3 else ""
+
+
+def _matching_lines_with(literal: str, regex: re.Pattern[str], text: str) -> list[int]:
+    """The regex tried only on the lines holding ``literal``, found with str.find (a glob such as
+    '**/package.json' then checks a few thousand lines instead of every path)."""
+    found: list[int] = []
+    line, counted, at = 0, 0, text.find(literal)
+    while at != -1:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        end = len(text) if end == -1 else end
+        line += text.count("\n", counted, start)
+        counted = start
+        if regex.match(text, start, end) is not None:
+            found.append(line)
+        at = text.find(literal, end)
     return found
 
 
