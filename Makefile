@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench answers realworld contention clean
+.PHONY: run test smoke bench answers realworld contention symbols monorepo clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -42,6 +42,10 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run $(ARGS)
 	$(BIN)/python -m benchmarks.symbols
+
+monorepo: $(BIN)/.installed  # a synthetic monorepo at 50k and 200k visible files against rg (MONOREPO_SIZES=...)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.monorepo
 
 symbols: $(BIN)/.installed  # outline, find_symbol, find_references, repo_map on django against rg and ctags; token study
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -158,6 +158,33 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Cost against tree size, Volley beside rg."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
+        return
+    rows = results["sizes"]
+    x = [r["visible_files"] / 1000 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(x, [r["first_grep_s"] for r in rows], "o-", label="Volley grep, new server")
+    ax.plot(x, [r["warm_grep_s"] for r in rows], "s-", label="Volley grep, warm")
+    ax.plot(x, [r["rg_s"] for r in rows], "k--", label="rg")
+    ax.plot(x, [r["warm_glob_s"] for r in rows], "^-", label="Volley glob, warm")
+    ax.plot(x, [r["rg_files_s"] for r in rows], "k:", label="rg --files")
+    ax.set_xlabel("visible files (thousands)")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("Synthetic monorepo: cost against tree size (2 cores)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 async def main_async() -> dict[str, Any]:
     import platform
     from datetime import UTC, datetime
@@ -178,6 +205,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "monorepo.json").write_text(json.dumps(results, indent=2))
     (RESULTS / "monorepo.md").write_text(report(results))
+    plot(results, RESULTS / "monorepo.png")
     print(report(results))
 
 
