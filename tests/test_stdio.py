@@ -110,10 +110,10 @@ def test_pipes_take_long_lines_and_nothing_else_reaches_the_wire(tmp_path: Path)
     assert server.wait(timeout=30) == 0
 
 
-def _handshaken(ws: Path) -> subprocess.Popen[str]:
+def _handshaken(ws: Path, *extra: str) -> subprocess.Popen[str]:
     """`volley serve` logging at DEBUG to a pipe, its handshake done."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "DEBUG"],
+        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "DEBUG", *extra],
         env=SERVER_ENV,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -183,6 +183,25 @@ def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
             if " changes in " in seen:
                 break
         assert _inotify_watches(server.pid) == 3  # root, src, src/sub: none in node_modules/
+    finally:
+        server.stdin.close()
+    assert server.wait(timeout=30) == 0
+
+
+def test_a_tree_with_more_directories_than_the_cap_is_not_watched_and_says_so(tmp_path: Path) -> None:
+    """Several servers on one machine must not exhaust the user's inotify watches: above the cap, none."""
+    for i in range(5):
+        write(tmp_path, f"d{i}/f.py", "x = 1\n")
+    server = _handshaken(tmp_path, "--set", "watch_max_directories=3")
+    assert server.stdin is not None and server.stderr is not None
+    try:
+        err, seen = server.stderr.fileno(), ""
+        deadline = time.monotonic() + 30  # stops a hung test; the decision is logged at once
+        while "not watching" not in seen and time.monotonic() < deadline:
+            if select.select([err], [], [], 0.5)[0]:
+                seen += os.read(err, 65536).decode()
+        assert "6 visible directories, more than watch_max_directories (3)" in seen, seen[-2000:]
+        assert _inotify_watches(server.pid) == 0
     finally:
         server.stdin.close()
     assert server.wait(timeout=30) == 0

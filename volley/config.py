@@ -101,6 +101,12 @@ class Config(_Section):
         "mypy plugins, a [lint] command) change nothing: run_linter is then annotated read-only, so hosts may run "
         "it in parallel and approve it without asking; read when the server starts",
     )
+    watch_max_directories: int = Field(
+        8192,
+        ge=0,
+        description="inotify watches one workspace may take (one per visible directory); a larger tree is not "
+        "watched and its listings are proven by stat alone, which is always done anyway (0: never watch)",
+    )
     limits: Limits = Limits()
     concurrency: Concurrency = Concurrency()
     lint: Command = Command(timeout_s=300.0)

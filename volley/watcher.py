@@ -44,6 +44,17 @@ class Watcher:
         try:
             while not self._stop.is_set():
                 directories = index_of(self.ws).visible_directories()
+                cap = self.ws.config.watch_max_directories
+                if len(directories) > cap:
+                    log.warning(
+                        "not watching %s: %d visible directories, more than watch_max_directories (%d); "
+                        "listings are proven by stat alone (raise the limit to watch it)",
+                        self.ws.root,
+                        len(directories),
+                        cap,
+                    )
+                    self.watched = 0
+                    return
                 self.watched = len(directories)
                 log.debug("watching %d directories of %s", len(directories), self.ws.root)
                 self._watch(directories)
