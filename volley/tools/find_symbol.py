@@ -21,8 +21,21 @@ from volley.text import numbered
 from volley.tools.grep import matching_lines
 from volley.workspace import Workspace
 
-KINDS = ("class", "function", "method", "interface", "struct", "enum", "trait", "impl", "type", "module", "macro")
-KINDS += ("record", "constructor")
+KINDS = (
+    "class",
+    "function",
+    "method",
+    "constructor",
+    "interface",
+    "struct",
+    "enum",
+    "record",
+    "trait",
+    "impl",
+    "type",
+    "module",
+    "macro",
+)
 BODY_MAX_LINES = 300
 _NAME = re.compile(r"[\w$*?]+(\.[\w$*?]+)*")
 
