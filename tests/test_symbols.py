@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,16 @@ async def test_repo_map_stays_within_the_answer_limit_whatever_max_tokens_asks(t
     async with serve(tmp_path, "--set", "limits.answer_chars=2000", structured=False) as client:
         text = text_of(await client.call_tool("repo_map", {"max_tokens": 20000}))
     assert len(text) <= 2000 and "answer cut" not in text and "helper_number_" in text
+
+
+async def test_a_file_rewritten_within_one_timestamp_is_read_again(tmp_path: Path) -> None:
+    """Same size, same mtime (a second write in the same clock tick): a fresh file's symbols are not kept."""
+    path = write(tmp_path, "m.py", "def aaa():\n    pass\n")
+    stamp = path.stat().st_mtime_ns
+    async with serve(tmp_path) as client:
+        first = (await client.call_tool("outline", {"path": "m.py"})).structured_content
+        path.write_text("def bbb():\n    pass\n")
+        os.utime(path, ns=(stamp, stamp))
+        second = (await client.call_tool("outline", {"path": "m.py"})).structured_content
+    assert [s["name"] for s in first["files"][0]["symbols"]] == ["aaa"]
+    assert [s["name"] for s in second["files"][0]["symbols"]] == ["bbb"]

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import threading
+import time
 from array import array
 from bisect import bisect_right
 from collections import Counter, OrderedDict
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
+from volley.stat_keys import RACY_NS, StatKey
+from volley.stat_keys import key as stat_key_of
 from volley.symbols.languages import load
 
 SIGNATURE_CHARS = 200
@@ -147,17 +150,17 @@ def _receiver(node: ts.Node, source: bytes) -> str | None:
 
 
 class SymbolCache:
-    """Per-file symbols, reused while the file's (mtime, size) holds: a one-file edit costs one parse."""
+    """Per-file symbols, reused while the file's (mtime, size, inode) holds: a one-file edit costs one parse."""
 
     def __init__(self, max_files: int = 50_000) -> None:
-        self._files: OrderedDict[str, tuple[tuple[int, int], FileSymbols]] = OrderedDict()
+        self._files: OrderedDict[str, tuple[StatKey, FileSymbols]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_files
         self.parsed = 0  # files parsed since start (the rest came from the cache)
 
     def get(self, path: str, language: str, *, with_names: bool = False, max_bytes: int | None = None) -> FileSymbols:
         st = os.stat(path)
-        key = (st.st_mtime_ns, st.st_size)
+        key = stat_key_of(st)
         with self._lock:
             kept = self._files.get(path)
             if kept is not None and kept[0] == key and (kept[1].used is not None or not with_names):
@@ -176,6 +179,8 @@ class SymbolCache:
         )
         with self._lock:
             self.parsed += 1
+            if time.time_ns() - st.st_mtime_ns < RACY_NS:
+                return symbols  # too fresh for its stat to prove a later read unchanged (git's racy rule): not kept
             self._files[path] = (key, symbols)
             self._files.move_to_end(path)
             while len(self._files) > self._max:
