@@ -197,3 +197,15 @@ async def test_a_file_rewritten_within_one_timestamp_is_read_again(tmp_path: Pat
         second = (await client.call_tool("outline", {"path": "m.py"})).structured_content
     assert [s["name"] for s in first["files"][0]["symbols"]] == ["aaa"]
     assert [s["name"] for s in second["files"][0]["symbols"]] == ["bbb"]
+
+
+async def test_a_file_too_large_to_parse_is_named_with_what_to_use_instead(tmp_path: Path) -> None:
+    write(tmp_path, "bundle.js", "function f(){return 1}\n" * 100_000)  # 2.3 MB: a minified bundle's size
+    write(tmp_path, "app.js", "function g() {\n  return f();\n}\n")
+    async with serve(tmp_path, structured=False) as client:
+        outline = await client.call_tool("outline", {"path": "bundle.js"})
+        symbol = await client.call_tool("find_symbol", {"name": "f"})
+        uses = await client.call_tool("find_references", {"name": "f"})
+    assert outline.is_error and "over the 2.0 MiB the symbol tools parse" in text_of(outline)
+    assert "[not parsed, over 2.0 MiB: bundle.js; grep them]" in text_of(symbol)
+    assert "app.js" in text_of(uses) and "[not parsed, over 2.0 MiB: bundle.js; grep them]" in text_of(uses)

@@ -12,7 +12,8 @@ from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.symbols.extract import FileSymbols
-from volley.symbols.source import parse_files, source_files
+from volley.symbols.source import MAX_SOURCE_BYTES, parse_files, source_files
+from volley.text import human_size
 from volley.tools.grep import GrepLine, matching_lines
 from volley.workspace import Workspace
 
@@ -41,6 +42,7 @@ class ReferencesResult(BaseModel):
     searched_files: int
     offset: int = 0
     next_offset: int | None = None
+    too_large: list[str] = Field(default_factory=list, description="files left out: over the size symbols are read at")
 
     def render(self) -> str:
         lines: list[str] = []
@@ -60,6 +62,9 @@ class ReferencesResult(BaseModel):
             lines.append(f"[{self.total_uses} uses in {self.total_files} files]")
         if self.in_text:
             lines.append(f"[{self.in_text} lines naming it only in strings or comments left out; grep shows them]")
+        if self.too_large:
+            left = ", ".join(self.too_large[:5])
+            lines.append(f"[not parsed, over {human_size(MAX_SOURCE_BYTES)}: {left}; grep them]")
         return "\n".join(lines)
 
 
@@ -104,6 +109,7 @@ async def find_references(
         searched_files=len(files),
         offset=offset,
         next_offset=end if end < len(in_code) else None,
+        too_large=parsed.too_large,
     )
 
 

@@ -16,8 +16,8 @@ from volley.concurrency import blocking, concurrently
 from volley.errors import InputError
 from volley.symbols.extract import Definition
 from volley.symbols.languages import GRAMMARS, SUPPORTED, language_of
-from volley.symbols.source import parse_files, source_files
-from volley.text import numbered
+from volley.symbols.source import MAX_SOURCE_BYTES, parse_files, source_files
+from volley.text import human_size, numbered
 from volley.tools.grep import matching_lines
 from volley.workspace import Workspace
 
@@ -63,6 +63,7 @@ class FindSymbolResult(BaseModel):
     searched_files: int
     offset: int = 0
     next_offset: int | None = None
+    too_large: list[str] = Field(default_factory=list, description="files left out: over the size symbols are read at")
 
     def render(self) -> str:
         lines = [h.render() for h in self.hits]
@@ -74,6 +75,9 @@ class FindSymbolResult(BaseModel):
             lines.append(
                 f"[definitions {span}; the rest: the same call with offset={self.next_offset}, or a kind/path]"
             )
+        if self.too_large:
+            left = ", ".join(self.too_large[:5])
+            lines.append(f"[not parsed, over {human_size(MAX_SOURCE_BYTES)}: {left}; grep them]")
         return "\n".join(lines)
 
 
@@ -127,6 +131,7 @@ async def find_symbol(
         searched_files=len(files),
         offset=offset,
         next_offset=end if end < len(found) else None,
+        too_large=parsed.too_large,
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
 from volley.concurrency import blocking
+from volley.errors import InputError
 from volley.symbols.extract import Definition
 from volley.symbols.languages import SUPPORTED, require_language
 from volley.symbols.source import MAX_SOURCE_BYTES, Parsed, parse_files, source_files
@@ -89,6 +91,12 @@ async def outline(
     rels = await blocking(source_files, ws, target)
     chosen = rels[offset : offset + _MAX_FILES_PER_CALL]
     parsed = await parse_files(ws, chosen)
+    if not target.is_dir and parsed.too_large:
+        size = human_size(os.path.getsize(target.abs))
+        raise InputError(
+            f"{target.rel} is {size}, over the {human_size(MAX_SOURCE_BYTES)} the symbol tools parse (generated or "
+            "minified code, most likely); grep it, or read_file a range"
+        )
     limit = depth or (None if not target.is_dir else 2)
     chars = body_chars(ws.config.limits.answer_chars)
     return _assemble(target.shown, chosen, parsed, len(rels), limit, offset, chars)
