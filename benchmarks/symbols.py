@@ -63,7 +63,9 @@ async def outline_rows(client: Client, root: Path, runs: int) -> dict[str, Any]:
         os.utime(path, ns=(time.time_ns(), time.time_ns()))  # a changed file: parsed again
         return await client.call_tool("outline", {"path": OUTLINE_FILE})
 
+    original = path.stat().st_mtime_ns
     cold_s = await median_time(cold, runs)
+    os.utime(path, ns=(original, original))  # an old timestamp again: its parse may be kept (git's racy rule)
     warm_s = await median_time(lambda: client.call_tool("outline", {"path": OUTLINE_FILE}), runs)
     read = {"path": OUTLINE_FILE, "limit": 100_000}
     read_s = await median_time(lambda: client.call_tool("read_file", read), runs)
