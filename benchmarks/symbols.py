@@ -511,6 +511,7 @@ async def main_async(runs: int) -> dict[str, Any]:
         "corpus": root.name,
     }
     async with Client(volley_params(root), mode="legacy") as client:
+        await client.call_tool("grep", {"pattern": "volley-warm-up", "output_mode": "files"})  # the file index
         results["outline"] = await outline_rows(client, root, runs)
         results["find_references"] = await find_references_rows(client, root, runs)
         results["token_study"] = await token_study(client, tok)
