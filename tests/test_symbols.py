@@ -209,3 +209,13 @@ async def test_a_file_too_large_to_parse_is_named_with_what_to_use_instead(tmp_p
     assert outline.is_error and "over the 2.0 MiB the symbol tools parse" in text_of(outline)
     assert "[not parsed, over 2.0 MiB: bundle.js; grep them]" in text_of(symbol)
     assert "app.js" in text_of(uses) and "[not parsed, over 2.0 MiB: bundle.js; grep them]" in text_of(uses)
+
+
+async def test_a_fifo_named_like_source_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.py")
+    write(tmp_path, "real.py", "def real():\n    pass\n")
+    async with serve(tmp_path) as client:
+        outline = await client.call_tool("outline", {"path": "pipe.py"})
+        everything = await client.call_tool("outline", {"path": "."})
+    assert outline.is_error and "not a regular file" in text_of(outline)
+    assert [f["path"] for f in everything.structured_content["files"]] == ["real.py"]

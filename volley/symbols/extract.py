@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -166,9 +167,14 @@ class SymbolCache:
             if kept is not None and kept[0] == key and (kept[1].used is not None or not with_names):
                 self._files.move_to_end(path)
                 return kept[1]
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(path)  # a FIFO named x.py must not block a worker forever
         if max_bytes is not None and st.st_size > max_bytes:
             raise FileTooLarge(path, st.st_size)
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the stat
+                raise NotRegular(path)
             source = f.read()
         tree = parse(source, language)
         symbols = FileSymbols(
@@ -186,6 +192,10 @@ class SymbolCache:
             while len(self._files) > self._max:
                 self._files.popitem(last=False)
         return symbols
+
+
+class NotRegular(OSError):
+    """Not a regular file (a FIFO, a socket, a device): never opened for reading."""
 
 
 class FileTooLarge(Exception):

@@ -91,6 +91,8 @@ async def outline(
     rels = await blocking(source_files, ws, target)
     chosen = rels[offset : offset + _MAX_FILES_PER_CALL]
     parsed = await parse_files(ws, chosen)
+    if not target.is_dir and parsed.unreadable:
+        raise InputError(f"{target.rel} is not a regular file that can be read (a FIFO, a socket, a device?)")
     if not target.is_dir and parsed.too_large:
         size = human_size(os.path.getsize(target.abs))
         raise InputError(
