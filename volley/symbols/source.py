@@ -23,11 +23,25 @@ def cache_of(ws: Workspace) -> SymbolCache:
     return _caches.setdefault(str(ws.root), SymbolCache())
 
 
+_sources: dict[str, tuple[list[str], list[str]]] = {}  # root -> (the index's whole list, its source files)
+
+
 def source_files(ws: Workspace, target: Target) -> list[str]:
-    """The visible files below ``target`` in a language Volley reads by symbol (blocking)."""
+    """The visible files below ``target`` in a language Volley reads by symbol (blocking).
+
+    For the whole workspace, while the index answers with the same list (nothing changed), the filtered
+    list is reused (callers must not change it).
+    """
     if not target.is_dir:
         return [target.rel] if language_of(target.rel) else []
-    return sorted(rel for rel in visible_files(ws, target) if language_of(rel))
+    files = visible_files(ws, target)
+    kept = _sources.get(str(ws.root)) if not target.rel else None
+    if kept is not None and kept[0] is files:  # the list is held here, so its identity cannot be reused
+        return kept[1]
+    sources = sorted(rel for rel in files if language_of(rel))
+    if not target.rel:
+        _sources[str(ws.root)] = (files, sources)
+    return sources
 
 
 @dataclass
