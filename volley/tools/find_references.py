@@ -12,7 +12,7 @@ from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.symbols.extract import FileSymbols
-from volley.symbols.source import MAX_SOURCE_BYTES, parse_files, source_files
+from volley.symbols.source import MAX_SOURCE_BYTES, Parsed, parse_files, source_files
 from volley.text import human_size
 from volley.tools.grep import GrepLine, matching_lines
 from volley.workspace import Workspace
@@ -87,11 +87,20 @@ async def find_references(
     files = await blocking(source_files, ws, target)
     by_file = await matching_lines(ws, rf"\b{re.escape(name)}\b" if "$" not in name else re.escape(name), files)
     parsed = await parse_files(ws, sorted(by_file))
+    page = (offset, max_results, body_chars(ws.config.limits.answer_chars))
+    return await blocking(
+        _assemble, name, by_file, parsed, page, len(files)
+    )  # tens of thousands of lines: off the loop
+
+
+def _assemble(
+    name: str, by_file: dict[str, list[GrepLine]], parsed: Parsed, page: tuple[int, int, int], searched: int
+) -> ReferencesResult:
+    offset, max_results, chars = page
     in_code: list[tuple[str, GrepLine]] = []  # light until the page is chosen: a common name has 60,000 uses
     for rel, symbols in parsed.symbols.items():
         in_code += [(rel, found) for found in by_file[rel] if _is_code(name, found, symbols)]
     in_text = sum(len(by_file[rel]) for rel in parsed.symbols) - len(in_code)
-    chars = body_chars(ws.config.limits.answer_chars)
     grouped: dict[str, list[Use]] = {}
     for rel, found in in_code[offset : offset + max_results]:
         use = _use(name, found, parsed.symbols[rel])
@@ -106,7 +115,7 @@ async def find_references(
         total_uses=len(in_code),
         total_files=len({rel for rel, _ in in_code}),
         in_text=in_text,
-        searched_files=len(files),
+        searched_files=searched,
         offset=offset,
         next_offset=end if end < len(in_code) else None,
         too_large=parsed.too_large,
