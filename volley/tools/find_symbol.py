@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.errors import InputError
-from volley.symbols.extract import Definition
+from volley.symbols.extract import Definition, FileSymbols
 from volley.symbols.languages import GRAMMARS, SUPPORTED, language_of
 from volley.symbols.source import MAX_SOURCE_BYTES, parse_files, source_files
 from volley.text import human_size, numbered
@@ -103,7 +103,7 @@ async def find_symbol(
     files = await blocking(source_files, ws, target)
     candidates = await _candidates(ws, name.rsplit(".", 1)[-1], files)
     parsed = await parse_files(ws, candidates)
-    found = [(rel, d) for rel, symbols in parsed.symbols.items() for d in symbols.definitions if matches(d)]
+    found = await blocking(_definitions, parsed.symbols, matches)  # every definition, for '*': off the loop
     chars = body_chars(ws.config.limits.answer_chars)
     hits: list[SymbolHit] = []
     for rel, d in found[offset : offset + max_results]:
@@ -146,6 +146,10 @@ async def _candidates(ws: Workspace, last: str, files: list[str]) -> list[str]:
     jobs = [functools.partial(matching_lines, ws, regex, group, first_only=True) for regex, group in by_regex.items()]
     found = await concurrently(jobs)
     return sorted(rel for part in found for rel in part)
+
+
+def _definitions(files: dict[str, FileSymbols], matches: Callable[[Definition], bool]) -> list[tuple[str, Definition]]:
+    return [(rel, d) for rel, symbols in files.items() for d in symbols.definitions if matches(d)]
 
 
 def _matcher(name: str, kind: str | None) -> Callable[[Definition], bool]:

@@ -101,7 +101,7 @@ async def outline(
         )
     limit = depth or (None if not target.is_dir else 2)
     chars = body_chars(ws.config.limits.answer_chars)
-    return _assemble(target.shown, chosen, parsed, len(rels), limit, offset, chars)
+    return await blocking(_assemble, target.shown, chosen, parsed, len(rels), limit, offset, chars)
 
 
 _MAX_FILES_PER_CALL = 2000  # a directory outline reads at most this many files per call (the rest: offset)
