@@ -40,9 +40,11 @@ INSTRUCTIONS = """\
 Volley gives fast, parallel, sandboxed access to a workspace. Paths are relative to its root; when
 several workspaces are served, paths start with a workspace's name (list_dir with no path shows them).
 Calls are independent and run concurrently: when you need several files or searches, issue the
-calls together in one turn, or put them in one `batch` call. Files hidden by .gitignore/.ignore are
-left out of listings and searches unless include_ignored is set; secrets (.env, keys) are never
-shown."""
+calls together in one turn, or put them in one `batch` call. To find code, outline a file before
+reading it, find_symbol for where a name is defined, find_references for who uses it (Python,
+JavaScript, TypeScript, Go, Rust, Java); they cost far fewer tokens than reading whole files. Files
+hidden by .gitignore/.ignore are left out of listings and searches unless include_ignored is set;
+secrets (.env, keys) are never shown."""
 
 
 class VolleyServer(MCPServer):
