@@ -219,3 +219,14 @@ async def test_a_fifo_named_like_source_is_refused_without_hanging(tmp_path: Pat
         everything = await client.call_tool("outline", {"path": "."})
     assert outline.is_error and "not a regular file" in text_of(outline)
     assert [f["path"] for f in everything.structured_content["files"]] == ["real.py"]
+
+
+async def test_a_name_in_the_wrong_case_or_scope_gets_what_exists(project: Path) -> None:
+    async with serve(project) as client:
+        case = (await client.call_tool("find_symbol", {"name": "shop"})).structured_content
+        scope = (await client.call_tool("find_symbol", {"name": "Store.CHECKOUT"})).structured_content
+        nothing = (await client.call_tool("find_symbol", {"name": "absent_everywhere"})).structured_content
+    assert case["hits"] == [] and case["near"] == ["Shop (shop.py:5)"]
+    assert "Store.Checkout (svc/main.go:5)" in scope["near"]
+    assert scope["near"][:4] == sorted(scope["near"][:4], key=lambda n: not n.startswith("Store."))  # scope first
+    assert nothing["near"] == []

@@ -37,6 +37,7 @@ KINDS = (
     "macro",
 )
 BODY_MAX_LINES = 300
+NEAR = 5  # suggestions when nothing matched
 _NAME = re.compile(r"[\w$*?]+(\.[\w$*?]+)*")
 
 
@@ -64,12 +65,19 @@ class FindSymbolResult(BaseModel):
     offset: int = 0
     next_offset: int | None = None
     too_large: list[str] = Field(default_factory=list, description="files left out: over the size symbols are read at")
+    near: list[str] = Field(
+        default_factory=list,
+        description="when nothing matched: definitions of the name in "
+        "another case or scope, as 'qualified.name (path:line)'",
+    )
 
     def render(self) -> str:
         lines = [h.render() for h in self.hits]
         if not self.hits:
             where = f"{self.searched_files} {SUPPORTED} files searched"
             lines.append(f"no definition of {self.name!r} ({where}); find_references or grep show where it is used")
+            if self.near:
+                lines.append(f"did you mean: {', '.join(self.near)}?")
         if self.next_offset is not None:
             span = f"{self.offset + 1}-{self.offset + len(self.hits)} of {self.total}"
             lines.append(
@@ -104,6 +112,7 @@ async def find_symbol(
     candidates = await _candidates(ws, name.rsplit(".", 1)[-1], files)
     parsed = await parse_files(ws, candidates)
     found = await blocking(_definitions, parsed.symbols, matches)  # every definition, for '*': off the loop
+    near = await _near(ws, name, files) if not found and not any(c in name for c in "*?") else []
     chars = body_chars(ws.config.limits.answer_chars)
     hits: list[SymbolHit] = []
     for rel, d in found[offset : offset + max_results]:
@@ -132,12 +141,24 @@ async def find_symbol(
         offset=offset,
         next_offset=end if end < len(found) else None,
         too_large=parsed.too_large,
+        near=near,
     )
 
 
-async def _candidates(ws: Workspace, last: str, files: list[str]) -> list[str]:
+async def _near(ws: Workspace, name: str, files: list[str]) -> list[str]:
+    """Definitions of the name's last part in any case and any scope: 'Queryset' finds QuerySet."""
+    last = name.rsplit(".", 1)[-1]
+    parsed = await parse_files(ws, await _candidates(ws, last, files, ignore_case=True))
+    same = await blocking(_definitions, parsed.symbols, lambda d: d.name.lower() == last.lower())
+    wanted = name.lower()
+    same.sort(key=lambda hit: (hit[1].qualified.lower() != wanted, not hit[1].qualified.lower().endswith(wanted)))
+    return [f"{d.qualified} ({rel}:{d.line})" for rel, d in same[:NEAR]]
+
+
+async def _candidates(ws: Workspace, last: str, files: list[str], ignore_case: bool = False) -> list[str]:
     """The files with a line that may define the name, searched per language with its own regex."""
     word = "".join(r"[\w$]*" if c == "*" else r"[\w$]" if c == "?" else re.escape(c) for c in last)
+    word = f"(?i:{word})" if ignore_case else word
     by_regex: dict[str, list[str]] = {}
     for rel in files:
         language = language_of(rel)
