@@ -24,7 +24,8 @@ from typing import Any
 from mcp import Client
 
 from benchmarks import corpus
-from benchmarks.run import RESULTS, median_time, peak_rss_mb, server_pid, text, volley_params
+from benchmarks.run import RESULTS, median_time, peak_rss_mb, pyplot, server_pid, text, volley_params
+from tests.conftest import inotify_watches  # the tests' count, so both read it alike
 
 SIZES = [int(s) for s in os.environ.get("MONOREPO_SIZES", "50000,200000").split(",")]
 FILES_PER_DIR = 12
@@ -72,17 +73,6 @@ def generate(visible: int) -> Path:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     (root / ".complete").write_text(str(made))
     return root
-
-
-def _inotify_watches(pid: int) -> int:
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                count += sum(line.startswith("inotify wd:") for line in f)
-        except OSError:
-            continue
-    return count
 
 
 def _drop_caches() -> bool:
@@ -148,7 +138,7 @@ async def size_rows(visible: int, runs: int) -> dict[str, Any]:
         await asyncio.gather(*heavy)
         row["small_read_during_ms"] = sorted(during)[len(during) // 2] * 1e3 if during else None
         pid = server_pid(str(root))
-        row["watches"] = _inotify_watches(pid) if pid else None
+        row["watches"] = inotify_watches(pid) if pid else None
         row["peak_rss_mb"] = peak_rss_mb(pid)
     return row
 
@@ -188,13 +178,8 @@ def report(results: dict[str, Any]) -> str:
 
 def plot(results: dict[str, Any], path: Path) -> None:
     """Cost against tree size, Volley beside rg."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return
     rows = results["sizes"]
     x = [r["visible_files"] / 1000 for r in rows]

@@ -527,7 +527,8 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def plot(results: dict[str, Any], path: Path) -> None:
+def pyplot() -> Any | None:
+    """matplotlib's pyplot drawing to files, or None (and why, on stderr) when it is not installed."""
     try:
         import matplotlib
 
@@ -535,6 +536,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+        return None
+    return plt
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    plt = pyplot()
+    if plt is None:
         return
     rows = results["agent"]
     n = [r["n"] for r in rows]

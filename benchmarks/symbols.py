@@ -31,7 +31,7 @@ from mcp import Client, StdioServerParameters
 
 from benchmarks import corpus
 from benchmarks.answer_sizes import tokenizer
-from benchmarks.run import RESULTS, median_time, text
+from benchmarks.run import RESULTS, median_time, text, timed
 from benchmarks.run import volley_params as _volley_params
 from volley.symbols.extract import SymbolCache
 
@@ -140,14 +140,14 @@ async def repo_map_rows(root: Path, runs: int, tok: Any) -> dict[str, Any]:
             mapping = asyncio.create_task(client.call_tool("repo_map", {"max_tokens": 2048}))
             during = []
             while not mapping.done() and len(during) < 200:
-                during.append((await _timed(lambda: client.call_tool("read_file", small)))[0])
+                during.append((await timed(lambda: client.call_tool("read_file", small)))[0])
             result = await mapping
             cold = time.perf_counter() - started
             unchanged = await median_time(lambda: client.call_tool("repo_map", {"max_tokens": 2048}), runs)
             edits = []
             for i in range(runs):
                 edited.write_text(original + f"\n\ndef volley_bench_{i}():\n    return make_hashable({i})\n")
-                edits.append((await _timed(lambda: client.call_tool("repo_map", {"max_tokens": 2048})))[0])
+                edits.append((await timed(lambda: client.call_tool("repo_map", {"max_tokens": 2048})))[0])
             sizes = {}
             for budget in (1024, 2048, 4096, 8192):
                 answer = text(await client.call_tool("repo_map", {"max_tokens": budget}))
@@ -164,12 +164,6 @@ async def repo_map_rows(root: Path, runs: int, tok: Any) -> dict[str, Any]:
         "tokens_by_budget": sizes,
         "first_lines": text(result).splitlines()[:12],
     }
-
-
-async def _timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = await fn()
-    return time.perf_counter() - started, result
 
 
 def ctags_rows(root: Path) -> dict[str, Any]:

@@ -90,3 +90,15 @@ async def serve(workspace: Path, *extra: str, structured: bool = True) -> AsyncI
 
 def text_of(result) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def inotify_watches(pid: int) -> int:
+    """Watches the kernel holds for this process: one `inotify wd:` line per watch in its fds' fdinfo."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                count += sum(line.startswith("inotify wd:") for line in f)
+        except OSError:
+            continue
+    return count

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SERVER_ENV, write
+from tests.conftest import SERVER_ENV, inotify_watches, write
 
 
 def _message(id_: int | None, method: str, params: dict[str, Any] | None = None) -> str:
@@ -147,18 +147,6 @@ def test_the_watcher_starts_once_the_handshake_is_done(tmp_path: Path) -> None:
     assert server.wait(timeout=30) == 0
 
 
-def _inotify_watches(pid: int) -> int:
-    """Watches the kernel holds for this process: one `inotify wd:` line per watch in its fds' fdinfo."""
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                count += sum(line.startswith("inotify wd:") for line in f)
-        except OSError:
-            continue
-    return count
-
-
 def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
     """No watch inside an ignored directory: node_modules/ here has 40 directories, the visible tree 3."""
     ws = tmp_path / "ws"
@@ -182,7 +170,7 @@ def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
                 seen += chunk.decode()
             if " changes in " in seen:
                 break
-        assert _inotify_watches(server.pid) == 3  # root, src, src/sub: none in node_modules/
+        assert inotify_watches(server.pid) == 3  # root, src, src/sub: none in node_modules/
     finally:
         server.stdin.close()
     assert server.wait(timeout=30) == 0
@@ -201,7 +189,7 @@ def test_a_tree_with_more_directories_than_the_cap_is_not_watched_and_says_so(tm
             if select.select([err], [], [], 0.5)[0]:
                 seen += os.read(err, 65536).decode()
         assert "6 visible directories, more than watch_max_directories (3)" in seen, seen[-2000:]
-        assert _inotify_watches(server.pid) == 0
+        assert inotify_watches(server.pid) == 0
     finally:
         server.stdin.close()
     assert server.wait(timeout=30) == 0

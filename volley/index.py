@@ -107,22 +107,18 @@ class FileIndex:
         """The regular files below ``start`` that list_dir shows (blocking: call from a worker thread)."""
         if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
             return self.ws.walk_files(start, include_ignored)  # inside an ignored tree: walk it directly
+        snapshot = self._proven(start, include_ignored)
         if not start.rel:
-            return self._current(include_ignored)
+            return snapshot.files
         prefix = start.rel + "/"
-        snapshot = self._snapshots.get(include_ignored)
-        if snapshot is None or not snapshot.still_valid(self._shaping(snapshot, start.rel)):
-            snapshot = None
-        everything = snapshot.files if snapshot is not None else self._current(include_ignored)
-        return [rel for rel in everything if rel.startswith(prefix)]
+        return [rel for rel in snapshot.files if rel.startswith(prefix)]
 
     def listing(self, start: Target, include_ignored: bool) -> Listing | None:
         """Every entry below ``start`` as the walk yields it, proven current (blocking); None inside an
         ignored directory, which the index does not hold."""
         if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
             return None
-        self.files(start, include_ignored)  # proves the snapshot current (re-walks when it is not)
-        snapshot = self._snapshots[include_ignored]
+        snapshot = self._proven(start, include_ignored)
         if not start.rel:
             return Listing(snapshot.entries, snapshot.kinds, snapshot.hidden)
         prefix = start.rel + "/"
@@ -133,28 +129,35 @@ class FileIndex:
             [h for h in snapshot.hidden if h.startswith(prefix)],
         )
 
+    def _proven(self, start: Target, include_ignored: bool) -> _Snapshot:
+        """A snapshot proven current for ``start``: below the root, only what shaped that subtree is re-stated."""
+        if start.rel:
+            snapshot = self._snapshots.get(include_ignored)
+            if snapshot is not None and snapshot.still_valid(self._shaping(snapshot, start.rel)):
+                return snapshot
+        return self._current(include_ignored)
+
     def visible_directories(self) -> list[str]:
         """The directories the visible files live in (absolute paths), current as ``files`` is (blocking)."""
-        self._current(False)
-        return self._snapshots[False].directories
+        return self._current(False).directories
 
     def refresh(self) -> None:
         """Bring every kept list up to date now (the watcher calls this after changes)."""
         for include_ignored in list(self._snapshots):
             self._current(include_ignored)
 
-    def _current(self, include_ignored: bool) -> list[str]:
+    def _current(self, include_ignored: bool) -> _Snapshot:
         with self._lock:
             snapshot = self._snapshots.get(include_ignored)
             if snapshot is not None and snapshot.still_valid():
-                return snapshot.files
+                return snapshot
             if snapshot is not None and not self._rule_files_unchanged(snapshot):
                 log.info("configuration or ignore rules outside the tree changed: reloading")
                 self.ws.reload()
                 self._snapshots.clear()
             snapshot = self._walk(include_ignored)
             self._snapshots[include_ignored] = snapshot
-            return snapshot.files
+            return snapshot
 
     def _shaping(self, snapshot: _Snapshot, rel: str) -> list[str]:
         parts = rel.split("/")

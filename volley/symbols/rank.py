@@ -51,10 +51,11 @@ def rank(
     for i, p in enumerate(paths):
         for name in {d.name for d in files[p].definitions}:
             definers[name].append(i)
+    links = [list(_links(files[p], definers)) for p in paths]  # per file: (name, weight, defining files)
     out_edges: list[dict[int, float]] = []
-    for i, p in enumerate(paths):
+    for i in range(len(paths)):
         row: dict[int, float] = defaultdict(float)
-        for _, w, targets in _links(files[p], definers):
+        for _, w, targets in links[i]:
             for j in targets:
                 if j != i:
                     row[j] += w
@@ -63,11 +64,11 @@ def rank(
     ranks = _pagerank(out_edges, personal, [start.get(p, 0.0) for p in paths] if start else None)
     file_rank = {p: ranks.values[i] for i, p in enumerate(paths)}
     share: dict[tuple[int, str], float] = defaultdict(float)  # (defining file, name) -> rank received
-    for i, p in enumerate(paths):
+    for i in range(len(paths)):
         total = sum(out_edges[i].values())
         if not total:
             continue
-        for name, w, targets in _links(files[p], definers):
+        for name, w, targets in links[i]:
             for j in targets:
                 if j != i:
                     share[j, name] += ranks.values[i] * w / total

@@ -10,12 +10,18 @@ from volley.config import CORES
 from volley.index import visible_files
 from volley.symbols.extract import FileSymbols, FileTooLarge, SymbolCache
 from volley.symbols.languages import language_of
+from volley.text import human_size
 from volley.workspace import Target, Workspace
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # larger files (generated, minified, vendored) are left out of symbol answers
 PART_MIN_FILES = 64  # files per worker-thread part: below this, one thread does it
 
 _caches: dict[str, SymbolCache] = {}
+
+
+def too_large_note(paths: list[str]) -> str:
+    """The closing line that names the files left out for their size, and what to use on them."""
+    return f"[not parsed, over {human_size(MAX_SOURCE_BYTES)}: {', '.join(paths[:5])}; grep them]"
 
 
 def cache_of(ws: Workspace) -> SymbolCache:

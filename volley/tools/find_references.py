@@ -12,8 +12,7 @@ from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.symbols.extract import FileSymbols
-from volley.symbols.source import MAX_SOURCE_BYTES, Parsed, parse_files, source_files
-from volley.text import human_size
+from volley.symbols.source import Parsed, parse_files, source_files, too_large_note
 from volley.tools.grep import GrepLine, matching_lines
 from volley.workspace import Workspace
 
@@ -63,8 +62,7 @@ class ReferencesResult(BaseModel):
         if self.in_text:
             lines.append(f"[{self.in_text} lines naming it only in strings or comments left out; grep shows them]")
         if self.too_large:
-            left = ", ".join(self.too_large[:5])
-            lines.append(f"[not parsed, over {human_size(MAX_SOURCE_BYTES)}: {left}; grep them]")
+            lines.append(too_large_note(self.too_large))
         return "\n".join(lines)
 
 
@@ -88,9 +86,8 @@ async def find_references(
     by_file = await matching_lines(ws, rf"\b{re.escape(name)}\b" if "$" not in name else re.escape(name), files)
     parsed = await parse_files(ws, sorted(by_file))
     page = (offset, max_results, body_chars(ws.config.limits.answer_chars))
-    return await blocking(
-        _assemble, name, by_file, parsed, page, len(files)
-    )  # tens of thousands of lines: off the loop
+    # telling code from text on tens of thousands of lines is work for a worker thread, not the event loop
+    return await blocking(_assemble, name, by_file, parsed, page, len(files))
 
 
 def _assemble(

@@ -16,8 +16,8 @@ from volley.concurrency import blocking, concurrently
 from volley.errors import InputError
 from volley.symbols.extract import Definition, FileSymbols
 from volley.symbols.languages import GRAMMARS, SUPPORTED, language_of
-from volley.symbols.source import MAX_SOURCE_BYTES, parse_files, source_files
-from volley.text import human_size, numbered
+from volley.symbols.source import parse_files, source_files, too_large_note
+from volley.text import numbered
 from volley.tools.grep import matching_lines
 from volley.workspace import Workspace
 
@@ -84,8 +84,7 @@ class FindSymbolResult(BaseModel):
                 f"[definitions {span}; the rest: the same call with offset={self.next_offset}, or a kind/path]"
             )
         if self.too_large:
-            left = ", ".join(self.too_large[:5])
-            lines.append(f"[not parsed, over {human_size(MAX_SOURCE_BYTES)}: {left}; grep them]")
+            lines.append(too_large_note(self.too_large))
         return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.symbols.extract import Definition
 from volley.symbols.languages import SUPPORTED, require_language
-from volley.symbols.source import MAX_SOURCE_BYTES, Parsed, parse_files, source_files
+from volley.symbols.source import MAX_SOURCE_BYTES, Parsed, parse_files, source_files, too_large_note
 from volley.text import human_size
 from volley.workspace import Workspace
 
@@ -66,7 +66,7 @@ class OutlineResult(BaseModel):
                 f"offset={self.next_offset}, or outline a subdirectory]"
             )
         if self.too_large:
-            lines.append(f"[left out, over {human_size(MAX_SOURCE_BYTES)}: {', '.join(self.too_large[:5])}]")
+            lines.append(too_large_note(self.too_large))
         lines.append("[lines are first-last; read_file path offset=first limit=last-first+1 reads one definition]")
         return "\n".join(lines)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
-from volley.concurrency import blocking
+from volley.concurrency import blocking, concurrently
 from volley.symbols.extract import Definition, FileSymbols
 from volley.symbols.rank import Ranking, rank
 from volley.symbols.source import parse_files, source_files
@@ -74,7 +75,8 @@ async def repo_map(
     Per-file results are cached: after an edit only the changed files are parsed again.
     """
     target = await blocking(ws.resolve, path, "dir")
-    centre = frozenset(ws.resolve(f).rel for f in focus or [])
+    resolved = await concurrently([functools.partial(blocking, ws.resolve, f) for f in focus or []])
+    centre = frozenset(target.rel for target in resolved)
     rels = [r for r in await blocking(source_files, ws, target) if ".min." not in r.rsplit("/", 1)[-1]]
     parsed = await parse_files(ws, rels, with_names=True)
     chars = min(max_tokens * CHARS_PER_TOKEN, body_chars(ws.config.limits.answer_chars))  # the answer's limit
