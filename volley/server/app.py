@@ -50,6 +50,8 @@ secrets (.env, keys) are never shown."""
 class VolleyServer(MCPServer):
     """MCPServer whose tools take only the arguments they declare, with errors that name the fix."""
 
+    runtime: Runtime | None = None
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
@@ -115,6 +117,7 @@ def build_server(
             meta={META_KEY: workspaces.first.config.limits.answer_chars},  # hosts that read it show answers inline
             structured_output=structured,
         )
+    server.runtime = runtime  # the stdio fast lane checks what a call may skip
     register_batch(server, runtime)
     _inline_output_schemas(server)
 

@@ -52,6 +52,7 @@ class Runtime:
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None = None) -> CallToolResult:
         """Run one call under the scheduler in the workspace its paths name; a VolleyError becomes a tool error."""
+        ctx = ctx if in_request(ctx) else None  # the stdio fast lane's calls have no request to report to
         if not self._watch_begun:
             self.begin_watching()
         await self.settle(ctx)
@@ -215,6 +216,14 @@ class Runtime:
 def connection_of(session: Any) -> Any:
     """What outlives one request of a client's connection: the SDK makes a session object per request."""
     return getattr(session, "_connection", session)
+
+
+def in_request(ctx: Context | None) -> bool:
+    """Whether ctx belongs to a request (progress and log messages go to its session)."""
+    try:
+        return ctx is not None and ctx.request_context is not None
+    except ValueError:  # the SDK's way of saying there is none
+        return False
 
 
 def elapsed_ms(started: float) -> str:

@@ -29,6 +29,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
+from volley.server.fast_lane import FastLane
+
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 1 << 30  # a message is one line; the SDK's transport sets no limit either
@@ -37,14 +39,22 @@ _MAX_LINE = 1 << 30  # a message is one line; the SDK's transport sets no limit 
 async def serve_stdio(server: MCPServer, drain_s: float) -> None:
     """Serve one MCP connection over this process's stdin and stdout until the client closes stdin
     and the requests it sent are answered (or ``drain_s`` has passed)."""
-    async with _wire() as (stdin, stdout), stdio_server(stdin, stdout) as (read_stream, write_stream):  # type: ignore[arg-type]
+    async with (
+        _wire() as (stdin, stdout),
+        stdio_server(stdin, stdout) as (read_stream, write_stream),  # type: ignore[arg-type]
+        anyio.create_task_group() as lane_calls,
+    ):
         in_flight = _InFlight()
+        lane = None
+        if stdin is not None and stdout is not None:
+            lane = stdin.lane = FastLane(server, stdout.write_soon, lane_calls, in_flight.started, in_flight.settle)
         lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async does, on our streams
         await lowlevel.run(
             _Draining(read_stream, in_flight, drain_s),  # type: ignore[arg-type]
-            _Answering(write_stream, in_flight),  # type: ignore[arg-type]
+            _Answering(write_stream, in_flight, lane),  # type: ignore[arg-type]
             lowlevel.create_initialization_options(),
         )
+        lane_calls.cancel_scope.cancel()
 
 
 class _InFlight:
@@ -58,17 +68,20 @@ class _InFlight:
     def read(self, item: object) -> None:
         message = getattr(item, "message", None)
         if isinstance(message, JSONRPCRequest):
-            self.ids.add(message.id)
-            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            self.started(message.id)
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
-            self._settle((message.params or {}).get("requestId"))
+            self.settle((message.params or {}).get("requestId"))
 
     def wrote(self, item: object) -> None:
         message = getattr(item, "message", None)
         if isinstance(message, JSONRPCResponse | JSONRPCError):
-            self._settle(message.id)
+            self.settle(message.id)
 
-    def _settle(self, request_id: Any) -> None:
+    def started(self, request_id: Any) -> None:
+        self.ids.add(request_id)
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+
+    def settle(self, request_id: Any) -> None:
         self.ids.discard(request_id)
         if not self.ids:
             self._idle.set()
@@ -115,14 +128,17 @@ class _Draining:
 
 
 class _Answering:
-    """The SDK's write stream, noting each answer."""
+    """The SDK's write stream, noting each answer (the fast lane opens once ``initialize`` is answered)."""
 
-    def __init__(self, stream: Any, in_flight: _InFlight) -> None:
-        self._stream, self._in_flight = stream, in_flight
+    def __init__(self, stream: Any, in_flight: _InFlight, lane: FastLane | None) -> None:
+        self._stream, self._in_flight, self._lane = stream, in_flight, lane
 
     async def send(self, item: Any) -> None:
         await self._stream.send(item)
         self._in_flight.wrote(item)
+        message = getattr(item, "message", None)
+        if self._lane is not None and isinstance(message, JSONRPCResponse):
+            self._lane.answered(message.id, message.result)
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -139,15 +155,18 @@ class _LinesIn:
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self._reader = reader
+        self.lane: FastLane | None = None  # takes the plain tool calls before the SDK reads them
 
     def __aiter__(self) -> _LinesIn:
         return self
 
     async def __anext__(self) -> str:
-        line = await self._reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                raise StopAsyncIteration
+            if self.lane is None or not self.lane.take(line):
+                return line.decode("utf-8", errors="replace")
 
 
 class _LinesOut:
@@ -155,9 +174,22 @@ class _LinesOut:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
+        self._queued: list[bytes] = []  # the fast lane's answers, written together once the loop comes round
 
     async def write(self, text: str) -> None:
         self._writer.write(text.encode("utf-8"))
+
+    def write_soon(self, line: bytes) -> None:
+        """Write one whole line once the event loop comes round, with the others answered meanwhile: 20
+        answers finishing together cost one write to the pipe (and one wake-up of the client), not 20."""
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self.write_queued)
+        self._queued.append(line)
+
+    def write_queued(self) -> None:
+        if self._queued:
+            self._writer.write(b"".join(self._queued))
+            self._queued.clear()
 
     async def flush(self) -> None:
         await self._writer.drain()
@@ -184,9 +216,11 @@ async def _wire() -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
         asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0)
     )
     writer = asyncio.StreamWriter(out_transport, out_protocol, None, loop)
+    lines_out = _LinesOut(writer)
     try:
-        yield _LinesIn(reader), _LinesOut(writer)
+        yield _LinesIn(reader), lines_out
     finally:
+        lines_out.write_queued()
         in_transport.close()
         out_transport.close()  # what is still buffered is written first
 

@@ -226,6 +226,8 @@ def _split_lines(text: str) -> list[str]:
 
 def _window_of(all_lines: list[str], offset: int, count: int, max_chars: int, size: int) -> _Window:
     window = all_lines[offset - 1 : offset - 1 + count]
+    if max(map(len, window), default=0) <= max_chars:  # the usual case, at C speed
+        return _Window(window, len(all_lines), 0, size)
     cut = sum(len(line) > max_chars for line in window)
     window = [line if len(line) <= max_chars else line[:max_chars] + " … [line cut]" for line in window]
     return _Window(window, len(all_lines), cut, size)
