@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 
@@ -191,3 +192,47 @@ async def test_jobs_one_after_another_stay_on_one_thread() -> None:
     finally:
         workers.close()
     assert len(names) == 1
+
+
+async def test_a_burst_of_jobs_waits_for_the_thread_that_just_began_one() -> None:
+    """20 jobs at once (a model's 20 reads) run on the thread already busy, not on four threads taking
+    turns at the GIL. FRESH_S is raised so that a slow machine cannot turn "just began" into "long ago"."""
+    workers = Workers(4)
+    workers.FRESH_S = 60
+    try:
+        with anyio.fail_after(30):
+            names = await asyncio.gather(*(workers.run(lambda: threading.current_thread().name) for _ in range(20)))
+    finally:
+        workers.close()
+    assert len(set(names)) == 1
+
+
+async def test_a_job_behind_a_long_one_gets_another_thread() -> None:
+    """The job that arrives just after a long one began waits FRESH_S at most, then runs on a second thread
+    while the long one still holds the first."""
+    workers = Workers(2)
+    workers.FRESH_S = 0.01
+    began, release = threading.Event(), threading.Event()
+
+    def long_job() -> str:
+        began.set()
+        release.wait(30)
+        return threading.current_thread().name
+
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                first: list[str] = []
+
+                async def run_long() -> None:
+                    first.append(await workers.run(long_job))
+
+                tg.start_soon(run_long)
+                await anyio.to_thread.run_sync(began.wait, 10)
+                second = await workers.run(lambda: threading.current_thread().name)
+                assert not release.is_set()  # answered while the long job still runs
+                release.set()
+            assert first and first[0] != second
+    finally:
+        release.set()
+        workers.close()

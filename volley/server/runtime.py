@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import time
@@ -141,7 +140,7 @@ class Runtime:
         timeout = ws.config.concurrency.call_timeout_s if spec.kind in ("read", "search") else None
         share_key = None
         if spec.kind in ("read", "search", "lint") and not spec.annotations.destructive_hint:
-            share_key = f"{ws.root}\0{spec.name}" + json.dumps(arguments, sort_keys=True, default=str)
+            share_key = f"{ws.root}\0{spec.name}\0{sorted(arguments.items())!r}"  # equal only for equal calls
         extra: dict[str, Any] = {}
         if ctx is not None and spec.takes_progress:
             extra["progress"] = ctx.report_progress
