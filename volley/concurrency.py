@@ -65,11 +65,13 @@ class Workers:
         self._started = 0
         self._closed = False
         self._recheck: asyncio.TimerHandle | None = None
+        self._handbacks: dict[asyncio.AbstractEventLoop, _Handback] = {}
 
     async def run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        job: _Job = (contextvars.copy_context(), fn, future, loop)
+        handback = self._handbacks.get(loop) or self._handbacks.setdefault(loop, _Handback(loop))
+        job: _Job = (contextvars.copy_context(), fn, future, handback)
         with self._lock:
             if self._running and time.monotonic() - max(self._running.values()) < self.FRESH_S:
                 self._backlog.append(job)  # a thread began a job just now: this one likely follows it there
@@ -125,13 +127,13 @@ class Workers:
             job = following if following is not None else inbox.get() if waits else None
 
 
-_Job = tuple[contextvars.Context, Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Job = tuple[contextvars.Context, Callable[[], Any], "asyncio.Future[Any]", "_Handback"]
 _Inbox = queue.SimpleQueue["_Job | None"]
 
 
 def _execute(job: _Job) -> Callable[[], None]:
     """Run the job; return what hands its outcome back to the caller's event loop."""
-    context, fn, future, loop = job
+    context, fn, future, handback = job
     if future.cancelled():  # its caller left before it started (a benign race: at worst it still runs)
         return lambda: None
     try:
@@ -139,11 +141,31 @@ def _execute(job: _Job) -> Callable[[], None]:
     except BaseException as exc:  # handed to the caller, whatever it is
         outcome = (False, exc)
 
-    def hand_back() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            loop.call_soon_threadsafe(_settle, future, outcome)
+    return lambda: handback.put(future, outcome)
 
-    return hand_back
+
+class _Handback:
+    """Outcomes on their way back to one event loop: those that arrive before it runs share one wake-up
+    (a burst of 20 small reads costs the loop one self-pipe write and read, not 20)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._outcomes: list[tuple[asyncio.Future[Any], tuple[bool, Any]]] = []
+
+    def put(self, future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+        with self._lock:
+            self._outcomes.append((future, outcome))
+            if len(self._outcomes) > 1:
+                return  # a wake-up is already on its way
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._settle_all)
+
+    def _settle_all(self) -> None:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        for future, outcome in outcomes:
+            _settle(future, outcome)
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
