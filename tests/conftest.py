@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +18,9 @@ from mcp.client.stdio import StdioServerParameters
 SECRET = "TOP-SECRET-VALUE-41"
 # The server finds ruff, pytest and python3 on PATH as a user's shell would: this venv's bin comes first.
 SERVER_ENV = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+# Symbols kept on disk go to a directory of this test session's, not the user's ~/.cache.
+os.environ["VOLLEY_CACHE_DIR"] = SERVER_ENV["VOLLEY_CACHE_DIR"] = tempfile.mkdtemp(prefix="volley-test-cache-")
+atexit.register(shutil.rmtree, os.environ["VOLLEY_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture
@@ -73,16 +79,19 @@ def project(tmp_path: Path, outside: Path) -> Path:
 
 
 @asynccontextmanager
-async def serve(workspace: Path, *extra: str, structured: bool = True) -> AsyncIterator[Client]:
+async def serve(
+    workspace: Path, *extra: str, structured: bool = True, env: dict[str, str] | None = None
+) -> AsyncIterator[Client]:
     """A `volley serve` subprocess over stdio, with the SDK's client connected to it.
 
-    ``structured`` turns on structured output, so tests can read each answer's fields (the text is the same).
+    ``structured`` turns on structured output, so tests can read each answer's fields (the text is the same);
+    ``env`` adds to the server's environment.
     """
     switch = ["--set", "structured_output=true"] if structured else []
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "volley", "serve", "--workspace", str(workspace), *switch, *extra],
-        env=SERVER_ENV,
+        env={**SERVER_ENV, **(env or {})},
     )
     async with Client(params, mode="legacy") as client:
         yield client

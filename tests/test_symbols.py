@@ -230,3 +230,52 @@ async def test_a_name_in_the_wrong_case_or_scope_gets_what_exists(project: Path)
     assert "Store.Checkout (svc/main.go:5)" in scope["near"]
     assert scope["near"][:4] == sorted(scope["near"][:4], key=lambda n: not n.startswith("Store."))  # scope first
     assert nothing["near"] == []
+
+
+async def test_a_new_server_takes_symbols_kept_on_disk_while_the_stat_holds(tmp_path: Path) -> None:
+    """Every session starts a server: the second one reads a file's symbols from disk, not the file.
+
+    The file is rewritten in place with the same size and mtime (what a stat cannot tell apart), so the
+    answer shows where the symbols came from; with symbols_on_disk off the file is parsed again.
+    """
+    ws = tmp_path / "ws"
+    path = write(ws, "m.py", "def aaa():\n    pass\n")
+    os.utime(path, ns=(10**18, 10**18))  # long past: not too fresh to keep
+
+    async def names(*extra: str) -> list[str]:
+        async with serve(ws, *extra) as client:
+            result = await client.call_tool("outline", {"path": "m.py"})
+        return [s["name"] for s in result.structured_content["files"][0]["symbols"]]
+
+    assert await names() == ["aaa"]
+    path.write_text("def bbb():\n    pass\n")
+    os.utime(path, ns=(10**18, 10**18))
+    assert await names() == ["aaa"]  # from disk: the stat is the same
+    assert await names("--set", "symbols_on_disk=false") == ["bbb"]
+
+
+def test_symbols_stored_by_other_code_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database is stamped with what extraction depends on (its code, queries, grammar versions)."""
+    from volley.symbols import disk
+    from volley.symbols.extract import SymbolCache
+
+    path = write(tmp_path, "m.py", "class A:\n    def f(self):\n        pass\n")
+    os.utime(path, ns=(10**18, 10**18))
+    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
+    writer = SymbolCache(disk=disk.DiskSymbols(str(tmp_path)))
+    parsed = writer.get(str(path), "python", with_names=True)
+    writer.save()
+    again = SymbolCache(disk=disk.DiskSymbols(str(tmp_path)))
+    assert again.get(str(path), "python", with_names=True) == parsed and again.parsed == 0
+    monkeypatch.setattr(disk, "stamp", lambda: "another version")
+    other = SymbolCache(disk=disk.DiskSymbols(str(tmp_path)))
+    assert other.get(str(path), "python", with_names=True) == parsed and other.parsed == 1
+
+
+async def test_symbols_work_when_the_cache_directory_cannot_be_made(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write(ws, "m.py", "def aaa():\n    pass\n")
+    blocked = write(tmp_path, "not-a-directory", "x")
+    async with serve(ws, env={"VOLLEY_CACHE_DIR": str(blocked / "sub")}) as client:
+        found = await client.call_tool("find_symbol", {"name": "aaa"})
+    assert found.structured_content["total"] == 1

@@ -107,6 +107,11 @@ class Config(_Section):
         description="inotify watches one workspace may take (one per visible directory); a larger tree is not "
         "watched and its listings are proven by stat alone, which is always done anyway (0: never watch)",
     )
+    symbols_on_disk: bool = Field(
+        True,
+        description="keep each file's symbols (outline, find_symbol, find_references, repo_map) on disk between "
+        "sessions, in $VOLLEY_CACHE_DIR or $XDG_CACHE_HOME/volley, so a new server does not parse them again",
+    )
     limits: Limits = Limits()
     concurrency: Concurrency = Concurrency()
     lint: Command = Command(timeout_s=300.0)

@@ -15,12 +15,16 @@ from array import array
 from bisect import bisect_right
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import tree_sitter as ts
 
 from volley.stat_keys import RACY_NS, StatKey
 from volley.stat_keys import key as stat_key_of
 from volley.symbols.languages import load
+
+if TYPE_CHECKING:
+    from volley.symbols.disk import DiskSymbols
 
 SIGNATURE_CHARS = 200
 _COMMENTS = frozenset({"comment", "line_comment", "block_comment"})
@@ -151,13 +155,19 @@ def _receiver(node: ts.Node, source: bytes) -> str | None:
 
 
 class SymbolCache:
-    """Per-file symbols, reused while the file's (mtime, size, inode) holds: a one-file edit costs one parse."""
+    """Per-file symbols, reused while the file's (mtime, size, inode) holds: a one-file edit costs one parse.
 
-    def __init__(self, max_files: int = 50_000) -> None:
+    With ``disk``, symbols missing here are looked up there first, and those parsed are stored there by
+    ``save()`` (so the next session's server does not parse them again).
+    """
+
+    def __init__(self, max_files: int = 50_000, disk: DiskSymbols | None = None) -> None:
         self._files: OrderedDict[str, tuple[StatKey, FileSymbols]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_files
-        self.parsed = 0  # files parsed since start (the rest came from the cache)
+        self.disk = disk
+        self._unsaved: list[tuple[str, StatKey, FileSymbols]] = []
+        self.parsed = 0  # files parsed since start (the rest came from the caches)
 
     def get(self, path: str, language: str, *, with_names: bool = False, max_bytes: int | None = None) -> FileSymbols:
         st = os.stat(path)
@@ -167,6 +177,9 @@ class SymbolCache:
             if kept is not None and kept[0] == key and (kept[1].used is not None or not with_names):
                 self._files.move_to_end(path)
                 return kept[1]
+        if self.disk is not None and (stored := self.disk.get(path, key, with_names)) is not None:
+            self._keep(path, key, stored)
+            return stored
         if not stat.S_ISREG(st.st_mode):
             raise NotRegular(path)  # a FIFO named x.py must not block a worker forever
         if max_bytes is not None and st.st_size > max_bytes:
@@ -185,13 +198,27 @@ class SymbolCache:
         )
         with self._lock:
             self.parsed += 1
-            if time.time_ns() - st.st_mtime_ns < RACY_NS:
-                return symbols  # too fresh for its stat to prove a later read unchanged (git's racy rule): not kept
+        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+            return symbols  # too fresh for its stat to prove a later read unchanged (git's racy rule): not kept
+        self._keep(path, key, symbols)
+        if self.disk is not None:
+            with self._lock:
+                self._unsaved.append((path, key, symbols))
+        return symbols
+
+    def save(self) -> None:
+        """Store on disk what was parsed since the last save (blocking; one transaction)."""
+        with self._lock:
+            rows, self._unsaved = self._unsaved, []
+        if self.disk is not None:
+            self.disk.put(rows)
+
+    def _keep(self, path: str, key: StatKey, symbols: FileSymbols) -> None:
+        with self._lock:
             self._files[path] = (key, symbols)
             self._files.move_to_end(path)
             while len(self._files) > self._max:
                 self._files.popitem(last=False)
-        return symbols
 
 
 class NotRegular(OSError):

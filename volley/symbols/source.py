@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.index import visible_files
+from volley.symbols.disk import DiskSymbols
 from volley.symbols.extract import FileSymbols, FileTooLarge, SymbolCache
 from volley.symbols.languages import language_of
 from volley.text import human_size
@@ -25,8 +26,13 @@ def too_large_note(paths: list[str]) -> str:
 
 
 def cache_of(ws: Workspace) -> SymbolCache:
-    """The workspace's symbol cache (one per root, for the life of the process)."""
-    return _caches.setdefault(str(ws.root), SymbolCache())
+    """The workspace's symbol cache (one per root, for the life of the process), backed by the disk
+    cache while the workspace's config keeps symbols on disk."""
+    root = str(ws.root)
+    cache = _caches.get(root)
+    if cache is None or (cache.disk is not None) != ws.config.symbols_on_disk:
+        cache = _caches[root] = SymbolCache(disk=DiskSymbols(root) if ws.config.symbols_on_disk else None)
+    return cache
 
 
 _sources: dict[str, tuple[list[str], list[str]]] = {}  # root -> (the index's whole list, its source files)
@@ -74,6 +80,14 @@ async def parse_files(ws: Workspace, rels: list[str], *, with_names: bool = Fals
 
 def _parse_part(cache: SymbolCache, root: str, with_names: bool, rels: list[str]) -> Parsed:
     parsed = Parsed()
+    try:
+        _parse_into(parsed, cache, root, with_names, rels)
+    finally:
+        cache.save()
+    return parsed
+
+
+def _parse_into(parsed: Parsed, cache: SymbolCache, root: str, with_names: bool, rels: list[str]) -> None:
     for rel in rels:
         language = language_of(rel)
         if language is None:
@@ -86,4 +100,3 @@ def _parse_part(cache: SymbolCache, root: str, with_names: bool, rels: list[str]
             parsed.too_large.append(rel)
         except OSError:
             parsed.unreadable.append(rel)  # deleted or unreadable since it was listed
-    return parsed
