@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
@@ -73,6 +74,36 @@ class _Snapshot:
     racy: set[str] = field(default_factory=set)  # directories changed too recently for their mtime to prove anything
     order: list[str] = field(default_factory=list)  # the paths of ``stats``, sorted, to find a subtree's
     directories: list[str] = field(default_factory=list)  # every directory the walk read (none inside ignored ones)
+    not_whole: set[str] = field(default_factory=set)  # directories (relative, '' the root) holding anything not a
+    # visible regular file at any depth: left out by a rule, a link, a device; the others can be searched whole
+    _cover: list[str] | None = None
+    _sorted_files: list[str] | None = None
+
+    def cover(self) -> list[str]:
+        """The fewest paths that hold exactly the visible files: whole directories, and files elsewhere."""
+        if self._cover is None:
+            if "" not in self.not_whole:
+                self._cover = [""]
+            else:
+                cover, inside = [], None
+                for path, kind in zip(self.entries, self.kinds, strict=True):
+                    if inside is not None and path.startswith(inside):
+                        continue
+                    inside = None
+                    if kind == DIR and path[:-1] not in self.not_whole:
+                        cover.append(path[:-1])
+                        inside = path
+                    elif kind == FILE:
+                        cover.append(path)
+                self._cover = cover
+        return self._cover
+
+    def holds(self, rel: str) -> bool:
+        """Whether ``rel`` is one of the visible files (a sorted copy of the list, made at first use)."""
+        if self._sorted_files is None:
+            self._sorted_files = sorted(self.files)
+        i = bisect_left(self._sorted_files, rel)
+        return i < len(self._sorted_files) and self._sorted_files[i] == rel
 
     def still_valid(self, paths: list[str] | None = None) -> bool:
         """Whether ``paths`` (default: all) have the stats they had when the walk was made."""
@@ -112,6 +143,24 @@ class FileIndex:
             return snapshot.files
         prefix = start.rel + "/"
         return [rel for rel in snapshot.files if rel.startswith(prefix)]
+
+    def cover(self, start: Target) -> tuple[list[str], int, Callable[[str], bool]] | None:
+        """The visible files below ``start`` as the fewest paths that hold exactly them (whole directories,
+        files elsewhere), their number, and a check that a file is one of them (blocking); None inside an
+        ignored directory. For searches that walk directories themselves, with no rule of their own."""
+        if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
+            return None
+        snapshot = self._proven(start, False)
+        if not start.rel:
+            return snapshot.cover(), len(snapshot.files), snapshot.holds
+        prefix = start.rel + "/"
+        cover = snapshot.cover()
+        if any(start.rel == path or start.rel.startswith(path + "/") for path in cover if path) or cover == [""]:
+            paths = [start.rel]  # inside a whole directory
+        else:
+            paths = [path for path in cover if path.startswith(prefix)]
+        count = sum(1 for rel in snapshot.files if rel.startswith(prefix))
+        return paths, count, snapshot.holds
 
     def listing(self, start: Target, include_ignored: bool) -> Listing | None:
         """Every entry below ``start`` as the walk yields it, proven current (blocking); None inside an
@@ -183,8 +232,13 @@ class FileIndex:
         def on_hidden(entry: Entry, _: Decision) -> None:
             snapshot.hidden.append(entry.rel + "/" if entry.is_dir else entry.rel)
 
+        left_out: set[str] = set()
         for entry in self.ws.walk(
-            self.ws.resolve("."), include_ignored=include_ignored, on_hidden=on_hidden, on_dir=on_dir
+            self.ws.resolve("."),
+            include_ignored=include_ignored,
+            on_hidden=on_hidden,
+            on_dir=on_dir,
+            on_left_out=left_out.add,
         ):
             if entry.is_symlink:
                 kind = LINK
@@ -195,6 +249,7 @@ class FileIndex:
             snapshot.entries.append(entry.rel + "/" if kind == DIR else entry.rel)
             snapshot.kinds.append(kind)
         snapshot.files = [path for path, kind in zip(snapshot.entries, snapshot.kinds, strict=True) if kind == FILE]
+        snapshot.not_whole = _not_whole(snapshot.entries, snapshot.kinds, left_out)
         for directory in directories:
             for path, (mtime, size) in self.ws.ignore.file_keys(directory):
                 st = _stat_key(path)
@@ -205,3 +260,17 @@ class FileIndex:
         snapshot.directories = directories
         self.walks += 1
         return snapshot
+
+
+def _not_whole(entries: list[str], kinds: bytearray, left_out: set[str]) -> set[str]:
+    """The directories holding, at any depth, something the walk left out or that is not a regular file.
+
+    Backwards through the walk's order, a directory comes after everything below it: its state is
+    settled when it is reached, and passed to its parent.
+    """
+    not_whole = set(left_out)
+    for path, kind in zip(reversed(entries), reversed(kinds), strict=True):
+        rel = path[:-1] if kind == DIR else path
+        if kind in (LINK, OTHER) or (kind == DIR and rel in not_whole):
+            not_whole.add(rel.rpartition("/")[0])
+    return not_whole

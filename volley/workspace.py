@@ -191,14 +191,16 @@ class Workspace:
         include_ignored: bool = False,
         on_hidden: Callable[[Entry, Decision], None] | None = None,
         on_dir: Callable[[str, os.stat_result], None] | None = None,
+        on_left_out: Callable[[str], None] | None = None,
     ) -> Iterator[Entry]:
         """Walk below ``start`` depth-first, directories first, names sorted.
 
         Denied entries are never yielded; ignored ones only with ``include_ignored`` (else they are
         reported to ``on_hidden`` and ignored directories are not entered). Symbolic links are
-        yielded but never followed. ``on_dir`` sees each directory's stat taken just before it is read.
+        yielded but never followed. ``on_dir`` sees each directory's stat taken just before it is read;
+        ``on_left_out`` each directory (relative path) from which the walk left out anything it holds.
         """
-        hooks = (include_ignored, on_hidden, on_dir)
+        hooks = (include_ignored, on_hidden, on_dir, on_left_out)
         scans = [self._scan(start.rel, self.ignore.chain_for(start.rel), 1, *hooks)]
         while scans:
             item = next(scans[-1], None)
@@ -218,6 +220,7 @@ class Workspace:
         include_ignored: bool,
         on_hidden: Callable[[Entry, Decision], None] | None,
         on_dir: Callable[[str, os.stat_result], None] | None,
+        on_left_out: Callable[[str], None] | None,
     ) -> Iterator[tuple[Entry, Chain]]:
         """The entries of one directory, each with the ignore chain in force beside it."""
         path = os.path.join(self._root_str, rel_dir)
@@ -227,6 +230,8 @@ class Workspace:
             with os.scandir(path) as it:
                 dirents = list(it)
         except OSError:
+            if on_left_out is not None:
+                on_left_out(rel_dir)
             return
         names = {d.name for d in dirents}
         chain = parent_chain.extended(self.ignore.own_files(rel_dir, names & set(IGNORE_FILES)))
@@ -247,6 +252,8 @@ class Workspace:
                     on_hidden(entry, decision)
                 continue
             entries.append(entry)
+        if on_left_out is not None and len(entries) < len(dirents):
+            on_left_out(rel_dir)
         entries.sort(key=lambda e: (not e.is_dir, e.name))
         for entry in entries:
             yield entry, chain

@@ -16,15 +16,18 @@ from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
-from volley.index import visible_files
+from volley.index import index_of, visible_files
 from volley.ripgrep import Engine
-from volley.workspace import Workspace
+from volley.workspace import Target, Workspace
 
 _LINE = re.compile(r"(\d+)([:-])(.*)", re.DOTALL)
 _RUST_META = set("\\.+*?()|[]{}^$#&-~")
 # python-ripgrep searches a list of files on one thread, without the GIL: a long list is split across
 # worker threads. Each search costs ~1 ms to set up, so a part is at least this many files.
 SPLIT_MIN_FILES = 500
+# From this many files on, a search of a whole tree lets the rg binary walk the directories in which every
+# file is visible, on all cores, instead of handing it every path: at 200k files 0.72 s instead of 0.98 s.
+COVER_MIN_FILES = 20_000
 
 OutputMode = Literal["content", "files", "count"]
 
@@ -145,26 +148,26 @@ async def grep(
     if case_insensitive:
         regex = "(?i)" + regex
     globs = [glob] if isinstance(glob, str) else list(glob or [])
-    files = await blocking(_files_to_search, ws, path, globs, include_ignored)
-    if not files:
+    files, cover = await blocking(_files_to_search, ws, path, globs, include_ignored)
+    if not files and cover is None:
         return GrepResult(
             pattern=pattern, output_mode=output_mode, total_matches=0, total_files=0, searched_files=0, truncated=False
         )
-    search = functools.partial(
-        _search,
-        ws.config.search_engine,
-        regex,
-        before=before if before is not None else context,
-        after=after if after is not None else context,
-        max_count=1 if output_mode == "files" else None if output_mode == "count" else offset + cap + 1,
-        multiline=multiline,
-        shown=pattern,
-    )
-    by_file = await _search_files(ws, search, files)
+    options = {
+        "before": before if before is not None else context,
+        "after": after if after is not None else context,
+        "max_count": 1 if output_mode == "files" else None if output_mode == "count" else offset + cap + 1,
+        "multiline": multiline,
+        "shown": pattern,
+    }
+    if cover is not None:
+        by_file = await blocking(_search_cover, ws, functools.partial(_search, "rg", regex, **options), cover)
+    else:
+        by_file = await _search_files(ws, functools.partial(_search, ws.config.search_engine, regex, **options), files)
     after_lines = after if after is not None else context
     chars, locate = body_chars(limits.answer_chars), _locator(regex, multiline)
     page = Page(offset, cap, after_lines, chars, limits.grep_line_chars, locate)
-    return _assemble(pattern, output_mode, by_file, len(files), page)
+    return _assemble(pattern, output_mode, by_file, cover.count if cover is not None else len(files), page)
 
 
 async def matching_lines(
@@ -202,10 +205,39 @@ def escape(text: str) -> str:
     return "".join("\\" + ch if ch in _RUST_META else ch for ch in text)
 
 
-def _files_to_search(ws: Workspace, path: str, globs: list[str], include_ignored: bool) -> list[str]:
+@dataclass(frozen=True)
+class _Cover:
+    """A large search as rg walks it: whole directories and files elsewhere, holding exactly the visible files."""
+
+    paths: list[str]
+    count: int
+    holds: Callable[[str], bool]
+
+
+def _files_to_search(
+    ws: Workspace, path: str, globs: list[str], include_ignored: bool
+) -> tuple[list[str], _Cover | None]:
+    """The files to search, or for a large tree searched whole, its cover (blocking)."""
     target = ws.resolve(path)
     if not target.is_dir:
-        return [target.rel]
+        return [target.rel], None
+    if not globs and not include_ignored and ws.config.search_engine != "python-ripgrep":
+        cover = index_of(ws).cover(target)
+        if cover is not None and cover[1] >= COVER_MIN_FILES:
+            return [], _Cover(*cover)
+    return _filtered(ws, target, globs, include_ignored), None
+
+
+def _search_cover(ws: Workspace, search: Callable[[list[str]], list[str]], cover: _Cover) -> dict[str, list[GrepLine]]:
+    """rg walks the cover's directories itself, in parallel, with no rule of its own (--no-ignore --hidden, links
+    not followed): in a whole directory every file is visible. A file that appeared since the index proved
+    itself (a new .env, a new ignored log) is dropped from the answer, as the index does not hold it."""
+    root = str(ws.root)
+    found = _parse(search([f"{root}/{p}" if p else root for p in cover.paths]), len(root) + 1, None)
+    return {rel: lines for rel, lines in found.items() if cover.holds(rel)}
+
+
+def _filtered(ws: Workspace, target: Target, globs: list[str], include_ignored: bool) -> list[str]:
     files = visible_files(ws, target, include_ignored)
     if not globs:
         return files

@@ -1,0 +1,73 @@
+"""A large search lets the rg binary walk the directories in which every file is visible: same answers as
+handing it every file, never a file the index leaves out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SECRET, write
+from volley.index import index_of
+from volley.tools import grep as grep_tool
+from volley.workspace import Workspace
+
+pytestmark = pytest.mark.anyio
+PATTERNS = [".", "hello", "def get_", SECRET, "API_KEY", "line 4999", "PNG"]
+
+
+@pytest.fixture
+def tree(project: Path) -> Path:
+    """The shared project (ignore rules, secrets, links, a binary) with whole directories, deep and shallow."""
+    for i in range(3):
+        write(project, f"lib/pkg{i}/a.py", f"def get_{i}():\n    return 'hello {i}'\n")
+        write(project, f"lib/pkg{i}/deep/b.ts", f"export const hello{i} = {i};\n")
+    write(project, "lib/pkg1/.hidden/c.txt", "hello hidden but visible\n")
+    write(project, "lib/pkg2/trace.log", "hello ignored\n")  # *.log: pkg2 and lib are not whole
+    os.mkfifo(project / "lib/pkg0/deep/pipe")  # not a regular file: pkg0/deep is not whole
+    return project
+
+
+async def answers(ws: Workspace, monkeypatch: pytest.MonkeyPatch, cover: bool, **args: object) -> dict:
+    monkeypatch.setattr(grep_tool, "COVER_MIN_FILES", 1 if cover else 10**9)
+    result = await grep_tool.grep(ws, max_results=100_000, **args)  # type: ignore[arg-type]
+    return result.model_dump()
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("path", [".", "lib", "lib/pkg1"])
+async def test_walking_whole_directories_answers_as_searching_every_file(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, path: str
+) -> None:
+    ws = Workspace(str(tree))
+    walked = await answers(ws, monkeypatch, True, pattern=pattern, path=path)
+    listed = await answers(ws, monkeypatch, False, pattern=pattern, path=path)
+    assert walked == listed
+    assert SECRET not in str(walked["lines"])
+
+
+def test_the_cover_is_whole_directories_and_the_files_elsewhere(tree: Path) -> None:
+    ws = Workspace(str(tree))
+    paths, count, holds = index_of(ws).cover(ws.resolve("."))  # type: ignore[misc]
+    assert {"lib/pkg1", "docs", ".github", "sub"} <= set(paths) and "lib/pkg0/deep" not in paths
+    assert "lib/pkg0/deep/b.ts" in paths and "lib/pkg0/a.py" in paths  # pkg0/deep holds a FIFO
+    assert "lib/pkg2/a.py" in paths and "lib/pkg2/deep" in paths  # pkg2 holds an ignored log
+    assert "src" not in paths and "src/app.py" in paths  # src holds an ignored directory
+    assert count == len(index_of(ws).files(ws.resolve("."), False))
+    assert holds("lib/pkg1/a.py") and not holds("lib/pkg2/trace.log") and not holds(".env")
+
+
+async def test_a_file_made_after_the_index_proved_itself_is_left_out(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rg walks what is there when it runs: a secret or an ignored file written meanwhile is not answered."""
+    ws = Workspace(str(tree))
+    monkeypatch.setattr(grep_tool, "COVER_MIN_FILES", 1)
+    _, cover = grep_tool._files_to_search(ws, ".", [], False)
+    assert cover is not None and "lib/pkg1" in cover.paths
+    write(tree, "lib/pkg1/.env", f"API_KEY={SECRET}\n")
+    write(tree, "lib/pkg1/new.log", "API_KEY in a new log\n")
+    options = {"before": 0, "after": 0, "max_count": None, "multiline": False, "shown": "API_KEY"}
+    found = grep_tool._search_cover(ws, lambda paths: grep_tool._search("rg", "API_KEY", paths, **options), cover)
+    assert not any(path.startswith("lib/pkg1/") for path in found)
