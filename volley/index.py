@@ -106,10 +106,24 @@ class _Snapshot:
         return i < len(self._sorted_files) and self._sorted_files[i] == rel
 
     def still_valid(self, paths: list[str] | None = None) -> bool:
-        """Whether ``paths`` (default: all) have the stats they had when the walk was made."""
-        if paths is None:
-            paths = list(self.stats)
-        return all(path not in self.racy and _stat_key(path) == self.stats.get(path, _UNSEEN) for path in paths)
+        """Whether ``paths`` (default: all) have the stats they had when the walk was made.
+
+        One stat per path, in a plain loop (this is most of a warm listing's cost: 27,000 directories at
+        200k files)."""
+        stats, racy, stat = self.stats, self.racy, os.stat
+        items = stats.items() if paths is None else ((path, stats.get(path, _UNSEEN)) for path in paths)
+        for path, expected in items:
+            if racy and path in racy:
+                return False
+            try:
+                st = stat(path)
+            except OSError:
+                if expected is None:
+                    continue
+                return False
+            if expected is None or (st.st_mtime_ns, st.st_size, st.st_ino) != expected:
+                return False
+        return True
 
     def shaping(self, directory: str, above: list[str]) -> list[str]:
         """What shaped the files below ``directory``, given the directories ``above`` it."""
