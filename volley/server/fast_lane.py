@@ -18,13 +18,12 @@ else, and every message the lane does not take, goes to the SDK unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.abc
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
 from mcp_types import CallToolRequestParams, ErrorData
@@ -44,16 +43,17 @@ class FastLane:
         self,
         server: MCPServer,
         write: Callable[[bytes], None],
-        tasks: anyio.abc.TaskGroup,
         started: Callable[[Any], None],
         settled: Callable[[Any], None],
     ) -> None:
         self._server = server
         self._runtime = getattr(server, "runtime", None)
-        self._write, self._tasks, self._started, self._settled = write, tasks, started, settled
+        self._write, self._started, self._settled = write, started, settled
         self._initialize_id: Any = None
         self._version: str | None = None  # the negotiated protocol version, once the lane is open
-        self._calls: dict[Any, anyio.CancelScope] = {}  # request id -> its call, while it runs
+        # request id -> the task answering it: plain asyncio tasks (anyio's start_soon cost ~35 µs a call);
+        # a cancelled one is never answered
+        self._calls: dict[Any, asyncio.Task[None]] = {}
 
     def take(self, line: bytes) -> bool:
         """Whether the lane handles this line (a call it runs, or the cancellation of one)."""
@@ -93,10 +93,16 @@ class FastLane:
         if not isinstance(name, str) or not isinstance(arguments, dict) or not self._quiet():
             return False
         log.debug("tools/call %s (id %r) runs in the fast lane", name, request_id)
-        scope = self._calls[request_id] = anyio.CancelScope()
         self._started(request_id)
-        self._tasks.start_soon(self._answer, request_id, name, arguments, scope)
+        self._calls[request_id] = asyncio.get_running_loop().create_task(self._answer(request_id, name, arguments))
         return True
+
+    async def close(self) -> None:
+        """Cancel the calls still running (the session is over) and wait for their clean-up."""
+        tasks = list(self._calls.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _quiet(self) -> bool:
         """No client asked for the info and debug messages a call sends (they need the request's session)."""
@@ -107,23 +113,22 @@ class FastLane:
         message = _object(line)
         params = message.get("params") if message is not None else None
         request_id = params.get("requestId") if isinstance(params, dict) else None
-        scope = self._calls.get(request_id) if isinstance(request_id, int | str) else None
-        if scope is None:
+        task = self._calls.get(request_id) if isinstance(request_id, int | str) else None
+        if task is None:
             return False
         log.debug("call %r cancelled by the client", request_id)
-        scope.cancel()
+        task.cancel()
         return True
 
-    async def _answer(self, request_id: Any, name: str, arguments: dict[str, Any], scope: anyio.CancelScope) -> None:
-        answer: dict[str, Any] | None = None
+    async def _answer(self, request_id: Any, name: str, arguments: dict[str, Any]) -> None:
         try:
-            with scope:
-                answer = await self._outcome(name, arguments)
+            answer = await self._outcome(name, arguments)
+        except asyncio.CancelledError:
+            return  # by the client or at the session's end: nobody is owed an answer
         finally:
             del self._calls[request_id]
-            if answer is not None and not scope.cancel_called:
-                self._write(_line({"jsonrpc": "2.0", "id": request_id, **answer}))
             self._settled(request_id)
+        self._write(_line({"jsonrpc": "2.0", "id": request_id, **answer}))
 
     async def _outcome(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         assert self._version is not None

@@ -39,22 +39,21 @@ _MAX_LINE = 1 << 30  # a message is one line; the SDK's transport sets no limit 
 async def serve_stdio(server: MCPServer, drain_s: float) -> None:
     """Serve one MCP connection over this process's stdin and stdout until the client closes stdin
     and the requests it sent are answered (or ``drain_s`` has passed)."""
-    async with (
-        _wire() as (stdin, stdout),
-        stdio_server(stdin, stdout) as (read_stream, write_stream),  # type: ignore[arg-type]
-        anyio.create_task_group() as lane_calls,
-    ):
+    async with _wire() as (stdin, stdout), stdio_server(stdin, stdout) as (read_stream, write_stream):  # type: ignore[arg-type]
         in_flight = _InFlight()
         lane = None
         if stdin is not None and stdout is not None:
-            lane = stdin.lane = FastLane(server, stdout.write_soon, lane_calls, in_flight.started, in_flight.settle)
+            lane = stdin.lane = FastLane(server, stdout.write_soon, in_flight.started, in_flight.settle)
         lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async does, on our streams
-        await lowlevel.run(
-            _Draining(read_stream, in_flight, drain_s),  # type: ignore[arg-type]
-            _Answering(write_stream, in_flight, lane),  # type: ignore[arg-type]
-            lowlevel.create_initialization_options(),
-        )
-        lane_calls.cancel_scope.cancel()
+        try:
+            await lowlevel.run(
+                _Draining(read_stream, in_flight, drain_s),  # type: ignore[arg-type]
+                _Answering(write_stream, in_flight, lane),  # type: ignore[arg-type]
+                lowlevel.create_initialization_options(),
+            )
+        finally:
+            if lane is not None:
+                await lane.close()
 
 
 class _InFlight:
