@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SERVER_ENV, write
+from tests.test_execution import alive
 from tests.test_stdio import INIT, INITIALIZED, _message
 
 # Each call goes once as a client sends it (the lane takes it) and once with a `_meta` the SDK must
@@ -106,7 +106,7 @@ def test_a_call_cancelled_in_the_lane_is_stopped_and_never_answered(tmp_path: Pa
         wire.send(_message(8, "tools/call", {"name": "read_file", "arguments": {"path": "a.txt"}}))
         assert wire.answer()["id"] == 8  # the next line on the wire is not an answer to 7
         deadline = time.monotonic() + 30
-        while _alive(pid):
+        while alive(pid):
             assert time.monotonic() < deadline, "the cancelled run's test process is still running"
             time.sleep(0.05)
         assert wire.taken_by_lane() == 2
@@ -134,11 +134,3 @@ def test_calls_before_the_handshake_and_with_progress_go_to_the_sdk(tmp_path: Pa
     assert answers[2]["error"]["code"] == -32602  # the SDK's answer to a call before the handshake
     assert "result" in answers[3]
     assert "runs in the fast lane" not in log.read_text()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
