@@ -102,10 +102,10 @@ class Config(_Section):
         "it in parallel and approve it without asking; read when the server starts",
     )
     watch_max_directories: int = Field(
-        8192,
+        65536,
         ge=0,
-        description="inotify watches one workspace may take (one per visible directory); a larger tree is not "
-        "watched and its listings are proven by stat alone, which is always done anyway (0: never watch)",
+        description="inotify watches one workspace may take (one per visible directory, never more than a quarter "
+        "of the user's limit); the directories beyond are proven by a stat at each call (0: never watch)",
     )
     symbols_on_disk: bool = Field(
         True,

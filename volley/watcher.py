@@ -1,13 +1,16 @@
 """Watches the workspace so the file index is rebuilt in the background after changes.
 
-Correctness never rests on it: the index proves itself current by stat before every use. The
-watcher makes the next call cheap. If watching fails (inotify limits, a network filesystem),
-that is logged once and the server goes on with stat checks alone.
+On Linux (local filesystems), the index's own inotify watches, one per visible directory added before it
+was read, prove its list at each call (index.py, inotify.py); this thread waits on them and walks again
+after a burst of changes, so the next call finds the list ready. Elsewhere, watchfiles tells it when to
+walk, and the index proves itself by stat. If watching fails (the user's inotify limit, a network
+filesystem), that is logged once and the server goes on with stat proofs alone.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 from volley.index import index_of
@@ -20,11 +23,11 @@ log = logging.getLogger(__name__)
 class Watcher:
     """Refreshes one workspace's index after each burst of changes, from a daemon thread of its own.
 
-    It watches the directories the index walked, each on its own (not recursively): nothing inside an
+    Only the directories the index walked are watched, each on its own (not recursively): nothing inside an
     ignored or denied directory takes a watch (a node_modules/ used tens of thousands of the user's
-    inotify watches), and no tree walk runs inside watchfiles, which holds the GIL while it sets up
-    (157 ms of stalled event loop on django, measured, for a recursive watch). When the set of visible
-    directories changes, the watch is set up again for the new set.
+    inotify watches), at most ``watch_max_directories`` and a quarter of the user's limit (the rest are
+    proven by stat), and no tree walk runs inside watchfiles, which holds the GIL while it sets up (157 ms
+    of stalled event loop on django, measured, for a recursive watch).
     """
 
     def __init__(self, ws: Workspace) -> None:
@@ -41,6 +44,42 @@ class Watcher:
         self._stop.set()
 
     def _run(self) -> None:
+        if self.ws.config.watch_max_directories <= 0:
+            return
+        index = index_of(self.ws)
+        why_not = index.watch(self.ws.config.watch_max_directories)
+        if why_not is None:
+            try:
+                self._refresh_on_events()
+            except Exception as exc:  # watching is an optimisation: never let it take the server down
+                log.warning("watching %s failed (%s); falling back to stat checks", self.ws.root, exc)
+            finally:
+                index.unwatch()
+            return
+        if sys.platform == "linux":
+            log.info("not watching %s with inotify: %s; listings are proven by stat", self.ws.root, why_not)
+            return
+        self._run_watchfiles()
+
+    def _refresh_on_events(self) -> None:
+        """Linux: the index's own inotify watches prove its list at each call; here, after a burst of events,
+        it is rebuilt in the background so the next call finds it ready."""
+        index = index_of(self.ws)
+        while not self._stop.is_set():
+            index.refresh()  # walks again if anything changed, adding fresh watches
+            events = index.events()
+            self.watched = events.watched if events is not None else 0
+            if events is None:
+                log.warning("not watching %s: no directory could be watched; listings are proven by stat", self.ws.root)
+                return
+            log.debug("watching %d directories of %s", events.watched, self.ws.root)
+            while not self._stop.is_set() and not events.changed(timeout=0.05):
+                pass
+            log.debug("changes in %s", self.ws.root)
+            if self._stop.wait(0.2):  # let a burst of changes end before walking again
+                return
+
+    def _run_watchfiles(self) -> None:
         try:
             while not self._stop.is_set():
                 directories = index_of(self.ws).visible_directories()
