@@ -3,8 +3,9 @@
 The generator is deterministic: packages of TypeScript and Python sources in nested directories, a
 `.gitignore` at the root and in every tenth package, and per package an ignored `node_modules/` and
 `dist/` (half again as many files as the visible ones, in many directories). Rows, one run per size:
-the first call of a new server (glob, grep) against `rg --files` and `rg`, warm calls, a call after one
-file changed and after 1,000 files changed (as a `git checkout` does), the inotify watches held against
+the first call of a new server (glob, grep) against `rg --files` and `rg`, warm calls, a grep after one
+file edited, a glob after one file created, a grep after 1,000 files rewritten as `git checkout` does
+(removed and written anew), the inotify watches held against
 the visible directories, and the server's peak RSS. Writes benchmarks/results/monorepo.md and .json.
 """
 
@@ -117,9 +118,19 @@ async def size_rows(visible: int, runs: int) -> dict[str, Any]:
         await client.call_tool("grep", grep)
         row["grep_after_one_change_s"] = time.perf_counter() - started
         one.write_text(original)
+        await client.call_tool("list_dir", glob)
+        created = root / "packages/pkg0000/src/area1/package.json"  # a new entry: its directory is read again
+        created.write_text("{}\n")
+        started = time.perf_counter()
+        answer = text(await client.call_tool("list_dir", glob))
+        row["glob_after_create_s"] = time.perf_counter() - started
+        row["glob_after_create_seen"] = "packages/pkg0000/src/area1/package.json" in answer
+        created.unlink()
         changed = sorted(root.glob("packages/pkg00[0-9]*/src/area*/mod*.ts"))[:1000]
-        for path in changed:  # as a checkout does: new contents, new mtimes
-            path.write_text(path.read_text() + "// checkout\n")
+        for path in changed:  # as git checkout does: each file removed and written anew (a new inode)
+            content = path.read_text()
+            path.unlink()
+            path.write_text(content + "// checkout\n")
         started = time.perf_counter()
         await client.call_tool("grep", grep)
         row["grep_after_1000_changed_s"] = time.perf_counter() - started
@@ -158,9 +169,10 @@ def report(results: dict[str, Any]) -> str:
         f"Synthetic monorepo ({results['machine']}), one run per size, {results['date']}; `make monorepo`.",
         "",
         "| visible files (dirs) | first grep / rg, caches dropped | warm grep / rg | warm glob (rg --files) "
-        "| after 1 change "
-        "| after 1,000 changed | inotify watches | peak RSS (4 greps at once) | small read: alone / during 4 greps |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| grep after 1 file edited | glob after 1 file created "
+        "| grep after 1,000 files checked out | inotify watches | peak RSS (4 greps at once) "
+        "| small read: alone / during 4 greps |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["sizes"]:
         first, warm = r["first_grep_s"] / r["rg_cold_s"], r["warm_grep_s"] / r["rg_s"]
@@ -169,6 +181,7 @@ def report(results: dict[str, Any]) -> str:
             f"({first:.2f}x) | {r['warm_grep_s']:.2f} s / {r['rg_s']:.2f} s ({warm:.2f}x) | "
             f"{r['warm_glob_s'] * 1e3:.0f} ms "
             f"({r['rg_files_s'] * 1e3:.0f} ms) | {r['grep_after_one_change_s']:.2f} s | "
+            f"{r['glob_after_create_s'] * 1e3:.0f} ms{'' if r['glob_after_create_seen'] else ' (NOT SEEN)'} | "
             f"{r['grep_after_1000_changed_s']:.2f} s | {r['watches']:,} | {r['rss_mb']:.0f} MB "
             f"({r['peak_rss_mb']:.0f} MB) | "
             f"{r['small_read_alone_ms']:.1f} / {r['small_read_during_ms']:.1f} ms |"

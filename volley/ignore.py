@@ -181,9 +181,12 @@ class IgnoreRules:
         self.outer_paths: list[Path] = []  # rule files above or beside the tree: reloaded as a whole
         config = (PatternFile("workspace config `ignore`", extra_patterns),) if extra_patterns else ()
         outer_gitignores, exclude = self._outer_files(root)
-        self.root_chain = Chain((config, (), tuple(reversed(outer_gitignores)), exclude)).extended(
-            self.own_files("", set(IGNORE_FILES))
-        )
+        self._outer_chain = Chain((config, (), tuple(reversed(outer_gitignores)), exclude))
+
+    @property
+    def root_chain(self) -> Chain:
+        """The chain in force at the root: its own ignore files as they are now (two stats when cached)."""
+        return self._outer_chain.extended(self.own_files("", set(IGNORE_FILES)))
 
     def _outer_files(self, root: Path) -> tuple[list[PatternFile], tuple[PatternFile, ...]]:
         """The .gitignore files above the root and the exclude file, when the root is inside a git repo."""
@@ -243,6 +246,10 @@ class IgnoreRules:
             if cached is not None:
                 keys.append((os.path.join(directory, name), cached[0]))
         return keys
+
+    def chain_above(self, rel_dir: str) -> Chain:
+        """The chain in force where ``rel_dir`` is listed: its parent's (the outer rules, for the root)."""
+        return self.chain_for(rel_dir.rpartition("/")[0]) if rel_dir else self._outer_chain
 
     def chain_for(self, rel_dir: str) -> Chain:
         """The chain in force inside ``rel_dir`` (built from the root down)."""

@@ -1,15 +1,10 @@
 """The file index: the walk's list of visible files, kept between calls and never served stale.
 
-A snapshot records, before each directory is read, that directory's stat, and the stat of every
-ignore and rule file that shaped the walk. Creating, deleting or renaming an entry changes its
-directory's mtime; editing an ignore or config file changes that file's. So re-stating the
-snapshot (a few milliseconds for thousands of directories) proves the list is still exact; if
-anything differs, the index walks again. A call on a subtree re-stats only what shaped that
-subtree: the rule files, the directories above it with their ignore files, and everything the
-walk recorded inside it. Where the watcher runs on Linux, a directory watched by inotify from before it
-was read needs no stat: while no event has come, its listing is exact (inotify.py), so a warm proof is
-one poll plus the stats of what is not watched. The watcher also rebuilds in the background after a
-change; it is never what correctness rests on.
+Before every use the kept walk proves itself current (snapshot.py: by inotify where the watcher runs on
+Linux, else by re-stating what shaped it); a call on a subtree proves only what shaped that subtree.
+When something changed, only the directories that changed are read again (index_patch.py); the whole
+tree is walked again only when that cannot be known (events lost, rule files changed). The watcher
+makes the next call cheaper; it is never what correctness rests on.
 """
 
 from __future__ import annotations
@@ -18,19 +13,16 @@ import logging
 import os
 import sys
 import threading
-import time
-from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
-from volley.ignore import Decision
+from volley.index_patch import patched
 from volley.inotify import LOCAL_FILESYSTEMS, DirectoryEvents, filesystem_of, user_watch_limit
-from volley.stat_keys import RACY_NS, StatKey
-from volley.stat_keys import key as _key
+from volley.snapshot import DIR, FILE, LINK, OTHER, Listing, Recorder, Snapshot
 from volley.stat_keys import stat_key as _stat_key
-from volley.workspace import Entry, Target, Workspace
+from volley.workspace import Target, Workspace
 
+__all__ = ["DIR", "FILE", "LINK", "OTHER", "FileIndex", "Listing", "index_of", "visible_files"]
 log = logging.getLogger(__name__)
 _indexes: WeakKeyDictionary[Workspace, FileIndex] = WeakKeyDictionary()
 _indexes_lock = threading.Lock()
@@ -53,116 +45,16 @@ def visible_files(ws: Workspace, start: Target, include_ignored: bool = False) -
     return index_of(ws).files(start, include_ignored)
 
 
-FILE, DIR, LINK, OTHER = 0, 1, 2, 3  # kinds of entries
-
-
-@dataclass
-class Listing:
-    """Entries below a directory in walk order: paths with '/' after directories, their kinds, and what
-    ignore rules hid (not entered)."""
-
-    paths: list[str]
-    kinds: bytearray
-    hidden: list[str]
-
-
-@dataclass
-class _Snapshot:
-    files: list[str]
-    entries: list[str] = field(default_factory=list)  # every entry walked, in walk order ('/' after a directory)
-    kinds: bytearray = field(default_factory=bytearray)
-    hidden: list[str] = field(default_factory=list)  # entries ignore rules hid ('/' after a directory)
-    stats: dict[str, StatKey | None] = field(default_factory=dict)  # every path that shaped the walk
-    rule_files: list[str] = field(default_factory=list)  # config and outer ignore files: they shape everything
-    ignore_files: dict[str, list[str]] = field(default_factory=dict)  # directory -> its ignore files
-    racy: set[str] = field(default_factory=set)  # directories changed too recently for their mtime to prove anything
-    order: list[str] = field(default_factory=list)  # the paths of ``stats``, sorted, to find a subtree's
-    directories: list[str] = field(default_factory=list)  # every directory the walk read (none inside ignored ones)
-    not_whole: set[str] = field(default_factory=set)  # directories (relative, '' the root) holding anything not a
-    # visible regular file at any depth: left out by a rule, a link, a device; the others can be searched whole
-    events: DirectoryEvents | None = None  # inotify watches on directories, added before each was read
-    watched: set[str] = field(default_factory=set)  # the directories those watches vouch for: never stated
-    _by_stat: list[str] | None = None
-    _cover: list[str] | None = None
-    _sorted_files: list[str] | None = None
-
-    def cover(self) -> list[str]:
-        """The fewest paths that hold exactly the visible files: whole directories, and files elsewhere."""
-        if self._cover is None:
-            if "" not in self.not_whole:
-                self._cover = [""]
-            else:
-                cover, inside = [], None
-                for path, kind in zip(self.entries, self.kinds, strict=True):
-                    if inside is not None and path.startswith(inside):
-                        continue
-                    inside = None
-                    if kind == DIR and path[:-1] not in self.not_whole:
-                        cover.append(path[:-1])
-                        inside = path
-                    elif kind == FILE:
-                        cover.append(path)
-                self._cover = cover
-        return self._cover
-
-    def holds(self, rel: str) -> bool:
-        """Whether ``rel`` is one of the visible files (a sorted copy of the list, made at first use)."""
-        if self._sorted_files is None:
-            self._sorted_files = sorted(self.files)
-        i = bisect_left(self._sorted_files, rel)
-        return i < len(self._sorted_files) and self._sorted_files[i] == rel
-
-    def still_valid(self, paths: list[str] | None = None) -> bool:
-        """Whether ``paths`` (default: all) have the stats they had when the walk was made.
-
-        A watched directory is proven by the absence of events (one poll for all), every other path by a
-        stat, in a plain loop (27,000 directories at 200k files: ~65 ms unwatched)."""
-        stats, racy, stat = self.stats, self.racy, os.stat
-        if self.events is not None:
-            if self.events.changed():
-                return False
-            if paths is None:
-                if self._by_stat is None:
-                    self._by_stat = [path for path in stats if path not in self.watched]
-                paths = self._by_stat
-            else:
-                paths = [path for path in paths if path not in self.watched]
-        items = stats.items() if paths is None else ((path, stats.get(path, _UNSEEN)) for path in paths)
-        for path, expected in items:
-            if racy and path in racy:
-                return False
-            try:
-                st = stat(path)
-            except OSError:
-                if expected is None:
-                    continue
-                return False
-            if expected is None or (st.st_mtime_ns, st.st_size, st.st_ino) != expected:
-                return False
-        return True
-
-    def shaping(self, directory: str, above: list[str]) -> list[str]:
-        """What shaped the files below ``directory``, given the directories ``above`` it."""
-        lo, hi = bisect_left(self.order, directory + "/"), bisect_left(self.order, directory + "0")
-        paths = [*self.rule_files, directory, *self.order[lo:hi]]
-        for ancestor in above:
-            paths.append(ancestor)
-            paths.extend(self.ignore_files.get(ancestor, ()))
-        return paths
-
-
-_UNSEEN: StatKey = (-1, -1, -1)  # never a real stat: a path the walk did not record proves nothing
-
-
 class FileIndex:
     """Visible files of the whole workspace, one list with and one without ignored files."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
         self._root = str(workspace.root)
-        self._snapshots: dict[bool, _Snapshot] = {}
+        self._snapshots: dict[bool, Snapshot] = {}
         self._lock = threading.Lock()
         self.walks = 0  # how many times the tree was walked (for tests and logs)
+        self.patches = 0  # how many times only what changed was read again
         self._watch_cap = 0  # inotify watches the visible list may take (0: proven by stat alone)
         self._said_full = False
 
@@ -210,7 +102,7 @@ class FileIndex:
             [h for h in snapshot.hidden if h.startswith(prefix)],
         )
 
-    def _proven(self, start: Target, include_ignored: bool) -> _Snapshot:
+    def _proven(self, start: Target, include_ignored: bool) -> Snapshot:
         """A snapshot proven current for ``start``: below the root, only what shaped that subtree is re-stated."""
         if start.rel:
             snapshot = self._snapshots.get(include_ignored)
@@ -255,7 +147,7 @@ class FileIndex:
         for include_ignored in sorted({False, *self._snapshots}):
             self._current(include_ignored)
 
-    def _current(self, include_ignored: bool) -> _Snapshot:
+    def _current(self, include_ignored: bool) -> Snapshot:
         with self._lock:
             snapshot = self._snapshots.get(include_ignored)
             if snapshot is not None and snapshot.still_valid():
@@ -269,13 +161,23 @@ class FileIndex:
                     if kept.events is not None:
                         kept.events.close()
                 self._snapshots.clear()
-            elif snapshot is not None and snapshot.events is not None:
-                snapshot.events.close()
+            elif snapshot is not None:
+                try:
+                    update = patched(self.ws, snapshot, include_ignored)
+                except OSError as exc:  # the events taken are lost with it: walk everything again
+                    log.info("reading only what changed in %s failed (%s): walking it all", self._root, exc)
+                    update = None
+                if update is not None:
+                    self.patches += 1
+                    self._snapshots[include_ignored] = update
+                    return update
+                if snapshot.events is not None:
+                    snapshot.events.close()
             snapshot = self._walk(include_ignored)
             self._snapshots[include_ignored] = snapshot
             return snapshot
 
-    def _attach_events(self, snapshot: _Snapshot) -> None:
+    def _attach_events(self, snapshot: Snapshot) -> None:
         """Watch a snapshot walked before watching began: valid if a stat proof holds once they are set."""
         events = self._new_events()
         if events is None:
@@ -288,7 +190,7 @@ class FileIndex:
         else:
             events.close()
 
-    def _shaping(self, snapshot: _Snapshot, rel: str) -> list[str]:
+    def _shaping(self, snapshot: Snapshot, rel: str) -> list[str]:
         parts = rel.split("/")
         above = [os.path.join(self._root, "/".join(parts[:i])) for i in range(len(parts))]
         return snapshot.shaping(os.path.join(self._root, rel), above)
@@ -314,67 +216,41 @@ class FileIndex:
                 events.full,
             )
 
-    def _rule_files_unchanged(self, snapshot: _Snapshot) -> bool:
+    def _rule_files_unchanged(self, snapshot: Snapshot) -> bool:
         return all(_stat_key(str(p)) == snapshot.stats.get(str(p)) for p in self.ws.rule_files())
 
-    def _walk(self, include_ignored: bool) -> _Snapshot:
-        snapshot = _Snapshot(files=[], rule_files=[str(path) for path in self.ws.rule_files()])
-        for path in snapshot.rule_files:
-            snapshot.stats[path] = _stat_key(path)
-        directories: list[str] = []
-        started = time.time_ns()
+    def _walk(self, include_ignored: bool) -> Snapshot:
+        rule_files = [str(path) for path in self.ws.rule_files()]
+        stats = {path: _stat_key(path) for path in rule_files}  # before the walk: a change during it shows
         events = self._new_events() if self._watch_cap and not include_ignored else None
-        root_dev = os.stat(self._root).st_dev
-
-        def on_dir(path: str, st: os.stat_result) -> None:
-            directories.append(path)
-            snapshot.stats[path] = _key(st)
-            if events is not None and st.st_dev == root_dev and events.add(path):
-                snapshot.watched.add(path)  # watched before it is read: a change after shows as an event
-            elif started - st.st_mtime_ns < RACY_NS:
-                snapshot.racy.add(path)
-
-        def on_hidden(entry: Entry, _: Decision) -> None:
-            snapshot.hidden.append(entry.rel + "/" if entry.is_dir else entry.rel)
-
-        left_out: set[str] = set()
+        recorder = Recorder(self.ws, include_ignored, events)
         try:
-            for entry in self.ws.walk(
-                self.ws.resolve("."),
-                include_ignored=include_ignored,
-                on_hidden=on_hidden,
-                on_dir=on_dir,
-                on_left_out=left_out.add,
-            ):
-                if entry.is_symlink:
-                    kind = LINK
-                elif entry.is_dir:
-                    kind = DIR
-                else:
-                    kind = FILE if entry.dirent.is_file(follow_symlinks=False) else OTHER
-                snapshot.entries.append(entry.rel + "/" if kind == DIR else entry.rel)
-                snapshot.kinds.append(kind)
+            entries, kinds = recorder.walk("")
         except BaseException:
             if events is not None:
                 events.close()
             raise
-        if events is not None and snapshot.watched:
-            snapshot.events = events
-            self._say_if_full(events, len(directories))
-        elif events is not None:
+        if events is not None and not recorder.watched:
             events.close()
-        snapshot.files = [path for path, kind in zip(snapshot.entries, snapshot.kinds, strict=True) if kind == FILE]
-        snapshot.not_whole = _not_whole(snapshot.entries, snapshot.kinds, left_out)
-        for directory in directories:
-            for path, (mtime, size) in self.ws.ignore.file_keys(directory):
-                st = _stat_key(path)
-                # the key the rules were built from; an inode we did not see counts as a change
-                snapshot.stats[path] = (mtime, size, st[2]) if st is not None else None
-                snapshot.ignore_files.setdefault(directory, []).append(path)
-        snapshot.order = sorted(snapshot.stats)
-        snapshot.directories = directories
+            events = None
+        if events is not None:
+            self._say_if_full(events, len(recorder.directories))
+        recorder.record_ignore_files()
+        stats.update(recorder.stats)
         self.walks += 1
-        return snapshot
+        return Snapshot(
+            entries=entries,
+            kinds=kinds,
+            hidden=recorder.hidden,
+            stats=stats,
+            rule_files=rule_files,
+            ignore_files=recorder.ignore_files,
+            racy=recorder.racy,
+            directories=recorder.directories,
+            left_out=recorder.left_out,
+            events=events,
+            watched=recorder.watched,
+        )
 
 
 def _same_device(path: str, device: int) -> bool:
@@ -382,17 +258,3 @@ def _same_device(path: str, device: int) -> bool:
         return os.stat(path).st_dev == device
     except OSError:
         return False
-
-
-def _not_whole(entries: list[str], kinds: bytearray, left_out: set[str]) -> set[str]:
-    """The directories holding, at any depth, something the walk left out or that is not a regular file.
-
-    Backwards through the walk's order, a directory comes after everything below it: its state is
-    settled when it is reached, and passed to its parent.
-    """
-    not_whole = set(left_out)
-    for path, kind in zip(reversed(entries), reversed(kinds), strict=True):
-        rel = path[:-1] if kind == DIR else path
-        if kind in (LINK, OTHER) or (kind == DIR and rel in not_whole):
-            not_whole.add(rel.rpartition("/")[0])
-    return not_whole

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import select
+import struct
 import sys
 import threading
 
@@ -70,8 +71,8 @@ class DirectoryEvents:
     """One inotify instance watching directories, each added before it is read.
 
     ``add`` refuses (returns False) once ``cap`` watches are held or the user's limit is reached: the caller
-    proves those directories by stat. ``changed`` is true from the first event on (sticky: the listing
-    the watches vouch for is then stale), and after ``close``.
+    proves those directories by stat. ``pending`` says whether events wait (the listings the watches vouch
+    for may be stale), ``take`` reads them as the entries they name.
     """
 
     def __init__(self, cap: int) -> None:
@@ -86,35 +87,88 @@ class DirectoryEvents:
         self._libc = libc
         self._cap = cap
         self._lock = threading.Lock()
-        self._changed = False
-        self.watched = 0
+        self._waiting = 0  # threads polling the fd without the lock: the last one closes it after close()
+        self._paths: dict[int, str] = {}  # watch descriptor -> the directory's path
         self.full: str | None = None  # why watches stopped being added (the cap, the user's limit)
+
+    @property
+    def watched(self) -> int:
+        return len(self._paths)
 
     def add(self, directory: str) -> bool:
         """Watch ``directory`` (its entries created, deleted, renamed); False when it is not watched."""
-        if self.full is not None or self.fd is None:
-            return False
-        if self.watched >= self._cap:
-            self.full = f"watch_max_directories ({self._cap})"
-            return False
-        if self._libc.inotify_add_watch(self.fd, os.fsencode(directory), _MASK) < 0:
-            err = ctypes.get_errno()
-            if err == errno.ENOSPC:
-                self.full = "the user's inotify watch limit (fs.inotify.max_user_watches)"
-            return False  # gone, unreadable, not a directory: the stat proof covers it
-        self.watched += 1
-        return True
+        with self._lock:
+            if self.full is not None or self.fd is None:
+                return False
+            if len(self._paths) >= self._cap:
+                self.full = f"watch_max_directories ({self._cap})"
+                return False
+            wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), _MASK)
+            if wd < 0:
+                if ctypes.get_errno() == errno.ENOSPC:
+                    self.full = "the user's inotify watch limit (fs.inotify.max_user_watches)"
+                return False  # gone, unreadable, not a directory: the stat proof covers it
+            self._paths[wd] = directory  # the same directory again (or moved here) keeps its descriptor
+            return True
 
-    def changed(self, timeout: float = 0) -> bool:
-        """Whether any watched directory changed since it was added (waits up to ``timeout`` seconds)."""
-        with self._lock:  # held while polling, so close() cannot free the fd under it
-            if not self._changed and self.fd is not None and select.select([self.fd], [], [], timeout)[0]:
-                self._changed = True
-            return self._changed or self.fd is None
+    def pending(self, timeout: float = 0) -> bool:
+        """Whether events wait to be taken (waits up to ``timeout`` seconds for one); true once closed."""
+        with self._lock:
+            if self.fd is None:
+                return True
+            fd = self.fd
+            self._waiting += 1
+        try:
+            return bool(select.select([fd], [], [], timeout)[0])
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                if self.fd is None and self._waiting == 0:
+                    os.close(fd)  # close() came while this thread polled
+
+    def take(self) -> dict[str, set[str]] | None:
+        """The entries events named since the last take, by directory path; None when events were lost (the
+        kernel's queue overflowed, or the watches were closed): everything must be read again."""
+        changes: dict[str, set[str]] = {}
+        with self._lock:
+            if self.fd is None:
+                return None
+            while True:
+                try:
+                    data = os.read(self.fd, 65536)
+                except BlockingIOError:
+                    return changes
+                for wd, mask, name in _events(data):
+                    if mask & _IN_Q_OVERFLOW:
+                        return None
+                    path = self._paths.get(wd)
+                    if path is None:
+                        continue
+                    if mask & _IN_IGNORED:  # the watch is gone (its directory deleted): its parent said so
+                        del self._paths[wd]
+                    elif mask & _IN_SELF:  # the directory itself deleted or moved: its parent lists it
+                        parent, _, base = path.rpartition("/")
+                        changes.setdefault(parent, set()).add(base)
+                    else:
+                        changes.setdefault(path, set()).add(name)
 
     def close(self) -> None:
-        """Release the watches (the listing they vouched for is replaced)."""
+        """Release the watches (the listings they vouched for are replaced)."""
         with self._lock:
-            fd, self.fd, self._changed = self.fd, None, True
-        if fd is not None:
-            os.close(fd)
+            fd, self.fd = self.fd, None
+            if fd is not None and self._waiting == 0:
+                os.close(fd)
+
+
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name, NUL-padded
+_IN_Q_OVERFLOW, _IN_IGNORED, _IN_SELF = 0x4000, 0x8000, 0x400 | 0x800
+
+
+def _events(data: bytes) -> list[tuple[int, int, str]]:
+    found, offset = [], 0
+    while offset < len(data):
+        wd, mask, _, length = _EVENT.unpack_from(data, offset)
+        start = offset + _EVENT.size
+        found.append((wd, mask, os.fsdecode(data[start : start + length].rstrip(b"\0"))))
+        offset = start + length
+    return found

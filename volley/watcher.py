@@ -73,7 +73,7 @@ class Watcher:
                 log.warning("not watching %s: no directory could be watched; listings are proven by stat", self.ws.root)
                 return
             log.debug("watching %d directories of %s", events.watched, self.ws.root)
-            while not self._stop.is_set() and not events.changed(timeout=0.05):
+            while not self._stop.is_set() and not events.pending(timeout=0.05):
                 pass
             log.debug("changes in %s", self.ws.root)
             if self._stop.wait(0.2):  # let a burst of changes end before walking again

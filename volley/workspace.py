@@ -201,7 +201,7 @@ class Workspace:
         ``on_left_out`` each directory (relative path) from which the walk left out anything it holds.
         """
         hooks = (include_ignored, on_hidden, on_dir, on_left_out)
-        scans = [self._scan(start.rel, self.ignore.chain_for(start.rel), 1, *hooks)]
+        scans = [self._scan(start.rel, self.ignore.chain_above(start.rel), 1, *hooks)]
         while scans:
             item = next(scans[-1], None)
             if item is None:
