@@ -185,7 +185,8 @@ class FileIndex:
         root_dev = os.stat(self._root).st_dev
         watched = {path for path in snapshot.directories if _same_device(path, root_dev) and events.add(path)}
         if watched and snapshot.still_valid():  # no change since the walk (racy directories fail this)
-            snapshot.events, snapshot.watched = events, watched
+            snapshot.watched = watched  # before the events: a reader that sees them must see what they vouch for
+            snapshot.events = events
             self._say_if_full(events, len(snapshot.directories))
         else:
             events.close()

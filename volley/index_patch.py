@@ -45,6 +45,7 @@ def _changes(old: Snapshot, root: str) -> tuple[dict[str, set[str] | None], set[
     named: dict[str, set[str] | None] = {}
     rules: set[str] = set()
     if old.events is not None:
+        old.superseded = True  # first: a reader proving it without the index's lock must not trust it now
         taken = old.events.take()
         if taken is None:
             return None

@@ -52,6 +52,7 @@ class Snapshot:
     events: DirectoryEvents | None = None  # inotify watches on directories, added before each was read
     watched: set[str] = field(default_factory=set)  # the directories those watches vouch for: never stated
     files: list[str] = field(init=False)
+    superseded: bool = False  # its events were taken to make a newer one: it proves nothing any more
     _order: list[str] | None = None
     _not_whole: set[str] | None = None
     _by_stat: list[str] | None = None
@@ -115,6 +116,8 @@ class Snapshot:
         A watched directory is proven by the absence of events (one poll for all), every other path by a
         stat, in a plain loop (27,000 directories at 200k files: ~65 ms unwatched)."""
         stats, racy, stat = self.stats, self.racy, os.stat
+        if self.superseded:
+            return False
         if self.events is not None:
             if self.events.pending():
                 return False
