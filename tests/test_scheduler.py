@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from collections.abc import Awaitable
 
 import anyio
 import anyio.to_thread
 import pytest
 
-from volley.concurrency import CallTimeout, Scheduler, Workers
+from volley.concurrency import CallTimeout, Scheduler, Workers, blocking
 from volley.config import Concurrency
 
 pytestmark = pytest.mark.anyio
@@ -236,3 +237,40 @@ async def test_a_job_behind_a_long_one_gets_another_thread() -> None:
     finally:
         release.set()
         workers.close()
+
+
+async def test_a_read_never_waits_for_a_thread_behind_searches_that_hold_them_all() -> None:
+    """Four greps each hold a worker thread while rg runs; a read issued meanwhile runs at once, on threads
+    of its own (it waited for a grep to end: 1-2 s at 200k files). The searches end only once the read has."""
+    scheduler = Scheduler(Concurrency(searches=4, threads=4))
+    searching, read_done = threading.Semaphore(0), threading.Event()
+
+    def hold_a_thread() -> str:
+        searching.release()
+        return "searched" if read_done.wait(30) else "the read never ran"
+
+    async def search() -> str:
+        return await blocking(hold_a_thread)
+
+    async def read() -> str:
+        for _ in range(4):
+            await anyio.to_thread.run_sync(searching.acquire)  # every search holds its thread now
+        answer = await scheduler.run("read", "read_file", lambda: blocking(lambda: "read"), timeout=None)
+        read_done.set()
+        return answer
+
+    results: list[str] = []
+    try:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for _ in range(4):
+                    tg.start_soon(lambda: _append(results, scheduler.run("search", "grep", search, timeout=None)))
+                tg.start_soon(lambda: _append(results, read()))
+    finally:
+        read_done.set()
+        scheduler.close()
+    assert sorted(results) == ["read"] + ["searched"] * 4
+
+
+async def _append(results: list[str], answer: Awaitable[str]) -> None:
+    results.append(await answer)

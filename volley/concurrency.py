@@ -2,7 +2,9 @@
 
 Each tool call runs under ``Scheduler.run`` with a kind of work. Each kind has its own capacity
 so a long test run never holds a slot a quick read needs; blocking file work goes to Volley's own
-worker threads through ``blocking()``, never onto the event loop.
+worker threads through ``blocking()``, never onto the event loop. Reads have threads of their own:
+four whole-tree greps each hold a thread while rg runs, and a read queued behind them waited for
+one to end (1-2 s at 200k files, measured).
 """
 
 from __future__ import annotations
@@ -204,9 +206,15 @@ class Scheduler:
             "lint": anyio.CapacityLimiter(limits.linters),
             "test": anyio.CapacityLimiter(limits.tests),
         }
-        self.threads = Workers(limits.threads)
+        self.threads = Workers(limits.threads)  # searches, linters, tests
+        self.read_threads = Workers(limits.threads)  # reads and listings: never behind a long search
         self._queued: dict[str, _Shared] = {}
         self.shared = 0  # calls answered by another identical call (for logs and tests)
+
+    def close(self) -> None:
+        """Stop the worker threads once the jobs in hand are done."""
+        self.threads.close()
+        self.read_threads.close()
 
     async def run(
         self,
@@ -255,7 +263,7 @@ class Scheduler:
             if share_key is not None and self._queued.get(share_key) is shared:
                 del self._queued[share_key]  # started: no one may join any more
             started = time.perf_counter()
-            token = _threads.set(self.threads)
+            token = _threads.set(self.read_threads if kind == "read" else self.threads)
             try:
                 with anyio.fail_after(timeout):
                     return await work()

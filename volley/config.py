@@ -63,8 +63,8 @@ class Concurrency(_Section):
     threads: int = Field(
         default_factory=lambda: min(16, max(4, CORES)),
         ge=1,
-        description="worker threads for blocking file work and searches (default: one per core, 4 to 16; "
-        "each keeps its own memory)",
+        description="worker threads for searches, linters and tests, and as many again for reads and listings, "
+        "so a read never waits behind a long search (default: one per core, 4 to 16; each keeps its own memory)",
     )
     call_timeout_s: float = Field(120.0, gt=0, description="time limit of a read, grep or list call")
 

@@ -56,6 +56,7 @@ class FileIndex:
         self.walks = 0  # how many times the tree was walked (for tests and logs)
         self.patches = 0  # how many times only what changed was read again
         self._watch_cap = 0  # inotify watches the visible list may take (0: proven by stat alone)
+        self._cap_said = ""  # what sets that cap, for the log
         self._said_full = False
 
     def files(self, start: Target, include_ignored: bool) -> list[str]:
@@ -120,8 +121,15 @@ class FileIndex:
         kind = filesystem_of(self._root)
         if kind not in LOCAL_FILESYSTEMS:
             return f"{kind or 'an unknown'} filesystem, whose changes made elsewhere inotify may not see"
+        limit = user_watch_limit() or 8192
         with self._lock:
-            self._watch_cap = min(cap, (user_watch_limit() or 8192) // 4)
+            self._watch_cap = min(cap, limit // 4)
+            self._cap_said = (
+                f"watch_max_directories ({cap:,})"
+                if cap <= limit // 4
+                else f"a quarter of the user's inotify watch limit ({limit // 4:,} of fs.inotify.max_user_watches "
+                f"{limit:,})"
+            )
         return None
 
     def unwatch(self) -> None:
@@ -198,7 +206,7 @@ class FileIndex:
 
     def _new_events(self) -> DirectoryEvents | None:
         try:
-            return DirectoryEvents(self._watch_cap)
+            return DirectoryEvents(self._watch_cap, self._cap_said)
         except OSError as exc:  # the user's inotify instances used up (fs.inotify.max_user_instances)
             if not self._said_full:
                 self._said_full = True

@@ -75,7 +75,7 @@ class DirectoryEvents:
     for may be stale), ``take`` reads them as the entries they name.
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, cap_said: str = "") -> None:
         libc = _load()
         if libc is None:
             raise OSError(errno.ENOSYS, "inotify is Linux's")
@@ -86,6 +86,7 @@ class DirectoryEvents:
         self.fd: int | None = fd
         self._libc = libc
         self._cap = cap
+        self._cap_said = cap_said or f"the cap ({cap:,})"
         self._lock = threading.Lock()
         self._waiting = 0  # threads polling the fd without the lock: the last one closes it after close()
         self._paths: dict[int, str] = {}  # watch descriptor -> the directory's path
@@ -101,7 +102,7 @@ class DirectoryEvents:
             if self.full is not None or self.fd is None:
                 return False
             if len(self._paths) >= self._cap:
-                self.full = f"watch_max_directories ({self._cap})"
+                self.full = self._cap_said
                 return False
             wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), _MASK)
             if wd < 0:

@@ -96,7 +96,7 @@ def build_server(
         finally:
             runtime._serving = runtime._watch_begun = False
             runtime.stop_watching()
-            runtime.scheduler.threads.close()
+            runtime.scheduler.close()
 
     server = VolleyServer(
         "volley",
