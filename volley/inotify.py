@@ -10,7 +10,6 @@ user's watches run out, the caller proves by stat.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -35,7 +34,7 @@ _libc: ctypes.CDLL | None = None
 def _load() -> ctypes.CDLL | None:
     global _libc
     if _libc is None and sys.platform == "linux":
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: glibc's or musl's, no lookup
         libc.inotify_init1.argtypes = [ctypes.c_int]
         libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
         _libc = libc
