@@ -116,7 +116,10 @@ def test_after_each_change_the_kept_index_equals_a_fresh_walk(tmp_path: Path, se
     for _ in range(60):
         done.append(change(rng, root))
         visible_files(ws, ws.resolve("."))
-        assert _shape(index._snapshots[False]) == fresh(root), done
+        kept = index._snapshots[False]
+        assert _shape(kept) == fresh(root), done
+        for directory in (path[:-1] for path in kept.entries if path.endswith("/")):  # found by its range
+            assert kept.files_below(directory) == [f for f in kept.files if f.startswith(directory + "/")], done
     assert index.patches > 30, (index.patches, index.walks)  # most changes were patched, not walked again
 
 

@@ -63,11 +63,7 @@ class FileIndex:
         """The regular files below ``start`` that list_dir shows (blocking: call from a worker thread)."""
         if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
             return self.ws.walk_files(start, include_ignored)  # inside an ignored tree: walk it directly
-        snapshot = self._proven(start, include_ignored)
-        if not start.rel:
-            return snapshot.files
-        prefix = start.rel + "/"
-        return [rel for rel in snapshot.files if rel.startswith(prefix)]
+        return self._proven(start, include_ignored).files_below(start.rel)
 
     def cover(self, start: Target) -> tuple[list[str], int, Callable[[str], bool]] | None:
         """The visible files below ``start`` as the fewest paths that hold exactly them (whole directories,
@@ -84,8 +80,7 @@ class FileIndex:
             paths = [start.rel]  # inside a whole directory
         else:
             paths = [path for path in cover if path.startswith(prefix)]
-        count = sum(1 for rel in snapshot.files if rel.startswith(prefix))
-        return paths, count, snapshot.holds
+        return paths, len(snapshot.files_below(start.rel)), snapshot.holds
 
     def listing(self, start: Target, include_ignored: bool) -> Listing | None:
         """Every entry below ``start`` as the walk yields it, proven current (blocking); None inside an
@@ -96,11 +91,9 @@ class FileIndex:
         if not start.rel:
             return Listing(snapshot.entries, snapshot.kinds, snapshot.hidden)
         prefix = start.rel + "/"
-        keep = [i for i, path in enumerate(snapshot.entries) if path.startswith(prefix)]
+        first, end = snapshot.subtree(start.rel)
         return Listing(
-            [snapshot.entries[i] for i in keep],
-            bytearray(snapshot.kinds[i] for i in keep),
-            [h for h in snapshot.hidden if h.startswith(prefix)],
+            snapshot.entries[first:end], snapshot.kinds[first:end], [h for h in snapshot.hidden if h.startswith(prefix)]
         )
 
     def _proven(self, start: Target, include_ignored: bool) -> Snapshot:

@@ -104,6 +104,32 @@ class Snapshot:
         i = bisect_left(self._sorted_files, rel)
         return i < len(self._sorted_files) and self._sorted_files[i] == rel
 
+    def subtree(self, rel: str) -> tuple[int, int]:
+        """Where the entries below the directory ``rel`` lie in the walk order (contiguous: it is depth-first),
+        found with one search for the directory and a bisection for the end; (0, 0) when it is not listed."""
+        if not rel:
+            return 0, len(self.entries)
+        prefix = rel + "/"
+        try:
+            start = self.entries.index(prefix) + 1
+        except ValueError:
+            return 0, 0
+        end, hi = start, len(self.entries)
+        while end < hi:
+            middle = (end + hi) // 2
+            if self.entries[middle].startswith(prefix):
+                end = middle + 1
+            else:
+                hi = middle
+        return start, end
+
+    def files_below(self, rel: str) -> list[str]:
+        """The regular files below the directory ``rel``, in walk order."""
+        if not rel:
+            return self.files
+        start, end = self.subtree(rel)
+        return list(compress(self.entries[start:end], self.kinds[start:end].translate(_FILES_ONLY)))
+
     def by_stat(self) -> list[str]:
         """The paths proven by a stat: all but the watched directories."""
         if self._by_stat is None:
