@@ -183,7 +183,11 @@ class FileIndex:
         events = self._new_events()
         if events is None:
             return
-        root_dev = os.stat(self._root).st_dev
+        try:
+            root_dev = os.stat(self._root).st_dev
+        except OSError:
+            events.close()
+            return
         watched = {path for path in snapshot.directories if _same_device(path, root_dev) and events.add(path)}
         if watched and snapshot.still_valid():  # no change since the walk (racy directories fail this)
             snapshot.watched = watched  # before the events: a reader that sees them must see what they vouch for

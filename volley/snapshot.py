@@ -192,7 +192,10 @@ class Recorder:
     def __init__(self, ws: Workspace, include_ignored: bool, events: DirectoryEvents | None) -> None:
         self.ws, self.include_ignored, self.events = ws, include_ignored, events
         self._root = str(ws.root)
-        self._root_dev = os.stat(self._root).st_dev
+        try:
+            self._root_dev = os.stat(self._root).st_dev
+        except OSError:  # the root gone: the walk finds nothing, and nothing is watched
+            self._root_dev = -1
         self._started = time.time_ns()
         self.hidden: list[str] = []
         self.stats: dict[str, StatKey | None] = {}
