@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import time
 from pathlib import Path
 
 from tests.conftest import inotify_watches, write
 from tests.test_freshness import age
-from tests.test_stdio import _call, _handshaken
+from tests.test_stdio import _call, _handshaken, logged_until
 from volley.index import index_of, visible_files
 from volley.workspace import Workspace
 
@@ -114,12 +112,7 @@ def test_the_server_sees_a_change_its_stats_cannot_once_watching(tmp_path: Path)
     server = _handshaken(tmp_path)
     assert server.stdin is not None and server.stdout is not None and server.stderr is not None
     try:
-        err, seen = server.stderr.fileno(), ""
-        deadline = time.monotonic() + 30  # stops a hung test; the watches are announced well before
-        while "watching 2 directories" not in seen and time.monotonic() < deadline:
-            if select.select([err], [], [], 0.5)[0]:
-                seen += os.read(err, 65536).decode()
-        assert "watching 2 directories" in seen, seen[-2000:]
+        logged_until(server, "watching 2 directories")
         assert inotify_watches(server.pid) == 2
         hidden_change(tmp_path / "src", lambda: write(tmp_path, "src/b.py", "x"))
         server.stdin.write(_call(2, "list_dir", {"glob": "**/*.py"}))

@@ -110,6 +110,17 @@ def test_pipes_take_long_lines_and_nothing_else_reaches_the_wire(tmp_path: Path)
     assert server.wait(timeout=30) == 0
 
 
+def logged_until(server: subprocess.Popen[str], text: str, seen: str = "") -> str:
+    """The server's log read until ``text`` shows (30 s at most: that stops a hung test, not a slow one)."""
+    assert server.stderr is not None
+    err, deadline = server.stderr.fileno(), time.monotonic() + 30
+    while text not in seen and time.monotonic() < deadline:
+        if select.select([err], [], [], 0.5)[0]:
+            seen += os.read(err, 65536).decode()
+    assert text in seen, seen[-2000:]
+    return seen
+
+
 def _handshaken(ws: Path, *extra: str) -> subprocess.Popen[str]:
     """`volley serve` logging at DEBUG to a pipe, its handshake done."""
     server = subprocess.Popen(
@@ -158,12 +169,7 @@ def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
     server = _handshaken(ws)
     assert server.stdin is not None and server.stderr is not None
     try:
-        err, seen = server.stderr.fileno(), ""
-        deadline = time.monotonic() + 30  # stops a hung test; the watch is announced well before
-        while "watching 3 directories" not in seen and time.monotonic() < deadline:
-            if select.select([err], [], [], 0.5)[0]:
-                seen += os.read(err, 65536).decode()
-        assert "watching 3 directories" in seen, seen[-2000:]
+        err, seen = server.stderr.fileno(), logged_until(server, "watching 3 directories")
         for i in range(100):  # watches are in place once a change is seen
             write(ws, f"src/new{i}.py", "z = 3\n")
             while select.select([err], [], [], 0.3)[0] and (chunk := os.read(err, 65536)):
@@ -184,12 +190,7 @@ def test_a_tree_with_more_directories_than_the_cap_is_watched_up_to_it_and_says_
     server = _handshaken(tmp_path, "--set", "watch_max_directories=3")
     assert server.stdin is not None and server.stderr is not None
     try:
-        err, seen = server.stderr.fileno(), ""
-        deadline = time.monotonic() + 30  # stops a hung test; the decision is logged at once
-        while "watching 3 of 6 visible directories" not in seen and time.monotonic() < deadline:
-            if select.select([err], [], [], 0.5)[0]:
-                seen += os.read(err, 65536).decode()
-        assert "watching 3 of 6 visible directories" in seen, seen[-2000:]
+        seen = logged_until(server, "watching 3 of 6 visible directories")
         assert "watch_max_directories (3) reached" in seen, seen[-2000:]
         assert inotify_watches(server.pid) == 3
     finally:
