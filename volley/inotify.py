@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
 import re
 import select
@@ -19,12 +18,14 @@ import struct
 import sys
 import threading
 
-log = logging.getLogger(__name__)
-
 _IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
-# entries created, deleted, renamed in or out; the directory itself deleted or moved; never follow a link
-_MASK = 0x100 | 0x200 | 0x40 | 0x80 | 0x400 | 0x800 | 0x01000000 | 0x02000000  # CREATE DELETE MOVED_* *_SELF
-# ONLYDIR DONT_FOLLOW
+_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200  # <sys/inotify.h>
+_IN_DELETE_SELF, _IN_MOVE_SELF, _IN_ONLYDIR, _IN_DONT_FOLLOW = 0x400, 0x800, 0x01000000, 0x02000000
+_IN_Q_OVERFLOW, _IN_IGNORED = 0x4000, 0x8000
+_IN_SELF = _IN_DELETE_SELF | _IN_MOVE_SELF
+# entries created, deleted, renamed in or out; the directory itself deleted or moved; directories only, links
+# never followed. Not content changes: a listing does not depend on them (ignore files are proven by stat).
+_MASK = _IN_CREATE | _IN_DELETE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW
 LOCAL_FILESYSTEMS = frozenset(
     {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "bcachefs", "jfs", "reiserfs"}
 )
@@ -161,7 +162,6 @@ class DirectoryEvents:
 
 
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name, NUL-padded
-_IN_Q_OVERFLOW, _IN_IGNORED, _IN_SELF = 0x4000, 0x8000, 0x400 | 0x800
 
 
 def _events(data: bytes) -> list[tuple[int, int, str]]:
