@@ -63,10 +63,11 @@ class Watcher:
 
     def _refresh_on_events(self) -> None:
         """Linux: the index's own inotify watches prove its list at each call; here, after a burst of events,
-        it is rebuilt in the background so the next call finds it ready."""
+        it is brought up to date in the background (the directories that changed are read again), so the
+        next call finds it ready."""
         index = index_of(self.ws)
         while not self._stop.is_set():
-            index.refresh()  # walks again if anything changed, adding fresh watches
+            index.refresh()  # reads again what changed, watching new directories
             events = index.events()
             self.watched = events.watched if events is not None else 0
             if events is None:
