@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench answers realworld contention symbols monorepo clean
+.PHONY: run test smoke bench answers realworld contention symbols monorepo checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -50,6 +50,9 @@ monorepo: $(BIN)/.installed  # a synthetic monorepo at 50k and 200k visible file
 symbols: $(BIN)/.installed  # outline, find_symbol, find_references, repo_map on django against rg and ctags; token study
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.symbols
+
+checkouts: $(BIN)/.installed  # the kept index across real git checkouts: REPO=/path/to/a/scratch/git/clone
+	$(BIN)/python -m benchmarks.checkouts $(REPO)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
