@@ -135,3 +135,23 @@ def test_the_list_with_ignored_files_is_patched_too(tmp_path: Path, seed: int) -
         done.append(change(rng, root))
         visible_files(ws, ws.resolve("."), include_ignored=True)
         assert _shape(index_of(ws)._snapshots[True]) == fresh(root, include_ignored=True), done
+
+
+def test_a_patch_that_fails_gives_way_to_a_walk_of_the_whole_tree(tmp_path: Path, monkeypatch) -> None:
+    """The events a failed patch took are gone with it: the list is walked again rather than trusted."""
+    root = tmp_path / "ws"
+    seed_tree(root)
+    ws = Workspace(root)
+    index = index_of(ws)
+    assert index.watch(1000) is None
+    visible_files(ws, ws.resolve("."))
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the patch")
+
+    monkeypatch.setattr("volley.index.patched", broken)
+    write(root, "src/a/new.py", "x\n")
+    assert "src/a/new.py" in visible_files(ws, ws.resolve("."))
+    assert (index.walks, index.patches) == (2, 0)
+    assert visible_files(ws, ws.resolve(".")) == fresh(root)["files"]  # and the new walk is watched again
+    assert index.events() is not None and index.walks == 2

@@ -18,11 +18,10 @@ from weakref import WeakKeyDictionary
 
 from volley.index_patch import patched
 from volley.inotify import LOCAL_FILESYSTEMS, DirectoryEvents, filesystem_of, user_watch_limit
-from volley.snapshot import DIR, FILE, LINK, OTHER, Listing, Recorder, Snapshot
+from volley.snapshot import Listing, Recorder, Snapshot
 from volley.stat_keys import stat_key as _stat_key
 from volley.workspace import Target, Workspace
 
-__all__ = ["DIR", "FILE", "LINK", "OTHER", "FileIndex", "Listing", "index_of", "visible_files"]
 log = logging.getLogger(__name__)
 _indexes: WeakKeyDictionary[Workspace, FileIndex] = WeakKeyDictionary()
 _indexes_lock = threading.Lock()
@@ -131,8 +130,7 @@ class FileIndex:
             self._watch_cap = 0
             snapshot = self._snapshots.get(False)
             if snapshot is not None and snapshot.events is not None:
-                snapshot.events.close()
-                del self._snapshots[False]
+                self._keep(False, None)
 
     def events(self) -> DirectoryEvents | None:
         """The watches vouching for the visible list now kept (None: it is proven by stat alone)."""
@@ -155,28 +153,30 @@ class FileIndex:
                 if self._watch_cap and not include_ignored and snapshot.events is None:
                     self._attach_events(snapshot)
                 return snapshot
+            update = None
             if snapshot is not None and not self._rule_files_unchanged(snapshot):
                 log.info("configuration or ignore rules outside the tree changed: reloading")
                 self.ws.reload()
-                for kept in self._snapshots.values():
-                    if kept.events is not None:
-                        kept.events.close()
-                self._snapshots.clear()
+                for other in [key for key in self._snapshots if key != include_ignored]:
+                    self._keep(other, None)
             elif snapshot is not None:
                 try:
                     update = patched(self.ws, snapshot, include_ignored)
-                except OSError as exc:  # the events taken are lost with it: walk everything again
-                    log.info("reading only what changed in %s failed (%s): walking it all", self._root, exc)
-                    update = None
+                except Exception:  # the events it took are lost with it: walk everything again
+                    log.warning("reading only what changed in %s failed: walking it all", self._root, exc_info=True)
                 if update is not None:
                     self.patches += 1
-                    self._snapshots[include_ignored] = update
-                    return update
-                if snapshot.events is not None:
-                    snapshot.events.close()
-            snapshot = self._walk(include_ignored)
+            kept = update or self._walk(include_ignored)
+            self._keep(include_ignored, kept)
+            return kept
+
+    def _keep(self, include_ignored: bool, snapshot: Snapshot | None) -> None:
+        """Keep ``snapshot`` (None: drop the list), releasing the watches of the one it replaces unless shared."""
+        old = self._snapshots.pop(include_ignored, None)
+        if old is not None and old.events is not None and (snapshot is None or snapshot.events is not old.events):
+            old.events.close()
+        if snapshot is not None:
             self._snapshots[include_ignored] = snapshot
-            return snapshot
 
     def _attach_events(self, snapshot: Snapshot) -> None:
         """Watch a snapshot walked before watching began: valid if a stat proof holds once they are set."""

@@ -15,7 +15,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from volley.ignore import IGNORE_FILES
-from volley.snapshot import DIR, Recorder, Snapshot
+from volley.snapshot import DIR, Recorder, Snapshot, subtree_end
 from volley.workspace import Workspace
 
 MAX_CHANGED_DIRECTORIES = 500  # beyond, walking the whole tree again costs about as much
@@ -44,19 +44,17 @@ def _changes(old: Snapshot, root: str) -> tuple[dict[str, set[str] | None], set[
     whose ignore files changed; None when that cannot be known."""
     named: dict[str, set[str] | None] = {}
     rules: set[str] = set()
-    if old.events is not None:
-        old.superseded = True  # first: a reader proving it without the index's lock must not trust it now
-        taken = old.events.take()
-        if taken is None:
-            return None
-        for path, names in taken.items():
-            rel = _relative(root, path)
-            if rel is None:
-                return None  # the root deleted or moved
-            kept = named.get(rel, set())
-            named[rel] = None if kept is None else kept | names
-            if names & set(IGNORE_FILES):
-                rules.add(rel)
+    taken = old.take_events()
+    if taken is None:
+        return None
+    for path, names in taken.items():
+        rel = _relative(root, path)
+        if rel is None:
+            return None  # the root deleted or moved
+        kept = named.get(rel, set())
+        named[rel] = None if kept is None else kept | names
+        if names & set(IGNORE_FILES):
+            rules.add(rel)
     ignore_files = {path for files in old.ignore_files.values() for path in files}
     for path in old.changed_paths():
         if path in old.rule_files:
@@ -157,15 +155,8 @@ class _Patch:
         children: dict[str, _Child] = {}
         entries, kinds, size, k = self.entries, self.kinds, len(prefix), position + 1
         while k < len(entries) and entries[k].startswith(prefix):
-            path, end = entries[k], k + 1
-            if kinds[k] == DIR:
-                hi = len(entries)
-                while end < hi:
-                    middle = (end + hi) // 2
-                    if entries[middle].startswith(path):
-                        end = middle + 1
-                    else:
-                        hi = middle
+            path = entries[k]
+            end = subtree_end(entries, k + 1, path) if kinds[k] == DIR else k + 1
             children[path[size:].rstrip("/")] = _Child(k, end, kinds[k])
             k = end
         return k, children

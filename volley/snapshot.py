@@ -11,8 +11,10 @@ plus the stats of what is not watched.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -20,7 +22,6 @@ from volley.ignore import Decision
 from volley.inotify import DirectoryEvents
 from volley.stat_keys import RACY_NS, StatKey
 from volley.stat_keys import key as _key
-from volley.stat_keys import stat_key as _stat_key
 from volley.workspace import Entry, Target, Workspace
 
 FILE, DIR, LINK, OTHER = 0, 1, 2, 3  # kinds of entries
@@ -109,19 +110,11 @@ class Snapshot:
         found with one search for the directory and a bisection for the end; (0, 0) when it is not listed."""
         if not rel:
             return 0, len(self.entries)
-        prefix = rel + "/"
         try:
-            start = self.entries.index(prefix) + 1
+            start = self.entries.index(rel + "/") + 1
         except ValueError:
             return 0, 0
-        end, hi = start, len(self.entries)
-        while end < hi:
-            middle = (end + hi) // 2
-            if self.entries[middle].startswith(prefix):
-                end = middle + 1
-            else:
-                hi = middle
-        return start, end
+        return start, subtree_end(self.entries, start, rel + "/")
 
     def files_below(self, rel: str) -> list[str]:
         """The regular files below the directory ``rel``, in walk order."""
@@ -140,36 +133,40 @@ class Snapshot:
         """Whether ``paths`` (default: all) have the stats they had when the walk was made.
 
         A watched directory is proven by the absence of events (one poll for all), every other path by a
-        stat, in a plain loop (27,000 directories at 200k files: ~65 ms unwatched)."""
-        stats, racy, stat = self.stats, self.racy, os.stat
-        if self.superseded:
+        stat (27,000 directories at 200k files: ~65 ms unwatched)."""
+        if self.superseded or (self.events is not None and self.events.pending()):
             return False
+        return next(self._changed(paths), None) is None
+
+    def changed_paths(self) -> list[str]:
+        """The paths proven by stat whose stat differs now, or too fresh to prove anything."""
+        return list(self._changed(None))
+
+    def take_events(self) -> dict[str, set[str]] | None:
+        """The entries events named since the walk (inotify.py's ``take``), this snapshot marked superseded
+        first: a reader proving it without the index's lock must not trust it once they are taken."""
+        self.superseded = True
+        return self.events.take() if self.events is not None else {}
+
+    def _changed(self, paths: list[str] | None) -> Iterator[str]:
+        """The paths (default: all but the watched directories) whose stat is not the one recorded, in a plain
+        loop: this is most of a warm proof where nothing is watched."""
+        stats, racy, stat_of = self.stats, self.racy, os.stat
         if self.events is not None:
-            if self.events.pending():
-                return False
             paths = self.by_stat() if paths is None else [path for path in paths if path not in self.watched]
         items = stats.items() if paths is None else ((path, stats.get(path, UNSEEN)) for path in paths)
         for path, expected in items:
             if racy and path in racy:
-                return False
+                yield path
+                continue
             try:
-                st = stat(path)
+                st = stat_of(path)
             except OSError:
-                if expected is None:
-                    continue
-                return False
+                if expected is not None:
+                    yield path
+                continue
             if expected is None or (st.st_mtime_ns, st.st_size, st.st_ino) != expected:
-                return False
-        return True
-
-    def changed_paths(self) -> list[str]:
-        """The paths proven by stat whose stat differs now, or too fresh to prove anything."""
-        changed = []
-        for path in self.by_stat() if self.events is not None else self.stats:
-            expected = self.stats[path]
-            if path in self.racy or _stat_key(path) != expected:
-                changed.append(path)
-        return changed
+                yield path
 
     def shaping(self, directory: str, above: list[str]) -> list[str]:
         """What shaped the files below ``directory``, given the directories ``above`` it."""
@@ -232,12 +229,14 @@ class Recorder:
         """Record the stat of the ignore files in every directory read (once the walks are done)."""
         for directory in self.directories:
             for path, (mtime, size) in self.ws.ignore.file_keys(directory):
-                st = _stat_key(path)
-                if st is not None and os.path.isdir(path):
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    st = None  # proven absent: creating it shows even where its directory's mtime does not
+                if st is not None and stat.S_ISDIR(st.st_mode):
                     continue  # a directory now, where an ignore file was read once: not a rule file
-                # the key the rules were built from; an inode we did not see counts as a change (None: proven
-                # absent, so creating it shows even where its directory's mtime does not)
-                self.stats[path] = (mtime, size, st[2]) if st is not None else None
+                # the key the rules were built from; an inode we did not see counts as a change
+                self.stats[path] = (mtime, size, st.st_ino) if st is not None else None
                 self.ignore_files.setdefault(directory, []).append(path)
 
     def _on_dir(self, path: str, st: os.stat_result) -> None:
@@ -250,6 +249,19 @@ class Recorder:
 
     def _on_hidden(self, entry: Entry, _: Decision) -> None:
         self.hidden.append(entry.rel + "/" if entry.is_dir else entry.rel)
+
+
+def subtree_end(entries: list[str], start: int, prefix: str) -> int:
+    """The end of the run of entries from ``start`` that begin with ``prefix`` (a directory's, '/' at its end):
+    below a directory the walk order is contiguous, so a bisection finds it."""
+    end, hi = start, len(entries)
+    while end < hi:
+        middle = (end + hi) // 2
+        if entries[middle].startswith(prefix):
+            end = middle + 1
+        else:
+            hi = middle
+    return end
 
 
 def _not_whole(entries: list[str], kinds: bytearray, left_out: set[str]) -> set[str]:

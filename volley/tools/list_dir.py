@@ -13,7 +13,8 @@ from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.ignore import Decision
-from volley.index import DIR, FILE, LINK, Listing, index_of
+from volley.index import index_of
+from volley.snapshot import DIR, FILE, LINK, Listing
 from volley.text import human_size
 from volley.workspace import Entry, Target, Workspace
 
