@@ -110,10 +110,10 @@ def test_pipes_take_long_lines_and_nothing_else_reaches_the_wire(tmp_path: Path)
     assert server.wait(timeout=30) == 0
 
 
-def logged_until(server: subprocess.Popen[str], text: str, seen: str = "") -> str:
+def logged_until(server: subprocess.Popen[str], text: str) -> str:
     """The server's log read until ``text`` shows (30 s at most: that stops a hung test, not a slow one)."""
     assert server.stderr is not None
-    err, deadline = server.stderr.fileno(), time.monotonic() + 30
+    err, deadline, seen = server.stderr.fileno(), time.monotonic() + 30, ""
     while text not in seen and time.monotonic() < deadline:
         if select.select([err], [], [], 0.5)[0]:
             seen += os.read(err, 65536).decode()

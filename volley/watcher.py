@@ -1,10 +1,11 @@
-"""Watches the workspace so the file index is rebuilt in the background after changes.
+"""Watches the workspace so the file index is brought up to date in the background after changes.
 
 On Linux (local filesystems), the index's own inotify watches, one per visible directory added before it
-was read, prove its list at each call (index.py, inotify.py); this thread waits on them and walks again
-after a burst of changes, so the next call finds the list ready. Elsewhere, watchfiles tells it when to
-walk, and the index proves itself by stat. If watching fails (the user's inotify limit, a network
-filesystem), that is logged once and the server goes on with stat proofs alone.
+was read, prove its list at each call (index.py, inotify.py); this thread waits on them and, after a
+burst of changes, has the index read again what changed, so the next call finds the list ready.
+Elsewhere, watchfiles tells it when to refresh, and the index proves itself by stat. If watching fails
+(the user's inotify limit, a network filesystem), that is logged once and the server goes on with stat
+proofs alone.
 """
 
 from __future__ import annotations
