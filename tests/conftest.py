@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+
+from volley.stat_keys import RACY_NS
 
 SECRET = "TOP-SECRET-VALUE-41"
 # The server finds ruff, pytest and python3 on PATH as a user's shell would: this venv's bin comes first.
@@ -36,6 +39,12 @@ def write(root: Path, rel: str, content: str | bytes = "") -> Path:
     else:
         path.write_text(content)
     return path
+
+
+def settle(path: Path) -> None:
+    """Wait until the file's ctime is old enough for a stat to prove it unchanged (RACY_NS): no call can set a
+    ctime back, so a cache keeps a file only once this much time has passed since it was written."""
+    time.sleep(max(0.0, (path.stat().st_ctime_ns + RACY_NS - time.time_ns()) / 1e9) + 0.05)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import serve, text_of, write
+from tests.conftest import serve, settle, text_of, write
 from volley.index import index_of, visible_files
 from volley.workspace import Workspace
 
@@ -93,12 +93,13 @@ async def test_grep_sees_files_created_deleted_and_newly_ignored(tmp_path: Path)
 
 async def test_read_file_never_serves_a_cached_file_after_it_changed(tmp_path: Path) -> None:
     path = write(tmp_path, "notes.txt", "old text\n")
-    age(tmp_path)
+    settle(path)  # old enough for the cache to keep it
+    stamp = path.stat().st_mtime_ns
     async with serve(tmp_path) as client:
         assert "old text" in text_of(await client.call_tool("read_file", {"path": "notes.txt"}))
         assert "old text" in text_of(await client.call_tool("read_file", {"path": "notes.txt"}))  # cached
         path.write_text("new text\n")  # the same size
-        os.utime(path, (LONG_AGO + 5, LONG_AGO + 5))  # and an old, but different, mtime
+        os.utime(path, ns=(stamp, stamp))  # and the same mtime (cp -p, touch -r): only the ctime differs
         assert "new text" in text_of(await client.call_tool("read_file", {"path": "notes.txt"}))
 
 

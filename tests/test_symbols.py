@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import serve, text_of, write
+from tests.conftest import serve, settle, text_of, write
 
 pytestmark = pytest.mark.anyio
 
@@ -187,8 +188,10 @@ async def test_repo_map_stays_within_the_answer_limit_whatever_max_tokens_asks(t
 
 
 async def test_a_file_rewritten_within_one_timestamp_is_read_again(tmp_path: Path) -> None:
-    """Same size, same mtime (a second write in the same clock tick): a fresh file's symbols are not kept."""
+    """Same size, same mtime (`cp -p`, `touch -r`, tar, rsync -t): the ctime tells the rewrite apart, whether
+    the file was written just before the server started or long before (settled: its stat is trusted)."""
     path = write(tmp_path, "m.py", "def aaa():\n    pass\n")
+    settle(path)
     stamp = path.stat().st_mtime_ns
     async with serve(tmp_path) as client:
         first = (await client.call_tool("outline", {"path": "m.py"})).structured_content
@@ -235,23 +238,29 @@ async def test_a_name_in_the_wrong_case_or_scope_gets_what_exists(project: Path)
 async def test_a_new_server_takes_symbols_kept_on_disk_while_the_stat_holds(tmp_path: Path) -> None:
     """Every session starts a server: the second one reads a file's symbols from disk, not the file.
 
-    The file is rewritten in place with the same size and mtime (what a stat cannot tell apart), so the
-    answer shows where the symbols came from; with symbols_on_disk off the file is parsed again.
+    The stored row is edited to name another function, so the answer shows where the symbols came from;
+    with symbols_on_disk off, or once the file is rewritten with its old mtime put back (`cp -p`, `touch
+    -r`: the ctime moves), the file is parsed again.
     """
-    ws = tmp_path / "ws"
+    ws, cache = tmp_path / "ws", tmp_path / "cache"
     path = write(ws, "m.py", "def aaa():\n    pass\n")
-    os.utime(path, ns=(10**18, 10**18))  # long past: not too fresh to keep
+    settle(path)
 
     async def names(*extra: str) -> list[str]:
-        async with serve(ws, *extra) as client:
+        async with serve(ws, *extra, env={"VOLLEY_CACHE_DIR": str(cache)}) as client:
             result = await client.call_tool("outline", {"path": "m.py"})
         return [s["name"] for s in result.structured_content["files"][0]["symbols"]]
 
     assert await names() == ["aaa"]
+    (db,) = cache.glob("symbols-*.sqlite3")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE files SET defs = replace(defs, 'aaa', 'zzz')")
+    assert await names() == ["zzz"]  # from disk: the stat is the same
+    assert await names("--set", "symbols_on_disk=false") == ["aaa"]
+    stamp = path.stat().st_mtime_ns
     path.write_text("def bbb():\n    pass\n")
-    os.utime(path, ns=(10**18, 10**18))
-    assert await names() == ["aaa"]  # from disk: the stat is the same
-    assert await names("--set", "symbols_on_disk=false") == ["bbb"]
+    os.utime(path, ns=(stamp, stamp))
+    assert await names() == ["bbb"]
 
 
 def test_symbols_stored_by_other_code_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -260,7 +269,7 @@ def test_symbols_stored_by_other_code_are_not_read(tmp_path: Path, monkeypatch: 
     from volley.symbols.extract import SymbolCache
 
     path = write(tmp_path, "m.py", "class A:\n    def f(self):\n        pass\n")
-    os.utime(path, ns=(10**18, 10**18))
+    monkeypatch.setattr("volley.symbols.extract.too_fresh", lambda st: False)  # (a ctime cannot be set back)
     monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
     writer = SymbolCache(disk=disk.DiskSymbols(str(tmp_path)))
     parsed = writer.get(str(path), "python", with_names=True)

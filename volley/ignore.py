@@ -20,6 +20,9 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
+from volley.stat_keys import StatKey
+from volley.stat_keys import key as stat_key_of
+
 IGNORE_FILES = (".ignore", ".gitignore")  # strongest first, as ranked above
 DEFAULT_DENY = (
     ".git",
@@ -177,7 +180,7 @@ class IgnoreRules:
 
     def __init__(self, root: Path, extra_patterns: list[str]) -> None:
         self.root = root
-        self._cache: dict[Path, tuple[tuple[int, int], PatternFile | None]] = {}
+        self._cache: dict[Path, tuple[StatKey, PatternFile | None]] = {}
         self.outer_paths: list[Path] = []  # rule files above or beside the tree: reloaded as a whole
         config = (PatternFile("workspace config `ignore`", extra_patterns),) if extra_patterns else ()
         outer_gitignores, exclude = self._outer_files(root)
@@ -230,16 +233,16 @@ class IgnoreRules:
             st = path.stat()
         except OSError:
             return None
-        key = (st.st_mtime_ns, st.st_size)
+        loaded = stat_key_of(st)
         cached = self._cache.get(path)
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == loaded:
             return cached[1]
         found = PatternFile.read(path, label, base)
-        self._cache[path] = (key, found)
+        self._cache[path] = (loaded, found)
         return found
 
-    def file_keys(self, directory: str) -> list[tuple[str, tuple[int, int]]]:
-        """The (mtime, size) each ignore file in ``directory`` had when it was loaded."""
+    def file_keys(self, directory: str) -> list[tuple[str, StatKey]]:
+        """The stat key each ignore file in ``directory`` had when it was loaded."""
         keys = []
         for name in IGNORE_FILES:
             cached = self._cache.get(Path(directory, name))

@@ -26,7 +26,7 @@ from volley.workspace import Entry, Target, Workspace
 
 FILE, DIR, LINK, OTHER = 0, 1, 2, 3  # kinds of entries
 _FILES_ONLY = bytes.maketrans(b"\x00\x01\x02\x03", b"\x01\x00\x00\x00")
-UNSEEN: StatKey = (-1, -1, -1)  # never a real stat: a path the walk did not record proves nothing
+UNSEEN: StatKey = (-1, -1, -1, -1)  # never a real stat: a path the walk did not record proves nothing
 
 
 @dataclass
@@ -165,7 +165,7 @@ class Snapshot:
                 if expected is not None:
                     yield path
                 continue
-            if expected is None or (st.st_mtime_ns, st.st_size, st.st_ino) != expected:
+            if expected is None or _key(st) != expected:
                 yield path
 
     def shaping(self, directory: str, above: list[str]) -> list[str]:
@@ -228,7 +228,7 @@ class Recorder:
     def record_ignore_files(self) -> None:
         """Record the stat of the ignore files in every directory read (once the walks are done)."""
         for directory in self.directories:
-            for path, (mtime, size) in self.ws.ignore.file_keys(directory):
+            for path, loaded in self.ws.ignore.file_keys(directory):
                 try:
                     st = os.stat(path)
                 except OSError:
@@ -236,7 +236,7 @@ class Recorder:
                 if st is not None and stat.S_ISDIR(st.st_mode):
                     continue  # a directory now, where an ignore file was read once: not a rule file
                 # the key the rules were built from; an inode we did not see counts as a change
-                self.stats[path] = (mtime, size, st.st_ino) if st is not None else None
+                self.stats[path] = loaded if st is not None else None
                 self.ignore_files.setdefault(directory, []).append(path)
 
     def _on_dir(self, path: str, st: os.stat_result) -> None:
@@ -244,7 +244,7 @@ class Recorder:
         self.stats[path] = _key(st)
         if self.events is not None and st.st_dev == self._root_dev and self.events.add(path):
             self.watched.add(path)  # watched before it is read: a change after shows as an event
-        elif self._started - st.st_mtime_ns < RACY_NS:
+        elif self._started - st.st_mtime_ns < RACY_NS:  # (a directory's ctime is in its key, not here)
             self.racy.add(path)
 
     def _on_hidden(self, entry: Entry, _: Decision) -> None:

@@ -1,7 +1,7 @@
 """Symbols kept on disk between sessions, as Aider keeps its tags and ctags its tags file.
 
 Every agent session starts a server of its own, and each used to parse again what the last one had
-parsed. Here each file's symbols are stored with the (mtime, size, inode) they were read at, one SQLite
+parsed. Here each file's symbols are stored with the (mtime, size, inode, ctime) they were read at, one SQLite
 database per workspace under ``$XDG_CACHE_HOME/volley`` (``~/.cache/volley``); a new server takes a
 file's symbols from there while its stat holds. Anything that changes what extraction yields (Volley's
 extraction code, a query, a grammar's version) changes the database's stamp, and a database with
@@ -29,7 +29,7 @@ from volley.symbols.extract import Definition, FileSymbols
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2  # 2: keys hold the ctime
 
 
 def cache_home() -> Path:
@@ -146,4 +146,4 @@ def _fields(d: Definition) -> list[object]:
 
 
 def _key(key: StatKey) -> str:
-    return "{}:{}:{}".format(*key)
+    return ":".join(map(str, key))

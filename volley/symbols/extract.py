@@ -10,7 +10,6 @@ import re
 import stat
 import sys
 import threading
-import time
 from array import array
 from bisect import bisect_right
 from collections import Counter, OrderedDict
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import tree_sitter as ts
 
-from volley.stat_keys import RACY_NS, StatKey
+from volley.stat_keys import StatKey, too_fresh
 from volley.stat_keys import key as stat_key_of
 from volley.symbols.languages import load
 
@@ -155,7 +154,7 @@ def _receiver(node: ts.Node, source: bytes) -> str | None:
 
 
 class SymbolCache:
-    """Per-file symbols, reused while the file's (mtime, size, inode) holds: a one-file edit costs one parse.
+    """Per-file symbols, reused while the file's (mtime, size, inode, ctime) holds: a one-file edit costs one parse.
 
     With ``disk``, symbols missing here are looked up there first, and those parsed are stored there by
     ``save()`` (so the next session's server does not parse them again).
@@ -198,7 +197,7 @@ class SymbolCache:
         )
         with self._lock:
             self.parsed += 1
-        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+        if too_fresh(st):
             return symbols  # too fresh for its stat to prove a later read unchanged (git's racy rule): not kept
         self._keep(path, key, symbols)
         if self.disk is not None:
