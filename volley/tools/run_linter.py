@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
+from volley.concurrency import blocking
 from volley.errors import InputError
+from volley.index import visible_files
 from volley.parsers import Diagnostic, read_lint
 from volley.process import run_process
 from volley.runs import head_and_tail
+from volley.stat_keys import StatKey, stat_key
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import workspace_target
 from volley.workspace import Workspace
@@ -58,7 +65,11 @@ class LintResult(BaseModel):
             if run.output_head:
                 out.append(run.output_head + (f"\n…\n{run.output_tail}" if run.output_tail else ""))
         counts = ", ".join(f"{n} {sev}s" for sev, n in self.counts.items() if n) or "no diagnostics"
-        out.append(f"{self.total} diagnostics: {counts}")
+        unread = [f"{r.linter} {r.status}" for r in self.runs if r.status not in ("clean", "findings")]
+        if unread:  # a report that could not be read is never "no diagnostics"
+            out.append(f"INCOMPLETE: {', '.join(unread)}; {self.total} diagnostics from the rest ({counts})")
+        else:
+            out.append(f"{self.total} diagnostics: {counts}")
         return "\n".join(out)
 
 
@@ -79,9 +90,9 @@ async def run_linter(
     runs: list[LinterRun] = []
     found: list[Diagnostic] = []
     for chain in chains:
-        run, diagnostics = await lint_once(ws, chain, targets, fix=False)
-        runs.append(run)
-        found.extend(diagnostics)
+        once = await lint_once(ws, chain, targets, fix=False)
+        runs.append(once.run)
+        found.extend(once.diagnostics)
     counts = {sev: sum(d.severity == sev for d in found) for sev in SEVERITIES}
     shown = _most_severe_first(found, MAX_DIAGNOSTICS, body_chars(ws.config.limits.answer_chars) - _runs_size(runs))
     by_rule = Counter(d.code or d.tool for d in found) if len(shown) < len(found) else Counter()
@@ -111,15 +122,98 @@ def _runs_size(runs: list[LinterRun]) -> int:
     return sum(len(r.output_head) + len(r.output_tail) + 120 for r in runs)
 
 
-async def lint_once(
-    ws: Workspace, chain: Toolchain, targets: list[str], fix: bool
+PY_SOURCES = (".py", ".pyi", ".ipynb")  # what ruff lints by default
+JS_SOURCES = (".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx", ".vue", ".svelte")
+ARGV_CHARS = 100_000  # file names per run: far inside every platform's command-line limit
+
+
+@dataclass
+class LintOnce:
+    run: LinterRun
+    diagnostics: list[Diagnostic]
+    changed: list[str]  # files whose stat moved during the run (fix_lint: what it changed)
+
+
+async def lint_once(ws: Workspace, chain: Toolchain, targets: list[str], fix: bool) -> LintOnce:
+    """One linter's run over ``targets`` (default: the workspace), its status read from its exit code and report.
+
+    Ruff is handed the files the read tools may see, never a directory: a link out of the workspace or a
+    denied file is not linted, shown or fixed (its own `exclude` still applies: --force-exclude), in runs of
+    at most ARGV_CHARS of names, merged.
+    """
+    groups, files = [targets], None
+    if chain.name == "ruff" and chain.parser == "ruff-json":
+        files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
+        groups = list(_chunks(files))
+    watched = (
+        (files if chain.name == "ruff" else await blocking(sandboxed_files, ws, targets, JS_SOURCES)) if fix else []
+    )
+    before = await blocking(_stats, ws, watched or [])
+    done = [await _lint_group(ws, chain, group, fix, explicit=files is not None) for group in groups]
+    changed = [path for path, key in (await blocking(_stats, ws, watched or [])).items() if before.get(path) != key]
+    if not done:
+        run = LinterRun(linter=chain.name, argv=chain.argv, status="clean", exit_code=None, duration_s=0, run_id=None)
+        return LintOnce(run.model_copy(update={"output_head": "(no files for this linter in the paths)"}), [], [])
+    runs = [run for run, _ in done]
+    worst = max(runs, key=lambda r: _STATUS_RANK.index(r.status))
+    argv = runs[0].argv
+    if files is not None:  # the names, which may be thousands, counted
+        argv = [*argv[: argv.index("--") + 1], f"<{len(files)} files the read tools see>"]
+    merged = worst.model_copy(update={"argv": argv, "duration_s": round(sum(r.duration_s for r in runs), 3)})
+    return LintOnce(merged, [d for _, found in done for d in found], sorted(changed))
+
+
+_STATUS_RANK: list[Status] = ["clean", "findings", "unreadable", "crashed", "timed out"]
+
+
+def sandboxed_files(ws: Workspace, targets: list[str], suffixes: tuple[str, ...]) -> list[str]:
+    """The files below ``targets`` (default: the root) that the read tools may see, with these suffixes; a
+    file named as a target is kept whatever its suffix (blocking)."""
+    found: dict[str, None] = {}
+    for rel in targets or ["."]:
+        target = ws.resolve(rel)
+        if not target.is_dir:
+            found[target.rel] = None
+            continue
+        found.update(dict.fromkeys(f for f in visible_files(ws, target) if f.endswith(suffixes)))
+    return list(found)
+
+
+def _chunks(files: list[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for path in files:
+        if chunk and size + len(path) + 1 > ARGV_CHARS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(path)
+        size += len(path) + 1
+    if chunk:
+        yield chunk
+
+
+def _stats(ws: Workspace, files: list[str]) -> dict[str, StatKey | None]:
+    return {path: stat_key(os.path.join(ws.root, path)) for path in files}
+
+
+async def _lint_group(
+    ws: Workspace, chain: Toolchain, targets: list[str], fix: bool, explicit: bool
 ) -> tuple[LinterRun, list[Diagnostic]]:
-    """One linter run, its status read from its exit code and output."""
-    argv = _argv(chain, targets, fix)
-    done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
+    """One process: ruff and eslint write their report to a file of ours, read whole (a report of 15 MB is
+    read, not cut); the others are read from their output, and output cut at the runner's cap makes the run
+    "unreadable": a report read in part never passes for a complete one."""
+    with tempfile.TemporaryDirectory(prefix="volley-lint-") as tmp:
+        report_path = os.path.join(tmp, "report.json")
+        argv = _argv(chain, targets, fix, report_path)
+        if explicit:
+            argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]
+        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
+        report = _read(report_path) if report_path in argv else None
     output = done.output.decode("utf-8", errors="replace")
-    run_id = ws.runs.save(done.output)
-    diagnostics = read_lint(chain.parser, output, chain.name, str(ws.root)) if not done.timed_out else None
+    run_id = ws.runs.save(done.output + (b"\n" + report.encode() if report else b""))
+    diagnostics = None
+    if not done.timed_out and (report is not None or not done.dropped_bytes):
+        diagnostics = read_lint(chain.parser, report if report is not None else output, chain.name, str(ws.root))
     status: Status
     if done.timed_out:
         status = "timed out"
@@ -132,6 +226,8 @@ async def lint_once(
     head, tail = ("", "")
     if status in ("crashed", "timed out", "unreadable"):
         head, tail = head_and_tail(output, ws.config.limits.output_head_chars)
+        if done.dropped_bytes:
+            head = f"[{done.dropped_bytes} bytes of output dropped in the middle: too long to read]\n" + head
     run = LinterRun(
         linter=chain.name,
         argv=argv,
@@ -145,15 +241,30 @@ async def lint_once(
     return run, diagnostics or []
 
 
-def _argv(chain: Toolchain, targets: list[str], fix: bool) -> list[str]:
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[str]:
+    """The run's argv: never fixing unless asked (a project's `fix = true` is overruled by `--no-fix`), the
+    report to ``report`` where the linter can write one, the targets in the linter's own way."""
     argv = list(chain.argv)
-    if fix:
-        if chain.name == "ruff":
-            argv.insert(argv.index("check") + 1, "--fix")
-        elif chain.name == "eslint":
-            argv.insert(1, "--fix")
-        else:
-            raise InputError(f"{chain.name} cannot fix what it finds; only ruff and eslint can")
+    if fix and chain.name not in ("ruff", "eslint"):
+        raise InputError(f"{chain.name} cannot fix what it finds; only ruff and eslint can")
+    if chain.name == "ruff" and "check" in argv:
+        at = argv.index("check") + 1
+        argv[at:at] = [
+            "--fix" if fix else "--no-fix",
+            *(["--output-file", report] if chain.parser == "ruff-json" else []),
+        ]
+    elif chain.name == "eslint":
+        at = next(i for i, word in enumerate(argv) if os.path.basename(word).startswith("eslint")) + 1
+        report_args = ["--output-file", report] if chain.parser == "eslint-json" else []
+        argv[at:at] = [*(["--fix"] if fix else []), *report_args]
     if not targets:
         return argv
     if chain.name == "eslint":

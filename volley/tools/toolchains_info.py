@@ -58,11 +58,14 @@ async def list_toolchains(ws: Workspace) -> ToolchainsResult:
 
 class FixResult(BaseModel):
     run: LinterRun
+    changed: list[str] = Field(description="the files the fixes changed")
     remaining: list[Diagnostic] = Field(description="what the linter could not fix")
 
     def render(self) -> str:
         lines = [f"{d.path}:{d.line}:{d.column}: {d.code or ''} {d.message}" for d in self.remaining]
-        return "\n".join([f"{self.run.linter} --fix: {self.run.status}; {len(self.remaining)} findings remain", *lines])
+        changed = f"changed {len(self.changed)} files: {', '.join(self.changed)}" if self.changed else "changed no file"
+        head = f"{self.run.linter} --fix: {self.run.status}; {changed}; {len(self.remaining)} findings remain"
+        return "\n".join([head, *lines])
 
 
 async def fix_lint(
@@ -75,8 +78,8 @@ async def fix_lint(
     chains = [c for c in choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
     fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
     targets = [workspace_target(ws, p, "path") for p in paths or []]
-    run, remaining = await lint_once(ws, fixable[0], targets, fix=True)
-    return FixResult(run=run, remaining=remaining)
+    once = await lint_once(ws, fixable[0], targets, fix=True)
+    return FixResult(run=once.run, changed=once.changed, remaining=once.diagnostics)
 
 
 class OutputPage(BaseModel):
