@@ -63,3 +63,70 @@ async def test_vitest_a_file_that_fails_to_load_is_an_error_with_its_reason(proj
     broken = [f for f in data["failures"] if f["kind"] == "error"]
     assert [(f["path"], f["test_id"]) for f in broken] == [("src/broken.test.js", "src/broken.test.js")]
     assert "no-such-package" in broken[0]["message"]
+
+
+JEST_TESTS = """\
+const { add } = require("./math.cjs");
+
+test("adds", () => {
+  expect(add(1, 2)).toBe(3);
+});
+
+test("fails", () => {
+  expect(add(1, 1)).toBe(3);
+});
+
+test("sees the arguments jest was started with", () => {
+  expect(process.argv.slice(2)).toEqual([]);
+});
+"""
+
+
+async def test_jest_a_failing_test_is_counted_and_its_flags_are_out_of_sight(tmp_path: Path) -> None:
+    """jest's code frames on stderr came before the JSON (the suite was CRASHED, 0 passed); and the tests
+    saw Volley's --json in process.argv (a CLI library's tests parse it and exit)."""
+    write(tmp_path, "package.json", '{"name": "jt", "private": true}\n')
+    write(tmp_path, "src/math.test.js", JEST_TESTS)
+    write(tmp_path, "src/math.cjs", "exports.add = (a, b) => a + b;\n")
+    os.symlink(MODULES, tmp_path / "node_modules")
+    async with serve(tmp_path) as client:
+        data = (await client.call_tool("run_tests", {"runner": "jest"})).structured_content
+    assert (data["runner"], data["status"], data["passed"], data["failed"]) == ("jest", "failed", 2, 1)
+    (failure,) = data["failures"]
+    assert (failure["test_id"], failure["path"], failure["line"]) == ("fails", "src/math.test.js", 8)
+    assert "\x1b[" not in failure["message"] + failure["traceback"]  # no colour codes
+
+
+NODE_TESTS = """\
+const test = require("node:test");
+const assert = require("node:assert");
+
+test("adds", () => {
+  assert.strictEqual(1 + 1, 2);
+});
+
+test("fails", () => {
+  assert.strictEqual(1 + 1, 3);
+});
+
+test.skip("later", () => {});
+
+test.describe("group", () => {
+  test.it("inner passes", () => {});
+});
+"""
+
+
+async def test_node_test_runner_counts_locates_and_takes_targets(tmp_path: Path) -> None:
+    """`"test": "node --test"` was read as "0 passed" (passing) or CRASHED (failing), and targets were ignored."""
+    write(tmp_path, "package.json", '{"name": "nt", "private": true, "scripts": {"test": "node --test"}}\n')
+    write(tmp_path, "test/a.test.js", NODE_TESTS)
+    write(tmp_path, "test/b.test.js", 'require("node:test")("b passes", () => {});\n')
+    async with serve(tmp_path) as client:
+        everything = (await client.call_tool("run_tests", {})).structured_content
+        one = (await client.call_tool("run_tests", {"targets": ["test/b.test.js"]})).structured_content
+    counts = (everything["runner"], everything["passed"], everything["failed"], everything["skipped"])
+    assert counts == ("node --test", 3, 1, 1) and everything["status"] == "failed"
+    (failure,) = everything["failures"]
+    assert (failure["test_id"], failure["path"], failure["line"]) == ("fails", "test/a.test.js", 9)
+    assert (one["status"], one["passed"], one["failed"]) == ("passed", 1, 0)

@@ -81,13 +81,16 @@ def test_parsers_read_eslint_go_clippy_jest_and_cargo_output() -> None:
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm not installed")
-async def test_an_npm_test_script_really_runs(tmp_path: Path) -> None:
-    write(tmp_path, "package.json", '{"name": "x", "scripts": {"test": "node --test"}}')
-    write(tmp_path, "a.test.js", "const t = require('node:test'); t.test('ok', () => {});\n")
+async def test_an_npm_test_script_really_runs_with_its_targets(tmp_path: Path) -> None:
+    """Any other test script runs as `npm test`; targets go after `--`, so npm hands them to the script."""
+    write(tmp_path, "package.json", '{"name": "x", "scripts": {"test": "node run.js"}}')
+    write(tmp_path, "run.js", "console.log('script got', JSON.stringify(process.argv.slice(2)));\n")
+    write(tmp_path, "spec/one.js", "")
     async with serve(tmp_path) as client:
-        result = await client.call_tool("run_tests", {})
+        result = await client.call_tool("run_tests", {"targets": ["spec/one.js"]})
     assert result.structured_content["runner"] == "npm test"
     assert result.structured_content["status"] == "passed", result.structured_content["output_head"]
+    assert 'script got ["spec/one.js"]' in result.structured_content["output_head"]
 
 
 def test_pdm_and_poetry_environments_outside_the_workspace_are_found(

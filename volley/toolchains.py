@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -303,26 +304,37 @@ def _javascript(root: Path) -> list[Toolchain]:
                 "detected: node_modules/.bin/eslint",
             )
         )
-    if (bin_dir / "vitest").exists():
-        argv = [str(bin_dir / "vitest"), "run", "--reporter=json"]
-        chains.append(
-            Toolchain("vitest", "test", "javascript", argv, "jest-json", "detected: node_modules/.bin/vitest")
-        )
-    elif (bin_dir / "jest").exists():
-        argv = [str(bin_dir / "jest"), "--json"]
-        chains.append(Toolchain("jest", "test", "javascript", argv, "jest-json", "detected: node_modules/.bin/jest"))
-    elif package.get("scripts", {}).get("test") and shutil.which("npm"):
-        chains.append(
-            Toolchain(
-                "npm test",
-                "test",
-                "javascript",
-                ["npm", "test", "--silent"],
-                "generic",
-                "detected: the test script of package.json",
+    script = package.get("scripts", {}).get("test") or ""
+    runners = []
+    if (node_test := _node_test(script)) is not None:
+        source = f"detected: package.json's test script runs node's own test runner ({script})"
+        runners.append(Toolchain("node --test", "test", "javascript", node_test, "node-junit", source))
+    for name, flags in (("vitest", ["run", "--reporter=json"]), ("jest", ["--json"])):
+        if (bin_dir / name).exists():
+            argv = [str(bin_dir / name), *flags]
+            runners.append(
+                Toolchain(name, "test", "javascript", argv, "jest-json", f"detected: node_modules/.bin/{name}")
             )
-        )
+    runners.sort(key=lambda c: c.name.split()[0] not in script)  # the one the test script runs first
+    chains += runners
+    if script and shutil.which("npm"):
+        source = "detected: the test script of package.json"
+        chains.append(Toolchain("npm test", "test", "javascript", ["npm", "test", "--silent"], "generic", source))
     return chains
+
+
+def _node_test(script: str) -> list[str] | None:
+    """The argv of a test script that is one `node --test …` command (no shell operators), node found on
+    PATH; None for any other script (it runs as `npm test`)."""
+    try:
+        words = shlex.split(script)
+    except ValueError:
+        return None
+    node = shutil.which("node")
+    plain = not any(w in ("&&", "||", ";", "|", ">", "<", "&") or "$" in w for w in words)
+    if node is None or not plain or len(words) < 2 or words[0] != "node" or "--test" not in words:
+        return None
+    return [node, *words[1:]]
 
 
 def _go(root: Path) -> list[Toolchain]:

@@ -36,23 +36,29 @@ def _in_workspace(counts: TestCounts | None, root: str) -> TestCounts | None:
     return counts.model_copy(update={"failures": located})
 
 
-def read_tests(parser: str, output: str, junit_xml: str | None, root: str) -> TestCounts | None:
-    """Counts and failures from a test run; None when nothing structured could be read."""
+def read_tests(parser: str, output: str, report: str | None, root: str) -> TestCounts | None:
+    """Counts and failures from a test run's report (the file it wrote) or, for runners read from their
+    output, the output; None when nothing structured could be read."""
     try:
-        if parser == "pytest-junit" and junit_xml:
-            counts = pytest_reports.junit(
-                junit_xml, root.rstrip("/") + "/", pytest_reports.rootdir_prefix(output, root)
-            )
+        if parser == "pytest-junit":
+            if report is None:
+                return None
+            counts = pytest_reports.junit(report, root.rstrip("/") + "/", pytest_reports.rootdir_prefix(output, root))
             return pytest_reports.with_summary(counts, output)
+        if parser in _FROM_REPORT:
+            return _in_workspace(_FROM_REPORT[parser](report), root) if report is not None else None
         reader = _TESTS.get(parser)
         return _in_workspace(reader(output), root) if reader is not None else None
     except (ValueError, KeyError, TypeError, AttributeError, ET.ParseError):
         return None
 
 
+_FROM_REPORT: dict[str, Callable[[str], TestCounts | None]] = {
+    "jest-json": javascript.jest_json,
+    "node-junit": javascript.node_junit,
+}
 _TESTS: dict[str, Callable[[str], TestCounts | None]] = {
     "unittest": text_runners.unittest,
     "go-test-json": text_runners.go_test_json,
-    "jest-json": javascript.jest_json,
     "cargo-test": text_runners.cargo_test,
 }

@@ -1,13 +1,15 @@
-"""JavaScript runners' reports: jest's and vitest's JSON."""
+"""JavaScript runners' reports: jest's and vitest's JSON, node's test runner's JUnit XML."""
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from volley.parsers.common import Failure, TestCounts, excerpt, json_start
 
 _JS_FRAME = re.compile(r"(?:file://)?(/[^\s():]+):(\d+):\d+")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def jest_json(output: str) -> TestCounts:
@@ -21,7 +23,7 @@ def jest_json(output: str) -> TestCounts:
     for suite in report.get("testResults", []):
         if _failed_to_load(suite):
             counts.errors += 1
-            text = suite.get("message") or "the file failed to load"
+            text = _ANSI.sub("", suite.get("message") or "the file failed to load")
             stack = [(path, int(line)) for path, line in _JS_FRAME.findall(text)]
             counts.failures.append(
                 Failure(
@@ -36,7 +38,7 @@ def jest_json(output: str) -> TestCounts:
         for case in suite.get("assertionResults", []):
             if case.get("status") != "failed":
                 continue
-            text = "\n".join(case.get("failureMessages") or [])
+            text = _ANSI.sub("", "\n".join(case.get("failureMessages") or []))
             location = case.get("location") or {}
             stack = [(path, int(line)) for path, line in _JS_FRAME.findall(text)]
             counts.failures.append(
@@ -59,3 +61,36 @@ def _failed_to_load(suite: dict[str, Any]) -> bool:
     """
     failed_tests = any(case.get("status") == "failed" for case in suite.get("assertionResults", []))
     return suite.get("status") == "failed" and not failed_tests
+
+
+_NODE_TOTAL = re.compile(r"<!-- (tests|pass|fail|cancelled|skipped|todo) (\d+) -->")
+
+
+def node_junit(xml_text: str) -> TestCounts:
+    """node --test's JUnit report: the counts from its own closing comments, a failure per failed test case
+    (describe blocks are suites, not tests), located by the deepest frame of its stack."""
+    totals = {kind: int(n) for kind, n in _NODE_TOTAL.findall(xml_text)}
+    if "tests" not in totals:
+        raise ValueError("no totals in node's report")
+    counts = TestCounts(
+        passed=totals.get("pass", 0),
+        failed=totals.get("fail", 0),
+        errors=totals.get("cancelled", 0),
+        skipped=totals.get("skipped", 0) + totals.get("todo", 0),
+        structured=True,
+    )
+    for case in ET.fromstring(xml_text).iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            continue
+        text = failure.text or ""
+        stack = [(path, int(line)) for path, line in _JS_FRAME.findall(text)]
+        counts.failures.append(
+            Failure(
+                test_id=case.get("name", "?"),
+                message=(failure.get("message") or "failed").strip()[:2000],
+                traceback=excerpt(text),
+                frames=stack[::-1],
+            )
+        )
+    return counts

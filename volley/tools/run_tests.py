@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import tempfile
 import time
@@ -20,6 +19,7 @@ from volley.jobs import JOBS, Job
 from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
+from volley.test_argv import launch
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import plain_word, test_target
 from volley.workspace import Workspace
@@ -194,16 +194,16 @@ async def _execute(
     ws: Workspace, job: Job, chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bool, limit: float
 ) -> TestResult:
     async with _serial(ws):
-        with tempfile.TemporaryDirectory(prefix="volley-junit-") as tmp:
-            junit = os.path.join(tmp, "report.xml")
-            argv = _argv(chain, paths, keyword, fail_fast, junit)
-            job.argv = argv
+        with tempfile.TemporaryDirectory(prefix="volley-report-") as tmp:
+            run = launch(chain, paths, keyword, fail_fast, tmp)
+            argv = job.argv = run.shown or run.argv
 
             async def take(chunk: bytes) -> None:
                 job.take(chunk)
 
-            done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=limit, on_output=take)
-            report = _read(junit)
+            env = {**chain.env, **run.env}
+            done = await run_process(run.argv, cwd=str(ws.root), env=env, timeout=limit, on_output=take)
+            report = _read(run.report) if run.report else None
     output = done.output.decode("utf-8", errors="replace")
     running = None
     if done.timed_out:  # no report was written: what finished, and what was running, from the live output
@@ -304,25 +304,6 @@ async def _report_progress(job: Job, progress: Progress) -> None:
         elif time.monotonic() - last_sent >= PROGRESS_EVERY_S:
             phase = lines[-1][:120].decode("utf-8", errors="replace").strip() if lines else "starting"
             await send(job.elapsed(), f"running: {phase}")
-
-
-def _argv(chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bool, junit: str) -> list[str]:
-    argv = list(chain.argv)
-    if chain.name == "pytest":
-        argv += [f"--junitxml={junit}", *(["-x"] if fail_fast else []), *(["-k", keyword] if keyword else [])]
-        return [*argv, "--", *paths] if paths else argv
-    if chain.name == "unittest":
-        argv += [*(["-f"] if fail_fast else []), *(["-k", keyword] if keyword else [])]
-        return [*argv, *paths]  # no paths: unittest discovers
-    if chain.name in ("jest", "vitest"):
-        bail = "--bail=1" if chain.name == "vitest" else "--bail"  # vitest's --bail takes a number
-        argv += [*([bail] if fail_fast else []), *(["-t", keyword] if keyword else [])]
-    elif chain.name == "go test":
-        argv = [*argv[:-1], *(["-failfast"] if fail_fast else []), *(["-run", keyword] if keyword else [])]
-        return [*argv, *(paths or ["./..."])]
-    elif chain.name == "cargo test":
-        return [*argv, *([keyword] if keyword else [])]
-    return [*argv, *paths]
 
 
 def _read(path: str) -> str | None:
