@@ -37,9 +37,11 @@ class Toolchain:
     source: str  # why it was chosen, for the model and the user
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 600.0
+    missing: str = ""  # configured by the project but not installed: why, and how to install it
 
     def describe(self) -> str:
-        return f"{self.role}: {self.name} ({self.language}) — {' '.join(self.argv)}  [{self.source}]"
+        missing = f" MISSING: {self.missing}" if self.missing else ""
+        return f"{self.role}: {self.name} ({self.language}) — {' '.join(self.argv)}  [{self.source}]{missing}"
 
 
 async def offered(root: Path, lint: Command, test: Command) -> list[Toolchain]:
@@ -132,7 +134,12 @@ def _detected(root: Path) -> list[Toolchain]:
 def _python(root: Path) -> list[Toolchain]:
     markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "tox.ini")
     venv_bin, why = project_environment(root)  # a workspace whose Python project lies in a subfolder has one too
-    if not any((root / m).exists() for m in markers) and not any(root.glob("*.py")) and venv_bin is None:
+    if (
+        not any((root / m).exists() for m in markers)
+        and not any(root.glob("*.py"))
+        and not any(root.glob("*/*.py"))
+        and venv_bin is None
+    ):
         return []
     python = str(venv_bin / "python") if venv_bin else (shutil.which("python3") or shutil.which("python"))
     chains = []
@@ -158,6 +165,16 @@ def _python(root: Path) -> list[Toolchain]:
         argv = [python if venv_bin else pytest, *(["-m", "pytest"] if venv_bin else []), "-o", "junit_family=xunit1"]
         argv.append("-v")  # a line per test as it starts and ends: a run stopped midway still says what finished
         tests.append(Toolchain("pytest", "test", "python", argv, "pytest-junit", where))
+    if not tests and python and (configured := _pytest_configured(root)):
+        # the project's runner is pytest: falling back to unittest silently answered "NO TESTS" or import errors
+        fix = f"{python} -m pip install pytest"
+        missing = (
+            f"this project is configured for pytest ({configured}), but pytest is not installed for {python}"
+            f"{f' ({why})' if why else ''}: install it ({fix}), or pass runner='unittest' to run unittest anyway"
+        )
+        tests.append(
+            Toolchain("pytest", "test", "python", [python, "-m", "pytest"], "pytest-junit", why, missing=missing)
+        )
     if python:  # offered too, so runner="unittest" is always honoured
         source = f"{why}: the standard library's unittest" if venv_bin else f"{python}: the standard library's unittest"
         if _declares_unittest(root):  # the project's own way (pytest would skip its doctests): first
@@ -179,6 +196,23 @@ def _python(root: Path) -> list[Toolchain]:
             )
     chains += tests
     return chains
+
+
+def _pytest_configured(root: Path) -> str:
+    """Where the project says its tests run on pytest ('' when it does not)."""
+    for name, marker in (
+        ("pytest.ini", "[pytest]"),
+        ("pyproject.toml", "[tool.pytest"),
+        ("setup.cfg", "[tool:pytest]"),
+        ("tox.ini", "[pytest]"),
+        ("tox.ini", "pytest"),
+    ):
+        try:
+            if marker in (root / name).read_text(errors="replace"):
+                return f"{name} {marker}" if marker.startswith("[") else f"{name} runs pytest"
+        except OSError:
+            continue
+    return "conftest.py" if (root / "conftest.py").exists() or (root / "tests" / "conftest.py").exists() else ""
 
 
 def _declares_unittest(root: Path) -> bool:

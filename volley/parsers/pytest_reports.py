@@ -11,6 +11,9 @@ from volley.parsers.common import Failure, TestCounts, excerpt, rel
 _VERBOSE = re.compile(
     r"^(?P<node>\S+::\S.*?) (?:(?P<status>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b.*)?$", re.MULTILINE
 )
+_XDIST = re.compile(  # pytest-xdist's workers: the status first, `[gw0] [ 40%] PASSED tests/x.py::test_y`
+    r"^\[gw\d+\] \[\s*\d+%\] (?P<status>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (?P<node>\S+::\S.*?)\s*$", re.MULTILINE
+)
 _VERBOSE_KIND = {"PASSED": "passed", "FAILED": "failed", "ERROR": "errors", "SKIPPED": "skipped", "XFAIL": "xfailed"}
 
 
@@ -21,7 +24,8 @@ def read_unfinished(parser: str, output: str, root: str) -> tuple[TestCounts | N
     counts = TestCounts(structured=False)
     prefix = rootdir_prefix(output, root)
     running = None
-    for found in _VERBOSE.finditer(output):
+    found_lines = sorted([*_VERBOSE.finditer(output), *_XDIST.finditer(output)], key=lambda m: m.start())
+    for found in found_lines:
         status = found["status"]
         if status is None:
             running = prefix + found["node"].strip()
@@ -51,13 +55,21 @@ def _node_id(path: str | None, classname: str, name: str) -> str:
 _FRAME = re.compile(r"^([^\s:][^:\n]*\.py):(\d+): ", re.MULTILINE)
 
 
-def _failing_frame(text: str, path: str | None, def_line: str | None) -> tuple[str | None, int | None]:
+_RAISED_AT = re.compile(r'^E?\s*File "([^"\n]+)", line (\d+)', re.MULTILINE)  # a SyntaxError's own place
+
+
+def _failing_frame(text: str, path: str | None, def_line: str | None, root: str) -> tuple[str | None, int | None]:
     """Where it failed: the deepest frame of pytest's traceback inside the workspace (it prints
-    ``path:line: Error`` relative to where it ran), else the test's own ``def`` line."""
-    frames = [(p, int(n)) for p, n in _FRAME.findall(text)]
-    inside = [(p, n) for p, n in frames if not p.startswith(("/", "..")) and "site-packages" not in p]
+    ``path:line: Error`` relative to where it ran) or, when the error names a place after it (a SyntaxError
+    in the module imported there: ``File "…", line N``), that place; else the test's own ``def`` line."""
+    frames = [(m[1], int(m[2]), m.end()) for m in _FRAME.finditer(text)]
+    inside = [(p, n, end) for p, n, end in frames if not p.startswith(("/", "..")) and "site-packages" not in p]
+    after = inside[-1][2] if inside else 0
+    for raised in _RAISED_AT.finditer(text, after):
+        if raised[1].startswith(root) and "site-packages" not in raised[1]:
+            return raised[1][len(root) :], int(raised[2])
     if inside:
-        return inside[-1]
+        return inside[-1][0], inside[-1][1]
     return path, int(def_line) + 1 if def_line and def_line.isdigit() else None
 
 
@@ -118,9 +130,10 @@ def junit(xml_text: str, root: str, prefix: str = "") -> TestCounts:
         counts.failed += kind == "failed"
         counts.errors += kind == "error"
         file = case.get("file")
-        test_id = _node_id(file, case.get("classname", ""), case.get("name", "?"))
+        collecting = not case.get("classname") and problem.get("message") == "collection failure"
+        test_id = file if collecting and file else _node_id(file, case.get("classname", ""), case.get("name", "?"))
         path = prefix + rel(file, root) if file else None
-        where, line = _failing_frame(problem.text or "", path, case.get("line"))
+        where, line = _failing_frame(problem.text or "", path, case.get("line"), root)
         counts.failures.append(
             Failure(
                 test_id=prefix + test_id if file else test_id,

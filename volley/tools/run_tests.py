@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
 from volley.concurrency import blocking
-from volley.errors import InputError, VolleyError
+from volley.errors import InputError, ToolchainError, VolleyError
 from volley.jobs import JOBS, Job
 from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
@@ -140,6 +140,8 @@ async def run_tests(
     its run id: test_results(run_id) waits for the rest.
     """
     chain = choose(await offered(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
+    if chain.missing:
+        raise ToolchainError(chain.missing)
     paths = [test_target(ws, t, chain.name) for t in targets or []]
     if keyword is not None:
         plain_word(keyword, "keyword")

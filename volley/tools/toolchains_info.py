@@ -23,6 +23,7 @@ class ToolchainInfo(BaseModel):
     argv: list[str]
     source: str
     timeout_s: float
+    missing: str = Field("", description="configured by the project but not installed: how to install it")
 
 
 class ToolchainsResult(BaseModel):
@@ -35,7 +36,9 @@ class ToolchainsResult(BaseModel):
                 "in .volley.toml"
             )
         return "\n".join(
-            f"{t.role}: {t.name} ({t.language}): {' '.join(t.argv)}  [{t.source}]" for t in self.toolchains
+            f"{t.role}: {t.name} ({t.language}): {' '.join(t.argv)}  [{t.source}]"
+            + (f"  MISSING: {t.missing}" if t.missing else "")
+            for t in self.toolchains
         )
 
 
@@ -49,7 +52,13 @@ async def list_toolchains(ws: Workspace) -> ToolchainsResult:
     return ToolchainsResult(
         toolchains=[
             ToolchainInfo(
-                name=c.name, role=c.role, language=c.language, argv=c.argv, source=c.source, timeout_s=c.timeout_s
+                name=c.name,
+                role=c.role,
+                language=c.language,
+                argv=c.argv,
+                source=c.source,
+                timeout_s=c.timeout_s,
+                missing=c.missing,
             )
             for c in chains
         ]
