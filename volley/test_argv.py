@@ -74,7 +74,28 @@ def launch(chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: b
         argv = [*argv[:-1], *(["-failfast"] if fail_fast else []), *(["-run", keyword] if keyword else [])]
         return Launch([*argv, *(paths or ["./..."])], [])
     if name == "cargo test":
-        return Launch([*argv, *([keyword] if keyword else [])], [])
+        # cargo stops at the first failing test binary unless told not to (the doc-tests then never ran)
+        selected = [arg for path in paths for arg in _cargo_target(path)]
+        return Launch(
+            [*argv, *([] if fail_fast else ["--no-fail-fast"]), *selected, *([keyword] if keyword else [])], []
+        )
     if name == "npm test":
         return Launch([*argv, "--", *paths] if paths else argv, [])  # after `--`: npm hands them to the script
     return Launch([*argv, *paths], [])
+
+
+def _cargo_target(path: str) -> list[str]:
+    """cargo's selection for a path: an integration test file by its name, the tests/ directory, the library's
+    unit tests for a file of src/; the whole crate for the crate's root."""
+    path = path.strip("/")
+    if path in (".", ""):
+        return []
+    if path.startswith("tests/") and path.endswith(".rs") and path.count("/") == 1:
+        return ["--test", path.removeprefix("tests/").removesuffix(".rs")]
+    if path == "tests":
+        return ["--tests"]
+    if path.startswith("src"):
+        return ["--lib", "--bins"] if path.endswith("main.rs") or "/bin/" in path else ["--lib"]
+    if path.startswith(("examples", "benches")):
+        return ["--examples"] if path.startswith("examples") else ["--benches"]
+    return []

@@ -95,7 +95,14 @@ def _failure_in_output(test_id: str, text: str, location: re.Pattern[str]) -> Fa
 _CARGO_RESULT = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", re.MULTILINE)
 
 
+_CARGO_FAILURE = re.compile(r"^---- (.+?) stdout ----$\n(.*?)(?=^---- .+? stdout ----$|^failures:$|\Z)", re.M | re.S)
+_PANIC = re.compile(r"panicked at (\S+\.rs):(\d+):\d+:\n((?:.+\n?)+)")  # Rust 1.73+: the message on the lines after
+_PANIC_QUOTED = re.compile(r"panicked at '(.*?)', (\S+\.rs):(\d+):\d+")  # earlier Rust
+
+
 def cargo_test(output: str) -> TestCounts | None:
+    """cargo test's text: every test binary's and the doc-tests' result lines summed; each failure (doc-tests,
+    whose names hold spaces, included) at its panic's place, with the panic's message."""
     results = _CARGO_RESULT.findall(output)
     if not results:
         return None
@@ -104,6 +111,14 @@ def cargo_test(output: str) -> TestCounts | None:
         failed=sum(int(r[1]) for r in results),
         skipped=sum(int(r[2]) for r in results),
     )
-    for name, body in re.findall(r"^---- (\S+) stdout ----\n(.*?)(?=^---- |^failures:|\Z)", output, re.M | re.S):
-        counts.failures.append(_failure_in_output(name, body, _RUST_LOCATION))
+    for name, body in _CARGO_FAILURE.findall(output):
+        failure = _failure_in_output(name, body, _RUST_LOCATION)
+        if panic := _PANIC.search(body):
+            message = [line.strip() for line in panic[3].splitlines()]
+            ends = [i for i, line in enumerate(message) if line.startswith(("stack backtrace:", "note: "))]
+            text = "; ".join(message[: ends[0] if ends else len(message)])
+            failure = failure.model_copy(update={"path": panic[1], "line": int(panic[2]), "message": text})
+        elif quoted := _PANIC_QUOTED.search(body):
+            failure = failure.model_copy(update={"path": quoted[2], "line": int(quoted[3]), "message": quoted[1]})
+        counts.failures.append(failure)
     return counts
