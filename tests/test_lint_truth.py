@@ -77,3 +77,45 @@ async def test_the_linter_sees_only_what_the_read_tools_see(tmp_path: Path) -> N
     assert fixed.structured_content["changed"] == ["app.py"] and "changed 1 files: app.py" in text_of(fixed)
     after = {**digest(out), **{f"ws/{k}": v for k, v in digest(ws).items()}}
     assert {k for k in before if before[k] != after.get(k)} == {"ws/app.py"}
+
+
+async def test_a_project_configured_for_flake8_or_pylint_gets_them_not_volleys_ruff(tmp_path: Path) -> None:
+    """Its own linter with its own config (parso: flake8 excluding its deliberately broken fixtures), equal to
+    that linter's own run; Volley's ruff with default rules is not run in its place."""
+    flake, lint = tmp_path / "flake", tmp_path / "lint"
+    write(flake, "setup.cfg", "[flake8]\nmax-line-length = 100\nexclude = fixtures\n")
+    write(flake, "pkg/mod.py", "import os\n\nx = 1  # " + "a" * 100 + "\n")
+    write(flake, "fixtures/broken.py", "import sys\n")
+    write(lint, ".pylintrc", "[MESSAGES CONTROL]\ndisable = missing-docstring\n")
+    write(lint, "mod.py", "import os\n\n\ndef f(a):\n    return undefined\n")
+    bin_dir = Path(sys.executable).parent
+    own_flake8 = subprocess.run([str(bin_dir / "flake8")], cwd=flake, capture_output=True, text=True).stdout
+    own_pylint = subprocess.run(
+        [str(bin_dir / "pylint"), "--output-format=json", "mod.py"], cwd=lint, capture_output=True, text=True
+    ).stdout
+    async with serve(flake) as client:
+        flaked = (await client.call_tool("run_linter", {})).structured_content
+    async with serve(lint) as client:
+        linted = (await client.call_tool("run_linter", {})).structured_content
+    assert [r["linter"] for r in flaked["runs"]] == ["flake8"] and [r["linter"] for r in linted["runs"]] == ["pylint"]
+    expected = sorted(
+        [*line.removeprefix("./").split(":")[0:3], line.split(" ")[1]] for line in own_flake8.splitlines()
+    )
+    got = sorted([d["path"], str(d["line"]), str(d["column"]), d["code"]] for d in flaked["diagnostics"])
+    assert got == expected and len(got) == 2  # F401 and E501; nothing from fixtures/
+    assert sorted((d["line"], d["code"]) for d in linted["diagnostics"]) == sorted(
+        (d["line"], d["message-id"]) for d in json.loads(own_pylint)
+    )
+
+
+async def test_a_configured_linter_that_is_not_installed_is_said(tmp_path: Path) -> None:
+    """A configured mypy or flake8 missing for the interpreter found was dropped without a word."""
+    write(tmp_path, "setup.cfg", "[flake8]\nmax-line-length = 100\n\n[mypy]\nstrict = True\n")
+    write(tmp_path, "mod.py", "x = 1\n")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True)
+    async with serve(tmp_path, env={"PATH": "/usr/bin:/bin"}) as client:
+        result = await client.call_tool("run_linter", {})
+    runs = {r["linter"]: r["status"] for r in result.structured_content["runs"]}
+    assert runs == {"flake8": "not installed", "mypy": "not installed"}
+    assert "configured for flake8 (setup.cfg [flake8]), but flake8 is not installed" in text_of(result)
+    assert "INCOMPLETE" in text_of(result)

@@ -144,17 +144,34 @@ def _python(root: Path) -> list[Toolchain]:
     python = str(venv_bin / "python") if venv_bin else (shutil.which("python3") or shutil.which("python"))
     chains = []
     ruff, where = _tool(venv_bin, why, "ruff")
-    if ruff is None:
+    others = _other_python_linters(root)  # flake8 or pylint, as the project configures them
+    chosen = _ruff_configured(root) or (venv_bin is not None and ruff == str(venv_bin / "ruff"))
+    if others and not chosen:
+        ruff = None  # a ruff on PATH or Volley's, with rules the project never chose, is not its linter
+    elif ruff is None:
         ruff, where = _bundled_ruff()
+    for name, configured in others.items():
+        found, found_where = _tool(venv_bin, why, name)
+        argv, parser = _OTHER_LINTERS[name]
+        if found is None:
+            fix = f"{python} -m pip install {name}" if python else f"install {name}"
+            missing = f"this project is configured for {name} ({configured}), but {name} is not installed: {fix}"
+            chains.append(Toolchain(name, "lint", "python", [name, *argv], parser, configured, missing=missing))
+        else:
+            chains.append(Toolchain(name, "lint", "python", [found, *argv], parser, f"{found_where}; {configured}"))
     if ruff:
         argv = [ruff, "check", "--no-cache", "--output-format", "json"]
         chains.append(Toolchain("ruff", "lint", "python", argv, "ruff-json", where))
     mypy, where = _tool(venv_bin, why, "mypy")
-    if mypy and _mypy_configured(root):
-        argv = [mypy, "--show-column-numbers", "--no-error-summary", "--no-pretty", "--cache-dir", os.devnull]
-        if not _mypy_names_files(root):
-            argv.append(".")  # mypy with no target and no `files` in its config checks nothing: it errors out
-        chains.append(Toolchain("mypy", "lint", "python", argv, "mypy", where + "; mypy is configured"))
+    if _mypy_configured(root):
+        argv = [mypy or "mypy", "--show-column-numbers", "--no-error-summary", "--no-pretty", "--cache-dir", os.devnull]
+        target, because = ("", "its config names the files") if _mypy_names_files(root) else _mypy_target(root)
+        argv += [target] if target else []  # mypy with no target and no `files` in its config errors out
+        source = f"{where}; mypy is configured; checks {target or 'the files its config names'} ({because})"
+        missing = (
+            "" if mypy else f"this project configures mypy, but mypy is not installed: {python} -m pip install mypy"
+        )
+        chains.append(Toolchain("mypy", "lint", "python", argv, "mypy", source, missing=missing))
     # pytest only where it is installed for the interpreter that runs it: a project environment without
     # pytest runs unittest with its own Python (`-m pytest` there answered "No module named pytest").
     pytest, where = (str(venv_bin / "pytest"), f"{why}: pytest") if venv_bin else _tool(None, "", "pytest")
@@ -206,13 +223,58 @@ def _pytest_configured(root: Path) -> str:
         ("setup.cfg", "[tool:pytest]"),
         ("tox.ini", "[pytest]"),
         ("tox.ini", "pytest"),
+        ("setup.py", "pytest"),  # tests_require, setup_requires=["pytest-runner"]
+        ("pyproject.toml", "pytest"),  # a test extra or dependency group
+        ("requirements-dev.txt", "pytest"),
+        ("requirements-test.txt", "pytest"),
+        ("test-requirements.txt", "pytest"),
+        ("dev-requirements.txt", "pytest"),
     ):
         try:
             if marker in (root / name).read_text(errors="replace"):
-                return f"{name} {marker}" if marker.startswith("[") else f"{name} runs pytest"
+                return f"{name} {marker}" if marker.startswith("[") else f"{name} names pytest"
         except OSError:
             continue
     return "conftest.py" if (root / "conftest.py").exists() or (root / "tests" / "conftest.py").exists() else ""
+
+
+_OTHER_LINTERS = {
+    "flake8": (["--format=default", "--exit-zero"], "flake8"),
+    "pylint": (["--output-format=json", "--exit-zero", "--persistent=n"], "pylint-json"),
+}
+
+
+def _other_python_linters(root: Path) -> dict[str, str]:
+    """flake8 and pylint where the project's config has a section for them: linter → where it is configured."""
+    places = {
+        "flake8": ((".flake8", "[flake8]"), ("setup.cfg", "[flake8]"), ("tox.ini", "[flake8]")),
+        "pylint": (
+            (".pylintrc", "["),
+            ("pylintrc", "["),
+            ("pyproject.toml", "[tool.pylint"),
+            ("setup.cfg", "[pylint"),
+            ("tox.ini", "[pylint"),
+        ),
+    }
+    found = {}
+    for linter, candidates in places.items():
+        for name, marker in candidates:
+            try:
+                if marker in (root / name).read_text(errors="replace"):
+                    found[linter] = f"{name} {marker if marker != '[' else ''}".strip()
+                    break
+            except OSError:
+                continue
+    return found
+
+
+def _ruff_configured(root: Path) -> bool:
+    if (root / "ruff.toml").exists() or (root / ".ruff.toml").exists():
+        return True
+    try:
+        return "[tool.ruff" in (root / "pyproject.toml").read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def _declares_unittest(root: Path) -> bool:
@@ -303,6 +365,20 @@ def _mypy_names_files(root: Path) -> bool:
     except (OSError, tomllib.TOMLDecodeError):
         return False
     return "files" in data.get("tool", {}).get("mypy", {})
+
+
+def _mypy_target(root: Path) -> tuple[str, str]:
+    """What mypy checks when its config names no files: the project's package, as its CI would pass it."""
+    if (root / "src").is_dir():
+        return "src", "a src/ layout"
+    try:
+        name = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {}).get("name", "")
+    except (OSError, tomllib.TOMLDecodeError):
+        name = ""
+    package = re.sub(r"[-.]+", "_", name).lower()
+    if package and (root / package / "__init__.py").exists():
+        return package, "the package named after the project"
+    return ".", "no src/ and no package named after the project"
 
 
 def _mypy_configured(root: Path) -> bool:

@@ -120,10 +120,47 @@ def _clippy(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
         )
 
 
+_FLAKE8 = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]+\d+) (?P<msg>.*)$", re.MULTILINE)
+
+
+def _flake8(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    """flake8's default format; pyflakes' codes (F) and E9 are errors, as for ruff."""
+    for m in _FLAKE8.finditer(output):
+        code = m["code"]
+        yield Diagnostic(
+            path=rel(m["path"], root),
+            line=int(m["line"]),
+            column=int(m["col"]),
+            code=code,
+            severity="error" if _RUFF_ERRORS.fullmatch(code) else "warning",
+            message=m["msg"],
+            tool=tool,
+        )
+
+
+_PYLINT_SEVERITY: dict[str, Severity] = {"fatal": "error", "error": "error", "warning": "warning"}
+
+
+def _pylint(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    """pylint's JSON; conventions, refactorings and infos are "info"."""
+    for item in json_start(output, "["):
+        yield Diagnostic(
+            path=rel(item["path"], root),
+            line=item.get("line") or 1,
+            column=(item.get("column") or 0) + 1,  # pylint counts columns from 0
+            code=item.get("message-id") or item.get("symbol"),
+            severity=_PYLINT_SEVERITY.get(item.get("type", ""), "info"),
+            message=f"{item['message']} ({item.get('symbol', '')})",
+            tool=tool,
+        )
+
+
 _LINT: dict[str, Callable[[str, str, str], Iterator[Diagnostic]]] = {
     "ruff-json": _ruff,
     "mypy": _mypy,
     "eslint-json": _eslint,
     "go-vet": _go_vet,
     "clippy-json": _clippy,
+    "flake8": _flake8,
+    "pylint-json": _pylint,
 }

@@ -25,7 +25,7 @@ from volley.workspace import Workspace
 
 MAX_DIAGNOSTICS = 200
 SEVERITIES = ("error", "warning", "info")
-Status = Literal["clean", "findings", "crashed", "timed out", "unreadable"]
+Status = Literal["clean", "findings", "crashed", "timed out", "unreadable", "not installed"]
 
 
 class LinterRun(BaseModel):
@@ -137,19 +137,27 @@ class LintOnce:
 async def lint_once(ws: Workspace, chain: Toolchain, targets: list[str], fix: bool) -> LintOnce:
     """One linter's run over ``targets`` (default: the workspace), its status read from its exit code and report.
 
-    Ruff is handed the files the read tools may see, never a directory: a link out of the workspace or a
-    denied file is not linted, shown or fixed (its own `exclude` still applies: --force-exclude), in runs of
-    at most ARGV_CHARS of names, merged.
+    Ruff and pylint are handed the files the read tools may see, never a directory: a link out of the
+    workspace or a denied file is not linted, shown or fixed (ruff's own `exclude` still applies:
+    --force-exclude), in runs of at most ARGV_CHARS of names, merged. flake8 applies its `exclude` only to
+    what it walks, so it walks, and only findings in files the read tools see are kept or shown.
     """
-    groups, files = [targets], None
-    if chain.name == "ruff" and chain.parser == "ruff-json":
+    if chain.missing:  # configured by the project, not installed: said, never silently left out
+        run = LinterRun(
+            linter=chain.name, argv=chain.argv, status="not installed", exit_code=None, duration_s=0, run_id=None
+        )
+        return LintOnce(run.model_copy(update={"output_head": chain.missing}), [], [])
+    groups, files, allowed = [targets], None, None
+    if chain.parser in _GIVEN_FILES:
         files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
         groups = list(_chunks(files))
+    elif chain.parser == "flake8":  # named files escape its `exclude`: it walks, and only what we may show is kept
+        allowed = set(await blocking(sandboxed_files, ws, targets, PY_SOURCES))
     watched = (
         (files if chain.name == "ruff" else await blocking(sandboxed_files, ws, targets, JS_SOURCES)) if fix else []
     )
     before = await blocking(_stats, ws, watched or [])
-    done = [await _lint_group(ws, chain, group, fix, explicit=files is not None) for group in groups]
+    done = [await _lint_group(ws, chain, group, fix, files is not None, allowed) for group in groups]
     changed = [path for path, key in (await blocking(_stats, ws, watched or [])).items() if before.get(path) != key]
     if not done:
         run = LinterRun(linter=chain.name, argv=chain.argv, status="clean", exit_code=None, duration_s=0, run_id=None)
@@ -163,7 +171,8 @@ async def lint_once(ws: Workspace, chain: Toolchain, targets: list[str], fix: bo
     return LintOnce(merged, [d for _, found in done for d in found], sorted(changed))
 
 
-_STATUS_RANK: list[Status] = ["clean", "findings", "unreadable", "crashed", "timed out"]
+_STATUS_RANK: list[Status] = ["clean", "findings", "unreadable", "crashed", "timed out", "not installed"]
+_GIVEN_FILES = ("ruff-json", "pylint-json")  # linters handed the files the read tools see
 
 
 def sandboxed_files(ws: Workspace, targets: list[str], suffixes: tuple[str, ...]) -> list[str]:
@@ -197,7 +206,7 @@ def _stats(ws: Workspace, files: list[str]) -> dict[str, StatKey | None]:
 
 
 async def _lint_group(
-    ws: Workspace, chain: Toolchain, targets: list[str], fix: bool, explicit: bool
+    ws: Workspace, chain: Toolchain, targets: list[str], fix: bool, explicit: bool, allowed: set[str] | None
 ) -> tuple[LinterRun, list[Diagnostic]]:
     """One process: ruff and eslint write their report to a file of ours, read whole (a report of 15 MB is
     read, not cut); the others are read from their output, and output cut at the runner's cap makes the run
@@ -205,10 +214,12 @@ async def _lint_group(
     with tempfile.TemporaryDirectory(prefix="volley-lint-") as tmp:
         report_path = os.path.join(tmp, "report.json")
         argv = _argv(chain, targets, fix, report_path)
-        if explicit:
-            argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]
+        if explicit and chain.name == "ruff":
+            argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]  # its own `exclude` still applies
         done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
-        report = _read(report_path) if report_path in argv else None
+        report = _read(report_path) if any(report_path in word for word in argv) else None
+    if report is not None and allowed is not None:  # a line per finding, its path first
+        report = "".join(line for line in report.splitlines(True) if _path_of(line) in allowed)
     output = done.output.decode("utf-8", errors="replace")
     run_id = ws.runs.save(done.output + (b"\n" + report.encode() if report else b""))
     diagnostics = None
@@ -241,6 +252,10 @@ async def _lint_group(
     return run, diagnostics or []
 
 
+def _path_of(line: str) -> str:
+    return line.split(":", 1)[0].removeprefix("./")
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -261,6 +276,10 @@ def _argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[
             "--fix" if fix else "--no-fix",
             *(["--output-file", report] if chain.parser == "ruff-json" else []),
         ]
+    elif chain.parser == "flake8":
+        argv.append(f"--output-file={report}")
+    elif chain.parser == "pylint-json":
+        argv.append(f"--output={report}")
     elif chain.name == "eslint":
         at = next(i for i, word in enumerate(argv) if os.path.basename(word).startswith("eslint")) + 1
         report_args = ["--output-file", report] if chain.parser == "eslint-json" else []
@@ -275,4 +294,4 @@ def _argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[
         return argv  # cargo lints the whole crate
     if chain.name == "mypy" and argv[-1] == ".":
         argv.pop()  # the default target gives way to the ones asked for
-    return [*argv, "--", *targets] if chain.name in ("ruff", "mypy") else [*argv, *targets]
+    return [*argv, "--", *targets] if chain.name in ("ruff", "mypy", "pylint") else [*argv, *targets]
