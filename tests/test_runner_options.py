@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SERVER_ENV, serve, text_of, write
-from volley.toolchains import Toolchain
 from volley.test_argv import launch
+from volley.toolchains import Toolchain
 
 pytestmark = pytest.mark.anyio
 

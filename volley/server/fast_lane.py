@@ -55,16 +55,20 @@ class FastLane:
         # a cancelled one is never answered
         self._calls: dict[Any, asyncio.Task[None]] = {}
 
-    def take(self, line: bytes) -> bool:
-        """Whether the lane handles this line (a call it runs, or the cancellation of one)."""
-        if b'"tools/call"' in line:
-            return self._version is not None and self._run(line)
-        if b'"notifications/cancelled"' in line:
-            return bool(self._calls) and self._cancel(line)
-        if self._version is None and b'"initialize"' in line:
+    def take(self, line: bytes, message: dict[str, Any] | None) -> bool:
+        """Whether the lane handles this line (a call it runs, or the cancellation of one); ``message`` is the
+        line parsed, when the wire has parsed it already."""
+        if message is None and (b'"tools/call"' in line or b'"notifications/cancelled"' in line):
             message = _object(line)
-            if message is not None and message.get("method") == "initialize":
-                self._initialize_id = message.get("id")
+        if message is None:
+            return False
+        method = message.get("method")
+        if method == "tools/call":
+            return self._version is not None and self._run(message)
+        if method == "notifications/cancelled":
+            return bool(self._calls) and self._cancel(message)
+        if self._version is None and method == "initialize":
+            self._initialize_id = message.get("id")
         return False
 
     def answered(self, request_id: Any, result: dict[str, Any] | None) -> None:
@@ -80,9 +84,8 @@ class FastLane:
         hints = self._server._lowlevel_server.cache_hints
         return runtime is not None and not runtime.from_roots and "tools/call" not in hints
 
-    def _run(self, line: bytes) -> bool:
-        message = _object(line)
-        if message is None or message.get("method") != "tools/call" or message.get("jsonrpc") != "2.0":
+    def _run(self, message: dict[str, Any]) -> bool:
+        if message.get("jsonrpc") != "2.0":
             return False
         request_id, params = message.get("id"), message.get("params")
         if isinstance(request_id, bool) or not isinstance(request_id, int | str) or request_id in self._calls:
@@ -109,9 +112,8 @@ class FastLane:
         levels = self._runtime.client_log_levels  # type: ignore[union-attr]
         return not levels or all(level in _QUIET_LEVELS for level in levels.values())
 
-    def _cancel(self, line: bytes) -> bool:
-        message = _object(line)
-        params = message.get("params") if message is not None else None
+    def _cancel(self, message: dict[str, Any]) -> bool:
+        params = message.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
         task = self._calls.get(request_id) if isinstance(request_id, int | str) else None
         if task is None:
@@ -148,7 +150,7 @@ class FastLane:
 def _object(line: bytes) -> dict[str, Any] | None:
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than Python parses: not for the lane
         return None
     return message if isinstance(message, dict) else None
 

@@ -20,7 +20,7 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,11 +29,12 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
+from volley.server import wire_check
 from volley.server.fast_lane import FastLane
 
 log = logging.getLogger(__name__)
 
-_MAX_LINE = 1 << 30  # a message is one line; the SDK's transport sets no limit either
+_MAX_LINE = 32 << 20  # a message is one line; no call needs more (the SDK's transport sets no limit)
 
 
 async def serve_stdio(server: MCPServer, drain_s: float) -> None:
@@ -150,10 +151,11 @@ class _Answering:
 
 
 class _LinesIn:
-    """The part of anyio's AsyncFile the SDK reads stdin through: async iteration over lines."""
+    """The part of anyio's AsyncFile the SDK reads stdin through: async iteration over lines. A line that is
+    not a message MCP accepts is answered with its JSON-RPC error here (wire_check.py), never handed on."""
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
+    def __init__(self, reader: asyncio.StreamReader, answer: Callable[[bytes], None]) -> None:
+        self._reader, self._answer = reader, answer
         self.lane: FastLane | None = None  # takes the plain tool calls before the SDK reads them
 
     def __aiter__(self) -> _LinesIn:
@@ -161,11 +163,26 @@ class _LinesIn:
 
     async def __anext__(self) -> str:
         while True:
-            line = await self._reader.readline()
+            try:
+                line = await self._reader.readline()
+            except ValueError:  # over the limit: the reader dropped what it held of the line
+                self._answer(wire_check.too_long(_MAX_LINE))
+                continue
             if not line:
                 raise StopAsyncIteration
-            if self.lane is None or not self.lane.take(line):
-                return line.decode("utf-8", errors="replace")
+            message, refusal = wire_check.inspect(line)
+            if refusal is not None:
+                if refusal:
+                    log.info("answered a malformed line with %s", refusal[:200].decode(errors="replace").strip())
+                    self._answer(refusal)
+                continue
+            if self.lane is not None and self.lane.take(line, message):
+                continue
+            if message is not None and (refusal := wire_check.refused_by_sdk(line, message)) is not None:
+                if refusal:
+                    self._answer(refusal)
+                continue
+            return line.decode("utf-8", errors="replace")
 
 
 class _LinesOut:
@@ -217,7 +234,7 @@ async def _wire() -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
     writer = asyncio.StreamWriter(out_transport, out_protocol, None, loop)
     lines_out = _LinesOut(writer)
     try:
-        yield _LinesIn(reader), lines_out
+        yield _LinesIn(reader, lines_out.write_soon), lines_out
     finally:
         lines_out.write_queued()
         in_transport.close()
