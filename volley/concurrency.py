@@ -139,11 +139,26 @@ def _execute(job: _Job) -> Callable[[], None]:
     if future.cancelled():  # its caller left before it started (a benign race: at worst it still runs)
         return lambda: None
     try:
-        outcome: tuple[bool, Any] = (True, context.run(fn))
+        outcome: tuple[bool, Any] = (True, context.run(_watched, future, fn))
     except BaseException as exc:  # handed to the caller, whatever it is
         outcome = (False, exc)
 
     return lambda: handback.put(future, outcome)
+
+
+_abandoned: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar("volley_abandoned")
+
+
+def abandoned() -> bool:
+    """Whether nobody waits any more for the job this thread runs (its caller was cancelled: the client
+    cancelled, the call's time limit struck, the session ended); False outside a worker's job."""
+    check = _abandoned.get(None)
+    return check is not None and check()
+
+
+def _watched(future: asyncio.Future[Any], fn: Callable[[], T]) -> T:
+    _abandoned.set(future.done)  # read from this thread: a flag, never a callback
+    return fn()
 
 
 class _Handback:

@@ -84,6 +84,11 @@ class Jobs:
         self._forget_old()
         return job
 
+    def cancel_all(self) -> None:
+        """The server is stopping: every run still going is cancelled (its processes are killed)."""
+        for job in self._jobs.values():
+            job.cancel()
+
     def get(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None:

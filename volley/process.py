@@ -15,8 +15,11 @@ import contextlib
 import itertools
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,18 +38,105 @@ CHUNK = 65536
 OnOutput = Callable[[bytes], Awaitable[None]]
 MARK = "VOLLEY_RUN"  # in every run's environment: finds descendants that left its process group
 _RUN_IDS = itertools.count(1)
-_ACTIVE_GROUPS: set[int] = set()  # a last resort at exit, should the server stop without unwinding
+_ACTIVE: dict[int, str] = {}  # process group -> the run's mark: what is killed at exit, should nothing else
+POLL_S = 0.05  # how often a blocking run checks whether its caller is still waiting
 
 
 def active_groups() -> set[int]:
     """Process groups of runs still being cleaned up or running."""
-    return set(_ACTIVE_GROUPS)
+    return set(_ACTIVE)
 
 
 @atexit.register
-def _kill_active_groups() -> None:
-    for pgid in list(_ACTIVE_GROUPS):
-        _signal_group(pgid, signal.SIGKILL)
+def kill_all_runs() -> None:
+    """SIGKILL every run still alive, its process group and every process carrying its mark (a daemon that
+    left the group and ignores SIGTERM included): the server is going, and nothing it started stays."""
+    for pgid, mark in list(_ACTIVE.items()):
+        _signal_all(pgid, _run_members(pgid, mark) if mark else [], signal.SIGKILL)
+        _ACTIVE.pop(pgid, None)
+
+
+# The reaper: a small process of its own session that waits for the server to be gone (its stdin, a pipe
+# only the server holds, reaches its end however the server ended, kill -9 included) and then kills every
+# process carrying one of the server's run marks: what a run left behind never outlives the server.
+_REAPER = """
+import os, signal, sys
+mark = (sys.argv[2] + "=" + sys.argv[1] + "-").encode()
+sys.stdin.buffer.read()
+for name in os.listdir("/proc"):
+    if name.isdigit() and int(name) != os.getpid():
+        try:
+            with open("/proc/" + name + "/environ", "rb") as f:
+                if mark in f.read():
+                    os.kill(int(name), signal.SIGKILL)
+        except OSError:
+            pass
+"""
+_reaper: subprocess.Popen[bytes] | None = None
+_reaper_lock = threading.Lock()
+
+
+def _ensure_reaper() -> None:
+    """Start the reaper once per server, where /proc can show it the marked processes."""
+    global _reaper
+    with _reaper_lock:
+        if _reaper is None and os.path.isdir("/proc/self"):
+            _reaper = _start_reaper()
+
+
+def _start_reaper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-S", "-c", _REAPER, str(os.getpid()), MARK],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def marked_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a new run: the caller's additions and the run's own mark (see MARK)."""
+    _ensure_reaper()
+    return {**os.environ, **(env or {}), MARK: f"{os.getpid()}-{next(_RUN_IDS)}"}
+
+
+def pdeathsig_prefix(program: str) -> list[str]:
+    """On Linux, `setpriv --pdeathsig KILL`: the child dies with the server, even one killed with SIGKILL
+    (a program that cannot be found is left to fail as itself, with Python's error)."""
+    if _SETPRIV is None or shutil.which(program) is None:
+        return []
+    return [_SETPRIV, "--pdeathsig", "KILL", "--"]
+
+
+_SETPRIV = shutil.which("setpriv", path="/usr/bin:/bin") if sys.platform == "linux" else None
+
+
+def run_blocking(argv: list[str], abandoned: Callable[[], bool]) -> subprocess.CompletedProcess[bytes]:
+    """Run a short command from a worker thread (rg): its own process group, killed at once when
+    ``abandoned()`` says its caller left (a cancel, the call's time limit, the session's end) or the server
+    exits. Raises TimeoutError when abandoned."""
+    process = subprocess.Popen(
+        [*pdeathsig_prefix(argv[0]), *argv],
+        env=marked_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    _ACTIVE[process.pid] = ""
+    try:
+        while True:
+            try:
+                out, err = process.communicate(timeout=POLL_S)
+                return subprocess.CompletedProcess(argv, process.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                if abandoned():
+                    raise TimeoutError(f"{os.path.basename(argv[0])} stopped: nobody waits for it") from None
+    finally:
+        if process.returncode is None:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.communicate()
+        _ACTIVE.pop(process.pid, None)
 
 
 @dataclass
@@ -101,12 +191,13 @@ async def run_process(
 ) -> Completed:
     """Run ``argv`` (never through a shell) in its own process group and collect what it did."""
     started = time.perf_counter()
-    mark = f"{os.getpid()}-{next(_RUN_IDS)}"
+    full_env = marked_env(env)
+    mark = full_env[MARK]
     try:
         process = await anyio.open_process(
-            list(argv),
+            [*pdeathsig_prefix(argv[0]), *argv],
             cwd=cwd,
-            env={**os.environ, **(env or {}), MARK: mark},
+            env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -118,7 +209,7 @@ async def run_process(
         raise ToolchainError(f"cannot run {argv[0]!r}: permission denied") from None
     capture = _Capture(max_output_bytes)
     timed_out = False
-    _ACTIVE_GROUPS.add(process.pid)
+    _ACTIVE[process.pid] = mark
     try:
         with anyio.move_on_after(timeout) as scope:
             async with anyio.create_task_group() as tg:
@@ -134,7 +225,7 @@ async def run_process(
         with anyio.CancelScope(shield=True):
             leftovers = await _kill_run(process.pid, mark)
             await process.aclose()
-            _ACTIVE_GROUPS.discard(process.pid)
+            _ACTIVE.pop(process.pid, None)
     exit_code = None if timed_out else process.returncode
     if leftovers and not timed_out:
         log.info("%s left %d processes behind; they were killed", argv[0], leftovers)

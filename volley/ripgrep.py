@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
 from functools import cache
 from typing import Literal
 
+from volley.concurrency import abandoned
 from volley.errors import InputError, ToolchainError
+from volley.process import run_blocking
 
 Engine = Literal["auto", "python-ripgrep", "rg"]
 _ARGV_BYTES = 512 * 1024  # paths per rg process: well under the kernel's limit on a command line
@@ -105,12 +106,13 @@ def _with_binary(
 
 def _run(argv: list[str], paths: list[str]) -> list[str]:
     try:
-        done = subprocess.run([*argv, *paths], capture_output=True, stdin=subprocess.DEVNULL)
+        done = run_blocking([*argv, *paths], abandoned)
     except OSError as exc:
         raise ToolchainError(f"the rg binary could not be started: {exc}") from None
-    if done.returncode == 2 and not done.stdout:
-        message = done.stderr.decode("utf-8", errors="replace").strip()
+    message = done.stderr.decode("utf-8", errors="replace").strip()
+    if done.returncode == 2 and not done.stdout and message:  # with --no-messages, only what is not a file's
         raise InputError(message.removeprefix("rg: ")) if "regex" in message else ToolchainError(message)
+    # exit 2 with nothing said: a file named could not be read (deleted since it was listed): it has no match
     text = done.stdout.decode("utf-8", errors="replace")
     return [chunk for chunk in text.split("\n\n") if chunk.strip()]
 

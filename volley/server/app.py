@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from volley import __version__
 from volley.budget import META_KEY
 from volley.concurrency import Scheduler
-from volley.server.arguments import check_names, explain
+from volley.server.arguments import bounded_error, check_names, check_sizes, explain
 from volley.server.runtime import Runtime, connection_of
 from volley.server.spec import ToolSpec
 from volley.workspace import Workspace
@@ -55,13 +55,15 @@ class VolleyServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
+            check_sizes(name, arguments)
             check_names(name, arguments, tool.parameters)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            if tool is not None and isinstance(exc.__cause__, ValidationError):
-                raise ToolError(explain(name, exc.__cause__, tool.parameters)) from exc.__cause__
-            raise
+            cause = exc.__cause__
+            if tool is not None and isinstance(cause, ValidationError):
+                raise ToolError(explain(name, cause, tool.parameters)) from cause
+            raise ToolError(bounded_error(name, str(exc), cause)) from cause
 
 
 def build_server(

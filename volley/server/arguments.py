@@ -39,6 +39,38 @@ _ALIASES = {
 }
 
 
+MAX_ARGUMENT_CHARS = 64 * 1024  # no path, pattern or name needs more; a bigger one is refused before any work
+MAX_ERROR_CHARS = 2000  # an error names what went wrong; it never echoes a whole input back
+
+
+def check_sizes(tool: str, arguments: dict[str, Any]) -> None:
+    """Refuse a string argument (at any depth) over MAX_ARGUMENT_CHARS, naming it, not echoing it."""
+    stack: list[tuple[str, Any]] = list(arguments.items())
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str) and len(value) > MAX_ARGUMENT_CHARS:
+            raise ToolError(
+                f"{tool}: argument {name!r} is {len(value):,} characters, over the {MAX_ARGUMENT_CHARS:,} any "
+                "argument may take; pass a shorter one"
+            )
+        if isinstance(value, list):
+            stack.extend((name, item) for item in value)
+        elif isinstance(value, dict):
+            stack.extend((f"{name}.{key}", item) for key, item in value.items())
+
+
+def bounded_error(tool: str, message: str, cause: BaseException | None) -> str:
+    """An error's text as a model sees it: never empty (the cause's kind, where it said nothing) and never
+    longer than MAX_ERROR_CHARS (the middle cut, saying so)."""
+    if not message.strip() or message.rstrip().endswith(":"):
+        kind = type(cause).__name__ if cause is not None else "an error"
+        message = f"{message.rstrip()} {kind} without a message (the server's log has the details)".strip()
+    if len(message) > MAX_ERROR_CHARS:
+        cut = len(message) - MAX_ERROR_CHARS
+        message = f"{message[: MAX_ERROR_CHARS - 300]} … [{cut:,} characters cut] … {message[-300:]}"
+    return message
+
+
 def check_names(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:
     """Refuse arguments the tool does not take, naming the nearest valid one and all of them."""
     valid = list(schema.get("properties", {}))

@@ -17,7 +17,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from volley.errors import InputError
-from volley.process import GRACE_S, active_groups
+from volley.jobs import JOBS
+from volley.process import GRACE_S, active_groups, kill_all_runs
 from volley.runs import shared_store
 from volley.server.stdio import serve_stdio
 
@@ -57,6 +58,7 @@ async def _stdio_until_signalled(server: MCPServer, drain_s: float) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
                 async for received in signals:
                     log.info("received %s: stopping", signal.Signals(received).name)
+                    JOBS.cancel_all()  # test runs outlive calls, not the server
                     tg.cancel_scope.cancel()
                     # worker threads may be busy (and the SDK's transport, serving a file on stdin,
                     # reads in a thread no cancellation reaches): once the runs are killed, leave
@@ -72,7 +74,8 @@ def _exit_when_runs_are_gone() -> None:
     deadline = time.monotonic() + GRACE_S + 3
     while active_groups() and time.monotonic() < deadline:
         time.sleep(0.02)
-    shared_store().close()  # os._exit skips atexit
+    kill_all_runs()  # what SIGTERM did not end by now (a daemon that ignores it) is killed; os._exit skips atexit
+    shared_store().close()
     logging.shutdown()
     os._exit(0)
 

@@ -220,6 +220,7 @@ def _files_to_search(
     """The files to search, or for a large tree searched whole, its cover (blocking)."""
     target = ws.resolve(path)
     if not target.is_dir:
+        ws.resolve(path, "file")  # a FIFO, socket or device is refused: rg would block on it
         return [target.rel], None
     if not globs and not include_ignored and ws.config.search_engine != "python-ripgrep":
         cover = index_of(ws).cover(target)

@@ -1,0 +1,151 @@
+"""Nothing a workspace holds blocks a tool for good, and nothing a tool starts outlives its call or the server:
+a FIFO named as a path, files deleted mid-search, a search nobody waits for, a server ended by SIGTERM,
+SIGKILL or the client closing stdin while a test run's daemon ignores SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import SERVER_ENV, serve, text_of, write
+from volley import process, ripgrep
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_fifo_named_as_a_path_is_refused_by_every_search(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.py")
+    write(tmp_path, "real.py", "def real():\n    pass\n")
+    async with serve(tmp_path) as client:
+        with anyio.fail_after(60):  # a hang fails here, not at the suite's end
+            grep = await client.call_tool("grep", {"pattern": "x", "path": "pipe.py"})
+            symbol = await client.call_tool("find_symbol", {"name": "real", "path": "pipe.py"})
+            uses = await client.call_tool("find_references", {"name": "real", "path": "pipe.py"})
+            after = await client.call_tool("grep", {"pattern": "def real", "output_mode": "files"})
+    assert grep.is_error and "not a regular file" in text_of(grep)
+    assert symbol.structured_content["total"] == 0 and not uses.is_error
+    assert after.structured_content["files"] == ["real.py"]
+
+
+def test_files_deleted_between_listing_and_search_have_no_match_and_no_error(tmp_path: Path) -> None:
+    """rg exits 2 with nothing said (--no-messages) for a file it cannot open: that was an empty error."""
+    kept = write(tmp_path, "kept.py", "needle\n")
+    chunks = ripgrep.search(
+        "rg", "needle", [str(tmp_path / "gone.py"), str(kept)], before=0, after=0, max_count=None, multiline=False
+    )
+    assert [chunk.strip() for chunk in chunks] == [f"{kept}\n1:needle"]
+    assert (
+        ripgrep.search("rg", "x", [str(tmp_path / "gone.py")], before=0, after=0, max_count=None, multiline=False) == []
+    )
+
+
+def test_a_search_nobody_waits_for_is_killed(tmp_path: Path) -> None:
+    """rg given a FIFO blocks reading it; once its caller is gone it is killed, not left for the server's life."""
+    os.mkfifo(tmp_path / "pipe")
+    gone = threading.Event()
+    outcome: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            process.run_blocking([ripgrep.rg_binary(), "x", str(tmp_path / "pipe")], gone.is_set)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    gone.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and isinstance(outcome[0], TimeoutError)
+    assert process.active_groups() == set()
+
+
+DAEMON_TEST = """\
+import os, signal, subprocess, sys, time
+def test_wait():
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"],
+        start_new_session=True,
+    )
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    with open(os.path.join(os.path.dirname(__file__), "..", "pids.txt"), "w") as f:
+        f.write(f"{os.getpid()} {child.pid} {daemon.pid}")
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGKILL", "stdin closed"])
+def test_nothing_a_test_run_started_outlives_the_server(tmp_path: Path, ending: str) -> None:
+    write(tmp_path, "pyproject.toml", "[project]\nname='x'\nversion='0'\n")
+    write(tmp_path, "tests/test_wait.py", DAEMON_TEST)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "volley", "serve", "--workspace", str(tmp_path)],
+        env=SERVER_ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    info = {"name": "t", "version": "1"}
+    init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": info}
+    call = {"name": "run_tests", "arguments": {}}
+    for message in (
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call},
+    ):
+        server.stdin.write(json.dumps(message) + "\n")
+    server.stdin.flush()
+    pids_file = tmp_path / "pids.txt"
+    with anyio.from_thread.start_blocking_portal() as portal:
+        portal.call(_wait_for_file, pids_file)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    if ending == "stdin closed":
+        server.stdin.close()  # the run is a job: the server answers it, or stops it at the drain's end
+        server.send_signal(signal.SIGTERM)
+    else:
+        server.send_signal(getattr(signal, ending))
+    server.wait(timeout=60)
+    with anyio.from_thread.start_blocking_portal() as portal:
+        portal.call(_wait_until_gone, pids)
+
+
+async def _wait_for_file(path: Path) -> None:
+    with anyio.fail_after(60):
+        while not path.exists() or len(path.read_text().split()) < 3:
+            await anyio.sleep(0.05)
+
+
+async def _wait_until_gone(pids: list[int]) -> None:
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except OSError:
+            return False
+
+    with anyio.fail_after(20):
+        while any(alive(p) for p in pids):
+            await anyio.sleep(0.05)
+
+
+async def test_errors_never_echo_a_huge_input_and_are_never_empty(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "x = 1\n")
+    huge = "(" * 10_000_000  # 10 MB: came back as a 10 MB error (20 MB after 34 s for find_symbol)
+    async with serve(tmp_path) as client:
+        answers = [
+            await client.call_tool("grep", {"pattern": huge}),
+            await client.call_tool("find_symbol", {"name": huge}),
+            await client.call_tool("grep", {"pattern": "(" * 1000}),  # a regex error, echoing the pattern
+            await client.call_tool("read_file", {"path": "x" * 60_000}),
+        ]
+    for answer in answers:
+        assert answer.is_error and 20 < len(text_of(answer)) <= 2_500, text_of(answer)[:300]
+    assert "over the 65,536 any argument may take" in text_of(answers[0])
