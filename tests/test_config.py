@@ -61,7 +61,10 @@ def test_config_ignore_and_deny_patterns_take_effect(tmp_path: Path) -> None:
     ws = Workspace(tmp_path)
     decision = ws.ignored("x.gen.py", is_dir=False)
     assert decision is not None and decision.source == "workspace config `ignore`:1"  # config outranks .gitignore
-    assert {e.rel for e in ws.walk(ws.resolve("."))} == {".volley.toml", ".gitignore", ".env.example"}
+    assert {e.rel for e in ws.walk(ws.resolve("."))} == {".volley.toml", ".gitignore"}  # no lifting from the file
+    assert ws.config_refused and "!.env.example" in ws.config_refused[0]
+    by_user = Workspace(tmp_path, flags={"deny": ["private/", "!.env.example"]})  # the user may
+    assert {e.rel for e in by_user.walk(by_user.resolve("."))} == {".volley.toml", ".gitignore", ".env.example"}
 
 
 def test_the_shipped_json_schema_is_the_models_schema() -> None:

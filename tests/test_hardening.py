@@ -149,3 +149,38 @@ async def test_errors_never_echo_a_huge_input_and_are_never_empty(tmp_path: Path
     for answer in answers:
         assert answer.is_error and 20 < len(text_of(answer)) <= 2_500, text_of(answer)[:300]
     assert "over the 65,536 any argument may take" in text_of(answers[0])
+
+
+SECRET_FILES = [".aws/credentials", ".git-credentials", ".envrc", "prod.env", "deploy/.docker/config.json", ".ENV"]
+SECRET_FILES += ["keys/ID_RSA", "infra/terraform.tfstate", ".ssh/config"]
+
+
+async def test_secret_files_beyond_the_old_list_and_in_any_case_are_never_shown(tmp_path: Path) -> None:
+    for rel in SECRET_FILES:
+        write(tmp_path, rel, "token = TOP-SECRET-VALUE-41\n")
+    write(tmp_path, "app.py", "token = 'not a secret'\n")
+    async with serve(tmp_path) as client:
+        listing = await client.call_tool("list_dir", {"depth": 5})
+        found = await client.call_tool("grep", {"pattern": "TOP-SECRET", "include_ignored": True})
+        reads = [await client.call_tool("read_file", {"path": rel}) for rel in SECRET_FILES]
+    assert "TOP-SECRET" not in text_of(found) and found.structured_content["total_matches"] == 0
+    assert not any(name in text_of(listing) for name in ("credentials", ".envrc", "prod.env", "ID_RSA", ".ENV"))
+    assert all(r.is_error and "access denied" in text_of(r) for r in reads), [text_of(r)[:100] for r in reads]
+
+
+async def test_a_committed_config_cannot_switch_protection_off(tmp_path: Path) -> None:
+    """`deny = ["!.git", "!.env"]` in a cloned repository's .volley.toml exposed .git/config and .env; a
+    committed `trust_workspace_linters` would have let hosts run its linters unasked."""
+    write(tmp_path, ".volley.toml", 'deny = ["!.git", "!.env", "extra.txt"]\ntrust_workspace_linters = true\n')
+    write(tmp_path, ".env", "API_KEY=TOP-SECRET-VALUE-41\n")
+    write(tmp_path, ".git/config", "[remote]\n  url = https://user:TOP-SECRET-VALUE-41@example.com/r.git\n")
+    write(tmp_path, "extra.txt", "added by the workspace: denied too\n")
+    async with serve(tmp_path) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        reads = [await client.call_tool("read_file", {"path": p}) for p in (".env", ".git/config", "extra.txt")]
+    assert all(r.is_error and "access denied" in text_of(r) for r in reads)
+    assert not tools["run_linter"].annotations.read_only_hint
+    shown = subprocess.run(
+        [sys.executable, "-m", "volley", "config", "--workspace", str(tmp_path)], capture_output=True, text=True
+    ).stdout
+    assert "ignored from the config file: trust_workspace_linters" in shown and "not lift them" in shown

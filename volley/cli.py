@@ -181,7 +181,12 @@ def _config(args: argparse.Namespace) -> None:
     workspaces = _workspaces(args)
     if args.json:
         found = [
-            {"workspace": str(ws.root), "values": ws.config.model_dump(mode="json"), "sources": ws.config_sources}
+            {
+                "workspace": str(ws.root),
+                "values": ws.config.model_dump(mode="json"),
+                "sources": ws.config_sources,
+                "refused": list(ws.config_refused),
+            }
             for ws in workspaces
         ]
         sys.stdout.write(json.dumps(found[0] if len(found) == 1 else found, indent=2) + "\n")
@@ -192,6 +197,7 @@ def _config(args: argparse.Namespace) -> None:
             f"# workspace: {ws.root}",
             f"# config file: {ws.config_path or 'none (.volley.toml or [tool.volley] in pyproject.toml)'}",
         ]
+        lines += [f"# ignored from the config file: {what}" for what in ws.config_refused]
         flat = flatten(ws.config.model_dump(mode="json"))
         width = max(len(f"{key} = {json.dumps(value)}") for key, value in flat.items())
         for key, value in flat.items():

@@ -7,6 +7,7 @@ errors that name the file, the key and what was expected.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from volley.errors import ConfigError
 
+log = logging.getLogger(__name__)
 CONFIG_FILE = ".volley.toml"
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 ENV_PREFIX = "VOLLEY_"
@@ -125,6 +127,7 @@ class Loaded:
     config: Config
     path: Path | None
     sources: dict[str, str]
+    refused: tuple[str, ...] = ()  # workspace settings ignored: they would have switched a protection off
 
 
 def load_config(root: Path, flags: dict[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Loaded:
@@ -136,8 +139,9 @@ def load_config(root: Path, flags: dict[str, Any] | None = None, env: Mapping[st
     """
     layers: list[tuple[str, dict[str, Any]]] = []
     path, data, prefix = _config_file(root)
+    refused: list[str] = []
     if path is not None:
-        layers.append((str(path), _checked(data, str(path), prefix)))
+        layers.append((str(path), _without_relaxations(_checked(data, str(path), prefix), str(path), refused)))
     from_env = env_overrides(os.environ if env is None else env)
     if from_env:
         layers.append(("environment", _checked(from_env, "environment", "", env_names=True)))
@@ -150,7 +154,30 @@ def load_config(root: Path, flags: dict[str, Any] | None = None, env: Mapping[st
         for key in flatten(data):
             sources[key] = _env_name(key) if source == "environment" else source
     config = Config.model_validate(merged)
-    return Loaded(config, path, {key: sources.get(key, "default") for key in flatten(config.model_dump())})
+    values = {key: sources.get(key, "default") for key in flatten(config.model_dump())}
+    return Loaded(config, path, values, tuple(refused))
+
+
+# What only the user may set (the command line, the environment a client starts the server with): a file in
+# the workspace, which a cloned repository brings, may add deny rules but never relax one, nor declare its own
+# executables trusted.
+USER_ONLY = ("trust_workspace_linters",)
+
+
+def _without_relaxations(data: dict[str, Any], where: str, refused: list[str]) -> dict[str, Any]:
+    """The workspace file's settings less what would switch a protection off (each refusal logged)."""
+    data = dict(data)
+    for key in USER_ONLY:
+        if key in data:
+            refused.append(f"{key} (set in {where}: only --set or VOLLEY_{key.upper()} may set it)")
+            del data[key]
+    negations = [p for p in data.get("deny", []) if isinstance(p, str) and p.strip().startswith("!")]
+    if negations:
+        refused.append(f"deny {negations} (in {where}: a workspace may add deny rules, not lift them)")
+        data["deny"] = [p for p in data["deny"] if p not in negations]
+    for what in refused:
+        log.warning("ignored from the workspace's config: %s", what)
+    return data
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:

@@ -24,21 +24,38 @@ from volley.stat_keys import StatKey
 from volley.stat_keys import key as stat_key_of
 
 IGNORE_FILES = (".ignore", ".gitignore")  # strongest first, as ranked above
-DEFAULT_DENY = (
+DEFAULT_DENY = (  # files that hold credentials, after gitleaks' and GitHub secret scanning's lists
     ".git",
     ".env",
     ".env.*",
+    "*.env",  # prod.env, local.env
+    ".envrc",  # direnv
     "*.pem",
     "*.key",
     "*.p12",
     "*.pfx",
+    "*.ppk",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.tfstate",
+    "*.tfstate.backup",
     "id_rsa*",
     "id_dsa*",
     "id_ecdsa*",
     "id_ed25519*",
+    ".ssh/",
+    ".gnupg/",
     ".netrc",
     ".pypirc",
     ".npmrc",
+    ".git-credentials",
+    ".pgpass",
+    ".my.cnf",
+    ".htpasswd",
+    "**/.aws/credentials",
+    "**/.docker/config.json",
+    "**/.kube/config",
 )
 
 
@@ -283,7 +300,8 @@ class DenyRules:
     """Secrets: matched on the path and every ancestor directory; stronger than any ignore rule."""
 
     def __init__(self, extra_patterns: list[str]) -> None:
-        self._file = PatternFile("deny rules", [*DEFAULT_DENY, *extra_patterns])
+        # matched without regard to case: on a case-insensitive filesystem `.ENV` opens `.env`
+        self._file = PatternFile("deny rules", [p.lower() for p in (*DEFAULT_DENY, *extra_patterns)])
         self._memo: dict[tuple[str, bool], Decision | None] = {}
 
     def check(self, rel: str, is_dir: bool) -> Decision | None:
@@ -295,7 +313,7 @@ class DenyRules:
         return self._memo[key]
 
     def _check(self, rel: str, is_dir: bool) -> Decision | None:
-        parts = rel.split("/")
+        parts = rel.lower().split("/")
         for i in range(1, len(parts) + 1):
             last = i == len(parts)
             decision = self._file.match("/".join(parts[:i]), is_dir if last else True)
@@ -305,7 +323,7 @@ class DenyRules:
 
     def denies(self, rel: str, is_dir: bool) -> bool:
         """Whether ``rel`` itself is denied (the caller has checked its ancestors)."""
-        decision = self._file.match(rel, is_dir)
+        decision = self._file.match(rel.lower(), is_dir)
         return decision is not None and decision.ignored
 
 

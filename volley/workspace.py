@@ -70,8 +70,10 @@ class Workspace:
         if self._fixed_config is None:
             loaded = load_config(self.root, self.flags)
             config, self.config_path, self.config_sources = loaded.config, loaded.path, loaded.sources
+            self.config_refused = loaded.refused
         else:
             config, self.config_path, self.config_sources = self._fixed_config, None, {}
+            self.config_refused = ()
         self.config = config
         self.ignore = IgnoreRules(self.root, list(config.ignore))
         self.deny = DenyRules(list(config.deny))
