@@ -309,3 +309,20 @@ async def test_every_read_only_tool_concurrently_and_a_cancelled_run_over_each_t
             tg.cancel_scope.cancel()
         await wait_until_gone([int((tmp_path / "pids.txt").read_text())])
         assert not (await client.call_tool("read_file", {"path": "pkg/mod.py"})).is_error
+
+
+async def test_an_oversize_body_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """50 MB took 5.5 s of CPU (the body grew by `+=` before the SDK's 4 MiB check), stalling other clients."""
+    async with http_server(tmp_path, "http") as url, httpx2.AsyncClient(timeout=60) as http:
+        started = await http.post(f"{url}/mcp", json=INIT, headers=HEADERS)
+        session = {**HEADERS, "mcp-session-id": started.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        declared = await http.post(f"{url}/mcp", content=b"x" * (50 << 20), headers=session)
+
+        async def chunks() -> AsyncIterator[bytes]:  # no content-length: refused as it passes the limit
+            for _ in range(50):
+                yield b"x" * (1 << 20)
+
+        streamed = await http.post(f"{url}/mcp", content=chunks(), headers=session)
+        async with Client(f"{url}/mcp") as client:  # still serving
+            assert not (await client.call_tool("list_dir", {})).is_error
+    assert declared.status_code == 413 and streamed.status_code == 413

@@ -13,7 +13,7 @@ import time
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from volley.errors import InputError
@@ -138,6 +138,14 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
+MAX_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE  # the SDK's own limit (4 MiB), applied before the body is read
+
+
+async def _too_large(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"Request body too large (over 4 MiB)"})
+
+
 class CancelOnDisconnect:
     """ASGI middleware for streamable HTTP: a call whose connection drops before its answer is cancelled.
 
@@ -156,14 +164,24 @@ class CancelOnDisconnect:
         if scope["type"] != "http" or scope["method"] != "POST" or b"mcp-session-id" not in dict(scope["headers"]):
             await self.app(scope, receive, send)
             return
-        body = b""
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            await _too_large(send)  # refused before a byte of it is read
+            return
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # gone before it finished sending
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY:  # a body streamed without a length: refused as it passes the limit
+                await _too_large(send)
+                return
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         request_id = _request_id(body)
         answered = False
         inbox, outbox = anyio.create_memory_object_stream[Message](1)
