@@ -67,10 +67,14 @@ class DiskSymbols:
         row = self._run(_SELECT, (path, _key(key)))
         if row is None or (with_names and row[2] is None):
             return None
-        language, defs, used, starts, ends = row
-        definitions = tuple(Definition(*d) for d in json.loads(defs))
-        names = tuple((name, n) for name, n in json.loads(used)) if used is not None else None
-        return FileSymbols(language, definitions, names, array("q", starts), array("q", ends))
+        try:
+            language, defs, used, starts, ends = row
+            definitions = tuple(Definition(*d) for d in json.loads(defs))
+            names = tuple((name, n) for name, n in json.loads(used)) if used is not None else None
+            return FileSymbols(language, definitions, names, array("q", starts), array("q", ends))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:  # a row this code did not write: parse
+            log.warning("a malformed row in %s for %s (%s): the file is parsed instead", self.path, path, exc)
+            return None
 
     def put(self, rows: list[tuple[str, StatKey, FileSymbols]]) -> None:
         """Store symbols read at these stats, in one transaction."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -162,9 +163,11 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
             if kind is not None:
                 raise ContentError(f"'{shown}' is a binary file ({kind}, {human_size(size)}); it has no text to show")
             encoding, bom = sniff_encoding(head)
-            if encoding == "utf-8" and size > MAX_FILE_BYTES:
+            if size > MAX_FILE_BYTES:  # only the window is decoded, whatever the encoding (a 500 MB UTF-16 file)
                 f.seek(bom)
-                return _scan_lines(f, offset, count, limits.max_line_chars, size)
+                if encoding == "utf-8":
+                    return _scan_lines(f, offset, count, limits.max_line_chars, size)
+                return _scan_decoded(f, encoding, offset, count, limits.max_line_chars, size)
             lines = _split_lines((head + f.read())[bom:].decode(encoding, errors="replace"))
             if cacheable:
                 LINES.put(abs_path, st, lines)
@@ -209,6 +212,45 @@ def _scan_lines(f: BinaryIO, offset: int, count: int, max_chars: int, size: int)
         ends_with_newline = tail.endswith(b"\n")
     total = number + rest_newlines + (0 if ends_with_newline or not tail else 1)
     return _Window(lines, total, cut, size)
+
+
+def _scan_decoded(f: BinaryIO, encoding: str, offset: int, count: int, max_chars: int, size: int) -> _Window:
+    """_scan_lines for a file in another encoding (UTF-16): decoded as a stream, the window kept, the rest's
+    lines counted a chunk at a time; memory stays bounded."""
+    reader = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="\n")  # split on \n alone
+    try:
+        lines: list[str] = []
+        cut = number = 0
+        ends_with_newline = True
+        while number < offset - 1 + count:
+            raw = reader.readline(max_chars + 1)
+            if not raw:
+                break
+            number += 1
+            overlong = len(raw) > max_chars and not raw.endswith("\n")
+            if overlong:
+                while (more := reader.readline(CHUNK)) and not more.endswith("\n"):
+                    pass
+                ends_with_newline = more.endswith("\n")
+            else:
+                ends_with_newline = raw.endswith("\n")
+            if number < offset:
+                continue
+            text = raw.removesuffix("\n").removesuffix("\r")
+            if overlong or len(text) > max_chars:
+                text = text[:max_chars] + " … [line cut]"
+                cut += 1
+            lines.append(text)
+        rest_newlines, tail = 0, ""
+        while chunk := reader.read(CHUNK):
+            rest_newlines += chunk.count("\n")
+            tail = chunk
+        if tail:
+            ends_with_newline = tail.endswith("\n")
+        total = number + rest_newlines + (0 if ends_with_newline or not tail else 1)
+        return _Window(lines, total, cut, size)
+    finally:
+        reader.detach()  # the file is closed by its owner
 
 
 def _skip_rest_of_line(f: BinaryIO) -> bool:
