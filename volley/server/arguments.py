@@ -39,7 +39,7 @@ _ALIASES = {
 }
 
 
-MAX_ARGUMENT_CHARS = 64 * 1024  # no path, pattern or name needs more; a bigger one is refused before any work
+MAX_ARGUMENT_CHARS = 512 * 1024  # no path, pattern or name needs more; a bigger one is refused before any work
 MAX_ERROR_CHARS = 2000  # an error names what went wrong; it never echoes a whole input back
 
 
