@@ -24,17 +24,19 @@ def _chain(name: str, argv: list[str]) -> Toolchain:
         (
             "vitest",
             ["vitest", "run", "--reporter=json"],
-            ["vitest", "run", "--reporter=json", "--outputFile=/tmp/r/report.json", "--bail=1", "-t", "k"],
+            ["vitest", "run", "--reporter=json", "--outputFile={tmp}/report.json", "--bail=1", "-t", "k"],
         ),
-        ("jest", ["jest", "--json"], ["jest", "--json", "--outputFile=/tmp/r/report.json", "--bail", "-t", "k"]),
+        ("jest", ["jest", "--json"], ["jest", "--json", "--outputFile={tmp}/report.json", "--bail", "-t", "k"]),
         ("go test", ["go", "test", "-json", "./..."], ["go", "test", "-json", "-failfast", "-run", "k", "./..."]),
         ("unittest", ["python", "-m", "unittest"], ["python", "-m", "unittest", "-f", "-k", "k"]),
     ],
 )
-def test_fail_fast_and_keyword_take_each_runners_own_form(name: str, argv: list[str], expected: list[str]) -> None:
+def test_fail_fast_and_keyword_take_each_runners_own_form(
+    name: str, argv: list[str], expected: list[str], tmp_path: Path
+) -> None:
     """vitest's --bail needs a number (a bare --bail was a crash); jest's takes none."""
-    run = launch(_chain(name, argv), [], "k", True, "/tmp/r")
-    assert (run.shown or run.argv) == expected
+    run = launch(_chain(name, argv), [], "k", True, str(tmp_path))
+    assert (run.shown or run.argv) == [word.format(tmp=tmp_path) for word in expected]
 
 
 @pytest.mark.skipif(shutil.which("mypy", path=SERVER_ENV["PATH"]) is None, reason="mypy is not installed")
