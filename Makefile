@@ -17,8 +17,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(BIN)/.installed
-	$(BIN)/volley serve --workspace . --log-level INFO
+# stdout is the MCP protocol: make's echo and the first install's output go to stderr (with `make -C DIR`,
+# make itself prints "Entering directory" on stdout: add --no-print-directory, or start .venv/bin/volley)
+run:
+	@$(MAKE) --no-print-directory $(BIN)/.installed 1>&2
+	@exec $(BIN)/volley serve --workspace . --log-level INFO
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
