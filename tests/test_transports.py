@@ -326,3 +326,16 @@ async def test_an_oversize_body_is_refused_before_it_is_read(tmp_path: Path) -> 
         async with Client(f"{url}/mcp") as client:  # still serving
             assert not (await client.call_tool("list_dir", {})).is_error
     assert declared.status_code == 413 and streamed.status_code == 413
+
+
+@pytest.mark.parametrize(("transport", "path"), [("http", "/mcp"), ("sse", "/sse")])
+def test_http_transports_say_where_they_listen(tmp_path: Path, transport: str, path: str) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "volley", "serve", "--workspace", str(tmp_path), "--transport", transport]
+    server = subprocess.Popen([*argv, "--port", str(port)], env=SERVER_ENV, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        assert f"at http://127.0.0.1:{port}{path}" in server.stderr.readline()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -114,7 +114,11 @@ def _serve(args: argparse.Namespace) -> None:
     served = ", ".join(str(ws.root) for ws in workspaces)
     if from_roots:
         served = f"the client's roots (else {served})"
-    sys.stderr.write(f"volley {__version__}: serving {served} over {args.transport}\n")
+    where = ""
+    if args.transport != "stdio":
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        where = f" at http://{host}:{args.port}{'/sse' if args.transport == 'sse' else '/mcp'}"
+    sys.stderr.write(f"volley {__version__}: serving {served} over {args.transport}{where}\n")
     # The SDK and pydantic leave ~90k long-lived objects: keep them out of the collector's sweeps,
     # which spares every full collection while serving and ~180 ms at exit (a client waits for that).
     gc.freeze()
