@@ -214,3 +214,15 @@ async def test_a_malformed_row_in_the_symbol_cache_means_parse(tmp_path: Path) -
         ranked = await client.call_tool("repo_map", {})
     assert [s["name"] for s in outline.structured_content["files"][0]["symbols"]] == ["aaa"]
     assert not ranked.is_error
+
+
+async def test_a_link_to_a_denied_file_is_never_listed(tmp_path: Path) -> None:
+    write(tmp_path, ".env", "API_KEY=TOP-SECRET-VALUE-41\n")
+    write(tmp_path, "keys/server.pem", "-----BEGIN-----\n")
+    os.symlink(".env", tmp_path / "env_link")
+    os.symlink("keys", tmp_path / "keys_link")
+    os.symlink("keys/server.pem", tmp_path / "pem_link")
+    write(tmp_path, "ok.txt", "fine\n")
+    async with serve(tmp_path) as client:
+        listing = text_of(await client.call_tool("list_dir", {"depth": 3, "include_ignored": True}))
+    assert "env_link" not in listing and "pem_link" not in listing and "ok.txt" in listing

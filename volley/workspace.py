@@ -245,7 +245,7 @@ class Workspace:
                 is_dir = dirent.is_dir(follow_symlinks=False)
             except OSError:
                 continue
-            if self.deny.denies(rel, is_dir):
+            if self.deny.denies(rel, is_dir) or (is_symlink and self._links_to_denied(dirent.path)):
                 continue
             entry = Entry(rel, dirent.name, depth, is_dir, is_symlink, dirent)
             decision = chain.decide(rel, is_dir)
@@ -259,6 +259,13 @@ class Workspace:
         entries.sort(key=lambda e: (not e.is_dir, e.name))
         for entry in entries:
             yield entry, chain
+
+    def _links_to_denied(self, link: str) -> bool:
+        """Whether a link's target, inside the workspace, is denied (a link to `.env` is never listed)."""
+        real = os.path.realpath(link)
+        if not real.startswith(self._root_str + os.sep):
+            return False
+        return self.deny.check(posix_rel(real[len(self._root_str) + 1 :]), os.path.isdir(real)) is not None
 
     def walk_files(
         self, start: Target, include_ignored: bool, on_dir: Callable[[str, os.stat_result], None] | None = None

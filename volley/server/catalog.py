@@ -6,6 +6,7 @@ import dataclasses
 
 from mcp_types import ToolAnnotations
 
+from volley.budget import body_chars
 from volley.server.spec import ToolSpec
 from volley.symbols.source import MAX_SOURCE_BYTES
 from volley.text import human_size
@@ -35,7 +36,8 @@ def _read_limits(ws: Workspace) -> str:
     lim = ws.config.limits
     return (
         f"{lim.read_max_lines} lines per file unless limit is given; lines cut at {lim.max_line_chars} characters; "
-        f"{lim.read_max_chars} characters of text per call (the rest is named with its offset); "
+        f"{min(lim.read_max_chars, body_chars(lim.answer_chars)):,} characters of text per call (the rest is "
+        "named with its offset); "
         f"files over {human_size(lim.max_file_bytes)} refused; at most {lim.batch_max_calls} paths per call."
     )
 
