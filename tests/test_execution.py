@@ -169,6 +169,7 @@ async def test_a_run_over_its_time_limit_is_killed_with_its_children(pyproject: 
         result = await client.call_tool("run_tests", {"keyword": "hangs", "timeout_s": 3})
     pids = [int(p) for p in (pyproject / "pids.txt").read_text().split()]
     assert result.structured_content["status"] == "timed out"
+    assert result.structured_content["leftover_processes"] == 1  # the test's child; pytest itself is not one
     await wait_until_gone(pids)
 
 

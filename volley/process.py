@@ -259,7 +259,7 @@ async def _kill_run(pgid: int, mark: str) -> int:
             await anyio.sleep(0.05)
     if left := _run_members(pgid, mark):
         _signal_all(pgid, left, signal.SIGKILL)
-    return len(members)
+    return len([pid for pid in members if pid != pgid])  # the runner itself, stopped at its time limit, is not one
 
 
 def _signal_all(pgid: int, pids: list[int], sig: signal.Signals) -> None:
