@@ -434,17 +434,19 @@ def _javascript(root: Path) -> list[Toolchain]:
 
 
 def _node_test(script: str) -> list[str] | None:
-    """The argv of a test script that is one `node --test …` command (no shell operators), node found on
-    PATH; None for any other script (it runs as `npm test`)."""
-    try:
-        words = shlex.split(script)
-    except ValueError:
-        return None
+    """The argv of the `node --test …` command a test script runs, alone or as one of its `&&` steps (the
+    others, type checks and the like, are not tests), node found on PATH; None for any other script (it
+    runs as `npm test`)."""
     node = shutil.which("node")
-    plain = not any(w in ("&&", "||", ";", "|", ">", "<", "&") or "$" in w for w in words)
-    if node is None or not plain or len(words) < 2 or words[0] != "node" or "--test" not in words:
-        return None
-    return [node, *words[1:]]
+    for step in script.split("&&"):
+        try:
+            words = shlex.split(step)
+        except ValueError:
+            continue
+        plain = not any(w in ("||", ";", "|", ">", "<", "&") or "$" in w for w in words)
+        if node and plain and len(words) >= 2 and words[0] == "node" and "--test" in words:
+            return [node, *words[1:]]
+    return None
 
 
 def _go(root: Path) -> list[Toolchain]:
