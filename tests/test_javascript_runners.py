@@ -130,3 +130,18 @@ async def test_node_test_runner_counts_locates_and_takes_targets(tmp_path: Path)
     (failure,) = everything["failures"]
     assert (failure["test_id"], failure["path"], failure["line"]) == ("fails", "test/a.test.js", 9)
     assert (one["status"], one["passed"], one["failed"]) == ("passed", 1, 0)
+
+
+async def test_tsc_and_biome_are_run_where_the_project_has_them(tmp_path: Path) -> None:
+    """A TypeScript project with tsconfig.json and biome.json: both linters, each equal to its own report."""
+    write(tmp_path, "package.json", '{"name": "ts", "private": true}\n')
+    write(tmp_path, "tsconfig.json", '{"compilerOptions": {"strict": true, "noEmit": true}, "include": ["src"]}\n')
+    write(tmp_path, "biome.json", "{}\n")
+    write(tmp_path, "src/a.ts", 'const x: number = "a";\nexport function f(a) {\n  return a;\n}\nlet unused = 1;\n')
+    os.symlink(MODULES, tmp_path / "node_modules")
+    async with serve(tmp_path) as client:
+        data = (await client.call_tool("run_linter", {})).structured_content
+    found = {(d["tool"], d["line"], d["code"]) for d in data["diagnostics"]}
+    assert {("tsc", 1, "TS2322"), ("tsc", 2, "TS7006")} <= found
+    assert ("biome", 5, "lint/correctness/noUnusedVariables") in found
+    assert {r["linter"]: r["status"] for r in data["runs"]} == {"tsc": "findings", "biome": "findings"}

@@ -414,6 +414,14 @@ def _javascript(root: Path) -> list[Toolchain]:
                 "detected: node_modules/.bin/eslint",
             )
         )
+    if (bin_dir / "tsc").exists() and (root / "tsconfig.json").exists():
+        argv = [str(bin_dir / "tsc"), "--noEmit", "--pretty", "false"]
+        chains.append(
+            Toolchain("tsc", "lint", "typescript", argv, "tsc", "detected: node_modules/.bin/tsc, tsconfig.json")
+        )
+    if (bin_dir / "biome").exists() and any((root / name).exists() for name in ("biome.json", "biome.jsonc")):
+        argv = [str(bin_dir / "biome"), "lint", "--reporter=json", "--max-diagnostics=none", "."]
+        chains.append(Toolchain("biome", "lint", "javascript", argv, "biome-json", "detected: node_modules/.bin/biome"))
     script = package.get("scripts", {}).get("test") or ""
     runners = []
     if (node_test := _node_test(script)) is not None:

@@ -155,6 +155,46 @@ def _pylint(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
         )
 
 
+_TSC = re.compile(
+    r"^(?P<path>[^\s(][^(\n]*)\((?P<line>\d+),(?P<col>\d+)\): (?P<sev>error|warning) (?P<code>TS\d+): (?P<msg>.*)$",
+    re.MULTILINE,
+)
+
+
+def _tsc(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    """tsc --pretty false: `path(line,col): error TS1234: message` (a message's indented lines left out)."""
+    for m in _TSC.finditer(output):
+        severity: Severity = "error" if m["sev"] == "error" else "warning"
+        yield Diagnostic(
+            path=rel(m["path"], root),
+            line=int(m["line"]),
+            column=int(m["col"]),
+            code=m["code"],
+            severity=severity,
+            message=m["msg"],
+            tool=tool,
+        )
+
+
+_BIOME_SEVERITY: dict[str, Severity] = {"fatal": "error", "error": "error", "warning": "warning"}
+
+
+def _biome(output: str, tool: str, root: str) -> Iterator[Diagnostic]:
+    """biome's JSON reporter (its diagnostics, every one: --max-diagnostics=none)."""
+    for item in json_start(output, "{")["diagnostics"]:
+        location = item.get("location") or {}
+        start = location.get("start") or {}
+        yield Diagnostic(
+            path=rel(location.get("path") or "?", root),
+            line=start.get("line") or 1,
+            column=start.get("column") or 1,
+            code=item.get("category"),
+            severity=_BIOME_SEVERITY.get(item.get("severity", ""), "info"),
+            message=item.get("message") or "",
+            tool=tool,
+        )
+
+
 _LINT: dict[str, Callable[[str, str, str], Iterator[Diagnostic]]] = {
     "ruff-json": _ruff,
     "mypy": _mypy,
@@ -163,4 +203,6 @@ _LINT: dict[str, Callable[[str, str, str], Iterator[Diagnostic]]] = {
     "clippy-json": _clippy,
     "flake8": _flake8,
     "pylint-json": _pylint,
+    "tsc": _tsc,
+    "biome-json": _biome,
 }

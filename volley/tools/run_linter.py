@@ -286,8 +286,10 @@ def _argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[
         argv[at:at] = [*(["--fix"] if fix else []), *report_args]
     if not targets:
         return argv
-    if chain.name == "eslint":
+    if chain.name in ("eslint", "biome"):
         return [*argv[:-1], *targets]  # replaces its default "."
+    if chain.name == "tsc":
+        return argv  # the project as its tsconfig.json says: tsc cannot check some files with a project's options
     if chain.name == "go vet":
         return [*argv[:-1], *(t if t.startswith("./") else f"./{t}" for t in targets)]
     if chain.name == "cargo clippy":
