@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test smoke bench answers realworld contention symbols monorepo checkouts clean
+.PHONY: run test test-slow smoke bench answers realworld contention symbols monorepo checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -23,10 +23,13 @@ run:
 	@$(MAKE) --no-print-directory $(BIN)/.installed 1>&2
 	@exec $(BIN)/volley serve --workspace . --log-level INFO
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed  # lint, format, the suite less its slow tests, two at a time (pytest-xdist)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
+
+test-slow: $(BIN)/.installed  # the long and the load-heavy tests, one at a time (CI runs both targets)
+	$(BIN)/python -m pytest -m slow $(ARGS)
 
 smoke: $(BIN)/.installed  # build the wheel, install it into a fresh venv per Python found, serve from there
 	$(BIN)/python -m tests.wheel_smoke

@@ -204,6 +204,7 @@ async def test_a_directory_with_100000_entries_is_listed_within_the_cap(tmp_path
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.slow
 async def test_a_thousand_mixed_calls_in_flight_each_get_their_own_answer(tmp_path: Path) -> None:
     for i in range(100):
         write(tmp_path, f"files/f{i:03}.txt", f"content of file {i}\n")

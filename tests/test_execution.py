@@ -173,6 +173,7 @@ async def test_a_run_over_its_time_limit_is_killed_with_its_children(pyproject: 
     await wait_until_gone(pids)
 
 
+@pytest.mark.slow
 async def test_a_run_stopped_by_its_time_limit_keeps_what_finished_and_names_what_hung(pyproject: Path) -> None:
     """No report is written when the run is killed: counts come from pytest's live output (was 0 and 0)."""
     async with serve(pyproject) as client:
@@ -297,6 +298,7 @@ def test_nothing_left_running_from_this_module() -> None:
     assert os.path.exists("/proc")  # the pid checks above read /proc
 
 
+@pytest.mark.slow
 async def test_a_run_longer_than_the_clients_patience_still_delivers_its_result(tmp_path: Path) -> None:
     """A client that ends every request after 4 s (and no reset on progress) gets a 6-second suite's result:
     run_tests answers by answer_within_s with what finished and the run's id; test_results waits for the rest."""

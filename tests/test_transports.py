@@ -140,6 +140,7 @@ def test_binding_a_non_loopback_address_without_a_token_is_refused(project: Path
     assert "non-loopback address needs a bearer token" in done.stderr
 
 
+@pytest.mark.slow
 async def test_several_http_clients_with_many_calls_in_flight_each_get_their_own_answers(tmp_path: Path) -> None:
     for i in range(50):
         write(tmp_path, f"files/f{i:02}.txt", f"content of file {i}\n")
