@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import stat
 from dataclasses import dataclass, field
 
 from volley.concurrency import blocking, concurrently
@@ -37,14 +35,6 @@ def cache_of(ws: Workspace) -> SymbolCache:
     return cache
 
 
-def regular(path: str) -> bool:
-    """A regular file (a FIFO, socket or device named by a path is never handed to a search: rg blocks on it)."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
 _sources: dict[str, tuple[list[str], list[str]]] = {}  # root -> (the index's whole list, its source files)
 
 
@@ -55,7 +45,7 @@ def source_files(ws: Workspace, target: Target) -> list[str]:
     list is reused (callers must not change it).
     """
     if not target.is_dir:
-        return [target.rel] if language_of(target.rel) and regular(target.abs) else []
+        return [target.rel] if language_of(target.rel) else []
     files = visible_files(ws, target)
     kept = _sources.get(str(ws.root)) if not target.rel else None
     if kept is not None and kept[0] is files:  # the list is held here, so its identity cannot be reused

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -174,6 +176,8 @@ async def matching_lines(
     ws: Workspace, regex: str, files: list[str], *, first_only: bool = False
 ) -> dict[str, list[GrepLine]]:
     """For other tools: the lines of ``files`` (relative paths) matching ``regex`` (first_only: one per file)."""
+    if len(files) == 1 and not _regular(f"{ws.root}/{files[0]}"):  # a path named by the caller: a FIFO blocks rg
+        return {}
     if not files:
         return {}
     search = functools.partial(
@@ -187,6 +191,13 @@ async def matching_lines(
         shown=regex,
     )
     return await _search_files(ws, search, files)
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 async def _search_files(
