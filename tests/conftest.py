@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -120,3 +121,25 @@ def inotify_watches(pid: int) -> int:
         except OSError:
             continue
     return count
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+async def wait_for(path: Path, words: int = 1) -> None:
+    """Until a test run has written at least ``words`` words to ``path`` (its pids)."""
+    with anyio.fail_after(60):
+        while not path.exists() or len(path.read_text().split()) < words:
+            await anyio.sleep(0.05)
+
+
+async def wait_until_gone(pids: list[int]) -> None:
+    with anyio.fail_after(15):
+        while any(alive(p) for p in pids):
+            await anyio.sleep(0.05)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import SECRET, SERVER_ENV, serve, text_of, write
+from tests.conftest import SECRET, serve, text_of, write
 from volley.errors import VolleyError
 from volley.workspace import Workspace
 
@@ -252,76 +249,3 @@ async def test_the_workspace_deleted_under_a_running_server_gives_clear_errors(t
         listing = await client.call_tool("list_dir", {})
     for result in (read, grep, listing):
         assert result.is_error and "no longer exists" in text_of(result)
-
-
-def test_sigterm_during_a_test_run_kills_the_children_and_exits_cleanly(tmp_path: Path) -> None:
-    ws = tmp_path / "proj"
-    write(ws, "pyproject.toml", "[project]\nname='x'\nversion='0'\n")
-    write(
-        ws,
-        "tests/test_wait.py",
-        (
-            "import os, subprocess, sys, time\n"
-            "def test_wait():\n"
-            "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
-            "    out = os.path.join(os.path.dirname(__file__), '..', 'pids.txt')\n"
-            "    open(out, 'w').write(f'{os.getpid()} {child.pid}')\n"
-            "    time.sleep(120)\n"
-        ),
-    )
-    request = json.dumps(
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "run_tests", "arguments": {}}}
-    )
-    init = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        }
-    )
-    initialized = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    server = subprocess.Popen(
-        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws)],
-        env=SERVER_ENV,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert server.stdin is not None and server.stdout is not None
-    server.stdin.write(init + "\n")
-    server.stdin.flush()
-    server.stdout.readline()
-    server.stdin.write(initialized + "\n" + request + "\n")
-    server.stdin.flush()
-    pids_file = ws / "pids.txt"
-    with anyio.from_thread.start_blocking_portal() as portal:
-        portal.call(_wait_for_file, pids_file)
-    pids = [int(p) for p in pids_file.read_text().split()]
-    server.send_signal(signal.SIGTERM)
-    assert server.wait(timeout=30) == 0
-    with anyio.from_thread.start_blocking_portal() as portal:
-        portal.call(_wait_until_gone, pids)
-
-
-async def _wait_for_file(path: Path) -> None:
-    with anyio.fail_after(60):
-        while not path.exists() or not path.read_text().strip():
-            await anyio.sleep(0.05)
-
-
-async def _wait_until_gone(pids: list[int]) -> None:
-    def alive(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
-        except OSError:
-            return False
-
-    with anyio.fail_after(15):
-        while any(alive(p) for p in pids):
-            await anyio.sleep(0.05)

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import serve, text_of, write
+from tests.conftest import serve, text_of, wait_for, wait_until_gone, write
 
 pytestmark = pytest.mark.anyio
 
@@ -70,26 +70,6 @@ def pyproject(tmp_path: Path) -> Path:
     write(ws, "pkg/clean.py", "def g():\n    return 1\n")
     write(ws, "tests/test_sample.py", TESTS)
     return ws
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
-async def wait_for(path: Path) -> None:
-    with anyio.fail_after(30):
-        while not path.exists() or not path.read_text():
-            await anyio.sleep(0.05)
-
-
-async def wait_until_gone(pids: list[int]) -> None:
-    with anyio.fail_after(15):
-        while any(alive(p) for p in pids):
-            await anyio.sleep(0.05)
 
 
 async def test_toolchains_are_detected_and_explained(pyproject: Path) -> None:

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SERVER_ENV, write
-from tests.test_execution import alive
+from tests.conftest import SERVER_ENV, alive, write
 from tests.test_stdio import INIT, INITIALIZED, _message
 
 # Each call goes once as a client sends it (the lane takes it) and once with a `_meta` the SDK must

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import SERVER_ENV, serve, settle, text_of, write
+from tests.conftest import SERVER_ENV, serve, settle, text_of, wait_for, wait_until_gone, write
 from volley import process, ripgrep
 
 pytestmark = pytest.mark.anyio
@@ -107,7 +107,7 @@ def test_nothing_a_test_run_started_outlives_the_server(tmp_path: Path, ending: 
     server.stdin.flush()
     pids_file = tmp_path / "pids.txt"
     with anyio.from_thread.start_blocking_portal() as portal:
-        portal.call(_wait_for_file, pids_file)
+        portal.call(wait_for, pids_file, 3)
     pids = [int(p) for p in pids_file.read_text().split()]
     if ending == "stdin closed":
         server.stdin.close()  # the run is a job: the server answers it, or stops it at the drain's end
@@ -116,25 +116,7 @@ def test_nothing_a_test_run_started_outlives_the_server(tmp_path: Path, ending: 
         server.send_signal(getattr(signal, ending))
     server.wait(timeout=60)
     with anyio.from_thread.start_blocking_portal() as portal:
-        portal.call(_wait_until_gone, pids)
-
-
-async def _wait_for_file(path: Path) -> None:
-    with anyio.fail_after(60):
-        while not path.exists() or len(path.read_text().split()) < 3:
-            await anyio.sleep(0.05)
-
-
-async def _wait_until_gone(pids: list[int]) -> None:
-    def alive(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
-        except OSError:
-            return False
-
-    with anyio.fail_after(20):
-        while any(alive(p) for p in pids):
-            await anyio.sleep(0.05)
+        portal.call(wait_until_gone, pids)
 
 
 async def test_errors_never_echo_a_huge_input_and_are_never_empty(tmp_path: Path) -> None:

@@ -18,8 +18,7 @@ from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import SERVER_ENV, text_of, write
-from tests.test_execution import wait_for, wait_until_gone
+from tests.conftest import SERVER_ENV, text_of, wait_for, wait_until_gone, write
 
 pytestmark = pytest.mark.anyio
 INIT = {

@@ -66,3 +66,12 @@ def numbered(lines: list[str], start: int) -> str:
                 _NUMBERS.extend([f"{n:>6}\t" for n in range(len(_NUMBERS) + 1, end)])
         numbers = _NUMBERS[start - 1 : end - 1]
     return "\n".join(map("".join, zip(numbers, lines, strict=True))) + "\n"
+
+
+def read_report(path: str) -> str | None:
+    """A report a runner wrote to a file of ours, or None when it wrote none."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None

@@ -19,6 +19,7 @@ from volley.parsers import Diagnostic, read_lint
 from volley.process import run_process
 from volley.runs import head_and_tail
 from volley.stat_keys import StatKey, stat_key
+from volley.text import read_report
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import workspace_target
 from volley.workspace import Workspace
@@ -217,7 +218,7 @@ async def _lint_group(
         if explicit and chain.name == "ruff":
             argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]  # its own `exclude` still applies
         done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
-        report = _read(report_path) if any(report_path in word for word in argv) else None
+        report = read_report(report_path) if any(report_path in word for word in argv) else None
     if report is not None and allowed is not None:  # a line per finding, its path first
         report = "".join(line for line in report.splitlines(True) if _path_of(line) in allowed)
     output = done.output.decode("utf-8", errors="replace")
@@ -254,14 +255,6 @@ async def _lint_group(
 
 def _path_of(line: str) -> str:
     return line.split(":", 1)[0].removeprefix("./")
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def _argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[str]:

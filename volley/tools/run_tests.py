@@ -20,6 +20,7 @@ from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
 from volley.runs import head_and_tail
 from volley.test_argv import launch
+from volley.text import read_report
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import plain_word, test_target
 from volley.workspace import Workspace
@@ -205,7 +206,7 @@ async def _execute(
 
             env = {**chain.env, **run.env}
             done = await run_process(run.argv, cwd=str(ws.root), env=env, timeout=limit, on_output=take)
-            report = _read(run.report) if run.report else None
+            report = read_report(run.report) if run.report else None
     output = done.output.decode("utf-8", errors="replace")
     running = None
     if done.timed_out:  # no report was written: what finished, and what was running, from the live output
@@ -306,14 +307,6 @@ async def _report_progress(job: Job, progress: Progress) -> None:
         elif time.monotonic() - last_sent >= PROGRESS_EVERY_S:
             phase = lines[-1][:120].decode("utf-8", errors="replace").strip() if lines else "starting"
             await send(job.elapsed(), f"running: {phase}")
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def _status(chain: Toolchain, done: Completed, counts: TestCounts | None) -> Status:
