@@ -208,3 +208,23 @@ async def test_a_link_to_a_denied_file_is_never_listed(tmp_path: Path) -> None:
     async with serve(tmp_path) as client:
         listing = text_of(await client.call_tool("list_dir", {"depth": 3, "include_ignored": True}))
     assert "env_link" not in listing and "pem_link" not in listing and "ok.txt" in listing
+
+
+async def test_a_hard_link_to_a_denied_file_is_not_shown(tmp_path: Path) -> None:
+    """`ln .env notes.txt` showed the secret through its other name; a hard link between two ordinary files
+    still reads."""
+    write(tmp_path, ".env", "API_KEY=TOP-SECRET-VALUE-41\n")
+    write(tmp_path, "config/.env.local", "DB_PASSWORD=TOP-SECRET-VALUE-41\n")
+    os.link(tmp_path / ".env", tmp_path / "notes.txt")
+    os.link(tmp_path / "config/.env.local", tmp_path / "docs.md")
+    write(tmp_path, "a.txt", "plain words\n")
+    os.link(tmp_path / "a.txt", tmp_path / "b.txt")
+    async with serve(tmp_path) as client:
+        read = await client.call_tool("read_file", {"path": "notes.txt"})  # before any walk: it walks first
+        other = await client.call_tool("read_file", {"path": "docs.md"})
+        found = await client.call_tool("grep", {"pattern": "TOP-SECRET"})
+        plain = await client.call_tool("read_file", {"path": "b.txt"})
+    assert read.is_error and "hard link" in text_of(read) and "TOP-SECRET" not in text_of(read)
+    assert other.is_error and "TOP-SECRET" not in text_of(other)
+    assert found.structured_content["total_matches"] == 0
+    assert "plain words" in text_of(plain)

@@ -44,6 +44,15 @@ def visible_files(ws: Workspace, start: Target, include_ignored: bool = False) -
     return index_of(ws).files(start, include_ignored)
 
 
+def hard_link_to_denied(ws: Workspace, st: os.stat_result) -> bool:
+    """Whether this file (with more than one name) is a denied file's content under another name; the whole
+    tree is walked first (the kept index: once), so every denied file it holds has been met (blocking)."""
+    if st.st_nlink <= 1:
+        return False
+    index_of(ws).files(ws.resolve("."), False)
+    return ws.links_to_denied_content(st)
+
+
 class FileIndex:
     """Visible files of the whole workspace, one list with and one without ignored files."""
 

@@ -6,6 +6,7 @@ the sandbox or the rules.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -60,6 +61,7 @@ class Workspace:
         self._root_str = real
         self._fixed_config = config
         self.flags = flags or {}
+        self.denied_inodes: set[tuple[int, int]] = set()  # (device, inode) of denied files the walks met
         self.reload()
         from volley.runs import shared_store  # its imports wait until a workspace is served
 
@@ -245,7 +247,11 @@ class Workspace:
                 is_dir = dirent.is_dir(follow_symlinks=False)
             except OSError:
                 continue
-            if self.deny.denies(rel, is_dir) or (is_symlink and self._links_to_denied(dirent.path)):
+            if self.deny.denies(rel, is_dir):
+                if not is_dir and not is_symlink:  # its inode: another name for it (a hard link) is denied too
+                    self._note_denied(path, dirent)
+                continue
+            if is_symlink and self._links_to_denied(dirent.path):
                 continue
             entry = Entry(rel, dirent.name, depth, is_dir, is_symlink, dirent)
             decision = chain.decide(rel, is_dir)
@@ -259,6 +265,14 @@ class Workspace:
         entries.sort(key=lambda e: (not e.is_dir, e.name))
         for entry in entries:
             yield entry, chain
+
+    def _note_denied(self, directory: str, dirent: os.DirEntry[str]) -> None:
+        with contextlib.suppress(OSError):
+            self.denied_inodes.add((os.stat(directory).st_dev, dirent.inode()))
+
+    def links_to_denied_content(self, st: os.stat_result) -> bool:
+        """Whether a file with more than one name shares its inode with a denied file a walk has met."""
+        return st.st_nlink > 1 and (st.st_dev, st.st_ino) in self.denied_inodes
 
     def _links_to_denied(self, link: str) -> bool:
         """Whether a link's target, inside the workspace, is denied (a link to `.env` is never listed)."""

@@ -18,7 +18,7 @@ from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
-from volley.index import index_of, visible_files
+from volley.index import hard_link_to_denied, index_of, visible_files
 from volley.ripgrep import Engine
 from volley.workspace import Target, Workspace
 
@@ -208,7 +208,21 @@ async def _search_files(
         [functools.partial(blocking, search, [f"{ws.root}/{rel}" for rel in part]) for part in parts]
     )
     chunks = [chunk for part in found for chunk in part]
-    return _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
+    by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
+    return await blocking(_without_denied_content, ws, by_file)
+
+
+def _without_denied_content(ws: Workspace, by_file: dict[str, list[GrepLine]]) -> dict[str, list[GrepLine]]:
+    """Files with matches, less any that is a hard link to a denied file (one stat per file with a match)."""
+    kept = {}
+    for rel, lines in by_file.items():
+        try:
+            st = os.stat(f"{ws.root}/{rel}")
+        except OSError:
+            continue
+        if not hard_link_to_denied(ws, st):
+            kept[rel] = lines
+    return kept
 
 
 def escape(text: str) -> str:
@@ -246,7 +260,7 @@ def _search_cover(ws: Workspace, search: Callable[[list[str]], list[str]], cover
     itself (a new .env, a new ignored log) is dropped from the answer, as the index does not hold it."""
     root = str(ws.root)
     found = _parse(search([f"{root}/{p}" if p else root for p in cover.paths]), len(root) + 1, None)
-    return {rel: lines for rel, lines in found.items() if cover.holds(rel)}
+    return _without_denied_content(ws, {rel: lines for rel, lines in found.items() if cover.holds(rel)})
 
 
 def _filtered(ws: Workspace, target: Target, globs: list[str], include_ignored: bool) -> list[str]:

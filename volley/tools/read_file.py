@@ -15,6 +15,7 @@ from volley.budget import body_chars
 from volley.cache import LINES, MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
+from volley.index import hard_link_to_denied
 from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_encoding
 from volley.workspace import Target, Workspace
 
@@ -147,6 +148,8 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise ContentError(f"'{shown}' is not a regular file: it cannot be read")
+            if hard_link_to_denied(ws, st):
+                raise ContentError(f"access denied: '{shown}' is another name (a hard link) for a denied file")
             os.set_blocking(fd, True)
             size = st.st_size
             if size > limits.max_file_bytes:
