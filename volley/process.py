@@ -100,6 +100,20 @@ def marked_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, **(env or {}), MARK: f"{os.getpid()}-{next(_RUN_IDS)}"}
 
 
+def argv_parts(paths: list[str], chars: int) -> list[list[str]]:
+    """``paths`` in runs of at most ``chars`` characters of names (at least one each): a command line stays
+    inside every platform's limit whatever the number of files."""
+    parts: list[list[str]] = []
+    size = chars + 1
+    for path in paths:
+        if size + len(path) + 1 > chars:
+            parts.append([])
+            size = 0
+        parts[-1].append(path)
+        size += len(path) + 1
+    return parts
+
+
 def pdeathsig_prefix(program: str) -> list[str]:
     """On Linux, `setpriv --pdeathsig KILL`: the child dies with the server, even one killed with SIGKILL
     (a program that cannot be found is left to fail as itself, with Python's error)."""

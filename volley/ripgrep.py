@@ -22,7 +22,7 @@ from typing import Literal
 
 from volley.concurrency import abandoned
 from volley.errors import InputError, ToolchainError
-from volley.process import run_blocking
+from volley.process import argv_parts, run_blocking
 
 Engine = Literal["auto", "python-ripgrep", "rg"]
 _ARGV_BYTES = 512 * 1024  # paths per rg process: well under the kernel's limit on a command line
@@ -99,7 +99,7 @@ def _with_binary(
             argv += ["--file", pattern.name, "--"]
         else:
             argv += ["--regexp", regex, "--"]
-        for part in _parts(paths):
+        for part in argv_parts(paths, _ARGV_BYTES):  # no paths: no search (rg alone would search its cwd)
             chunks += _run(argv, part)
     return chunks
 
@@ -115,15 +115,3 @@ def _run(argv: list[str], paths: list[str]) -> list[str]:
     # exit 2 with nothing said: a file named could not be read (deleted since it was listed): it has no match
     text = done.stdout.decode("utf-8", errors="replace")
     return [chunk for chunk in text.split("\n\n") if chunk.strip()]
-
-
-def _parts(paths: list[str]) -> list[list[str]]:
-    parts: list[list[str]] = [[]]
-    size = 0
-    for path in paths:
-        if size + len(path) + 1 > _ARGV_BYTES and parts[-1]:
-            parts.append([])
-            size = 0
-        parts[-1].append(path)
-        size += len(path) + 1
-    return parts

@@ -217,25 +217,39 @@ def _python(root: Path) -> list[Toolchain]:
 
 def _pytest_configured(root: Path) -> str:
     """Where the project says its tests run on pytest ('' when it does not)."""
-    for name, marker in (
-        ("pytest.ini", "[pytest]"),
-        ("pyproject.toml", "[tool.pytest"),
-        ("setup.cfg", "[tool:pytest]"),
-        ("tox.ini", "[pytest]"),
-        ("tox.ini", "pytest"),
-        ("setup.py", "pytest"),  # tests_require, setup_requires=["pytest-runner"]
-        ("pyproject.toml", "pytest"),  # a test extra or dependency group
-        ("requirements-dev.txt", "pytest"),
-        ("requirements-test.txt", "pytest"),
-        ("test-requirements.txt", "pytest"),
-        ("dev-requirements.txt", "pytest"),
-    ):
-        try:
-            if marker in (root / name).read_text(errors="replace"):
-                return f"{name} {marker}" if marker.startswith("[") else f"{name} names pytest"
-        except OSError:
-            continue
+    found = _first_mention(
+        root,
+        (
+            ("pytest.ini", "[pytest]"),
+            ("pyproject.toml", "[tool.pytest"),
+            ("setup.cfg", "[tool:pytest]"),
+            ("tox.ini", "[pytest]"),
+            ("tox.ini", "pytest"),
+            ("setup.py", "pytest"),  # tests_require, setup_requires=["pytest-runner"]
+            ("pyproject.toml", "pytest"),  # a test extra or dependency group
+            ("requirements-dev.txt", "pytest"),
+            ("requirements-test.txt", "pytest"),
+            ("test-requirements.txt", "pytest"),
+            ("dev-requirements.txt", "pytest"),
+        ),
+    )
+    if found:
+        return f"{found[0]} {found[1]}" if found[1].startswith("[") else f"{found[0]} names pytest"
     return "conftest.py" if (root / "conftest.py").exists() or (root / "tests" / "conftest.py").exists() else ""
+
+
+def _first_mention(root: Path, candidates: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
+    """The first (file, text) of ``candidates`` whose file at the root holds that text; each file read once."""
+    texts: dict[str, str] = {}
+    for name, marker in candidates:
+        if name not in texts:
+            try:
+                texts[name] = (root / name).read_text(errors="replace")
+            except OSError:
+                texts[name] = ""
+        if marker in texts[name]:
+            return name, marker
+    return None
 
 
 _OTHER_LINTERS = {
@@ -246,7 +260,7 @@ _OTHER_LINTERS = {
 
 def _other_python_linters(root: Path) -> dict[str, str]:
     """flake8 and pylint where the project's config has a section for them: linter → where it is configured."""
-    places = {
+    places: dict[str, tuple[tuple[str, str], ...]] = {
         "flake8": ((".flake8", "[flake8]"), ("setup.cfg", "[flake8]"), ("tox.ini", "[flake8]")),
         "pylint": (
             (".pylintrc", "["),
@@ -258,13 +272,8 @@ def _other_python_linters(root: Path) -> dict[str, str]:
     }
     found = {}
     for linter, candidates in places.items():
-        for name, marker in candidates:
-            try:
-                if marker in (root / name).read_text(errors="replace"):
-                    found[linter] = f"{name} {marker if marker != '[' else ''}".strip()
-                    break
-            except OSError:
-                continue
+        if mention := _first_mention(root, candidates):
+            found[linter] = f"{mention[0]} {mention[1] if mention[1] != '[' else ''}".strip()
     return found
 
 

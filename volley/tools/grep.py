@@ -176,10 +176,8 @@ async def matching_lines(
     ws: Workspace, regex: str, files: list[str], *, first_only: bool = False
 ) -> dict[str, list[GrepLine]]:
     """For other tools: the lines of ``files`` (relative paths) matching ``regex`` (first_only: one per file)."""
-    if len(files) == 1 and not _regular(f"{ws.root}/{files[0]}"):  # a path named by the caller: a FIFO blocks rg
-        return {}
-    if not files:
-        return {}
+    if not files or (len(files) == 1 and not await blocking(_regular, f"{ws.root}/{files[0]}")):
+        return {}  # (one file is a path the caller named: a FIFO there would block rg)
     search = functools.partial(
         _search,
         ws.config.search_engine,
@@ -209,11 +207,14 @@ async def _search_files(
     )
     chunks = [chunk for part in found for chunk in part]
     by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
-    return await blocking(_without_denied_content, ws, by_file)
+    return await blocking(_without_denied_content, ws, by_file) if ws.denied_inodes else by_file
 
 
 def _without_denied_content(ws: Workspace, by_file: dict[str, list[GrepLine]]) -> dict[str, list[GrepLine]]:
-    """Files with matches, less any that is a hard link to a denied file (one stat per file with a match)."""
+    """Files with matches, less any that is a hard link to a denied file (one stat per file with a match, where
+    the walks met a denied file at all)."""
+    if not ws.denied_inodes:
+        return by_file
     kept = {}
     for rel, lines in by_file.items():
         try:

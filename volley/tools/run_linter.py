@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -16,7 +15,7 @@ from volley.concurrency import blocking
 from volley.errors import InputError
 from volley.index import visible_files
 from volley.parsers import Diagnostic, read_lint
-from volley.process import run_process
+from volley.process import argv_parts, run_process
 from volley.runs import head_and_tail
 from volley.stat_keys import StatKey, stat_key
 from volley.text import read_report
@@ -151,15 +150,16 @@ async def lint_once(ws: Workspace, chain: Toolchain, targets: list[str], fix: bo
     groups, files, allowed = [targets], None, None
     if chain.parser in _GIVEN_FILES:
         files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
-        groups = list(_chunks(files))
+        groups = argv_parts(files, ARGV_CHARS)
     elif chain.parser == "flake8":  # named files escape its `exclude`: it walks, and only what we may show is kept
         allowed = set(await blocking(sandboxed_files, ws, targets, PY_SOURCES))
-    watched = (
-        (files if chain.name == "ruff" else await blocking(sandboxed_files, ws, targets, JS_SOURCES)) if fix else []
-    )
-    before = await blocking(_stats, ws, watched or [])
+    watched: list[str] = []
+    if fix:
+        watched = files if files is not None else await blocking(sandboxed_files, ws, targets, JS_SOURCES)
+    before = await blocking(_stats, ws, watched) if fix else {}
     done = [await _lint_group(ws, chain, group, fix, files is not None, allowed) for group in groups]
-    changed = [path for path, key in (await blocking(_stats, ws, watched or [])).items() if before.get(path) != key]
+    after = await blocking(_stats, ws, watched) if fix else {}
+    changed = [path for path, key in after.items() if before.get(path) != key]
     if not done:
         run = LinterRun(linter=chain.name, argv=chain.argv, status="clean", exit_code=None, duration_s=0, run_id=None)
         return LintOnce(run.model_copy(update={"output_head": "(no files for this linter in the paths)"}), [], [])
@@ -187,19 +187,6 @@ def sandboxed_files(ws: Workspace, targets: list[str], suffixes: tuple[str, ...]
             continue
         found.update(dict.fromkeys(f for f in visible_files(ws, target) if f.endswith(suffixes)))
     return list(found)
-
-
-def _chunks(files: list[str]) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    size = 0
-    for path in files:
-        if chunk and size + len(path) + 1 > ARGV_CHARS:
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(path)
-        size += len(path) + 1
-    if chunk:
-        yield chunk
 
 
 def _stats(ws: Workspace, files: list[str]) -> dict[str, StatKey | None]:
