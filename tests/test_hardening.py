@@ -228,3 +228,21 @@ async def test_a_hard_link_to_a_denied_file_is_not_shown(tmp_path: Path) -> None
     assert other.is_error and "TOP-SECRET" not in text_of(other)
     assert found.structured_content["total_matches"] == 0
     assert "plain words" in text_of(plain)
+
+
+async def test_a_hard_link_to_a_denied_file_is_not_parsed_by_the_symbol_tools(tmp_path: Path) -> None:
+    """A denied file's content under a source file's name (`ln .env settings.py`) showed through outline,
+    find_symbol, find_references and repo_map."""
+    write(tmp_path, ".env", 'API_KEY = "TOP-SECRET-VALUE-41"\n\ndef secret_helper():\n    return API_KEY\n')
+    os.link(tmp_path / ".env", tmp_path / "settings.py")
+    write(tmp_path, "app.py", "from settings import API_KEY\n\ndef main():\n    return API_KEY\n")
+    async with serve(tmp_path) as client:
+        outline = await client.call_tool("outline", {"path": "settings.py"})
+        tree = await client.call_tool("outline", {"path": "."})
+        found = await client.call_tool("find_symbol", {"name": "secret_helper", "include_body": True})
+        uses = await client.call_tool("find_references", {"name": "API_KEY"})
+        ranked = await client.call_tool("repo_map", {})
+    assert outline.is_error and "hard link" in text_of(outline)
+    for result in (tree, found, uses, ranked):
+        assert not result.is_error and "TOP-SECRET" not in text_of(result) + str(result.structured_content)
+    assert "settings.py" not in text_of(found) and "app.py" in text_of(uses)

@@ -5,6 +5,7 @@ Blocking work (tree-sitter releases the GIL while it parses): call it from worke
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -13,11 +14,13 @@ import threading
 from array import array
 from bisect import bisect_right
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import tree_sitter as ts
 
+from volley.exact_open import Moved, NotRegular, open_exact
 from volley.stat_keys import StatKey, too_fresh
 from volley.stat_keys import key as stat_key_of
 from volley.symbols.languages import load
@@ -168,8 +171,22 @@ class SymbolCache:
         self._unsaved: list[tuple[str, StatKey, FileSymbols]] = []
         self.parsed = 0  # files parsed since start (the rest came from the caches)
 
-    def get(self, path: str, language: str, *, with_names: bool = False, max_bytes: int | None = None) -> FileSymbols:
-        st = os.stat(path)
+    def get(
+        self,
+        path: str,
+        language: str,
+        *,
+        with_names: bool = False,
+        max_bytes: int | None = None,
+        refused: Callable[[os.stat_result], bool] | None = None,
+    ) -> FileSymbols:
+        """``path``'s symbols (absolute, links resolved: a link met on the way is never followed). ``refused``
+        says which files are not to be read (a hard link to a denied file): Refused."""
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(errno.EINVAL, "not a regular file", path)  # a FIFO named x.py never blocks a worker
+        if refused is not None and refused(st):
+            raise Refused(errno.EACCES, "denied", path)
         key = stat_key_of(st)
         with self._lock:
             kept = self._files.get(path)
@@ -179,14 +196,12 @@ class SymbolCache:
         if self.disk is not None and (stored := self.disk.get(path, key, with_names)) is not None:
             self._keep(path, key, stored)
             return stored
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegular(path)  # a FIFO named x.py must not block a worker forever
         if max_bytes is not None and st.st_size > max_bytes:
             raise FileTooLarge(path, st.st_size)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with open(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the stat
-                raise NotRegular(path)
+        with open(open_exact(path), "rb") as f:
+            opened = os.fstat(f.fileno())
+            if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+                raise Moved(errno.ESTALE, "replaced since its stat", path)
             source = f.read()
         tree = parse(source, language)
         symbols = FileSymbols(
@@ -220,8 +235,8 @@ class SymbolCache:
                 self._files.popitem(last=False)
 
 
-class NotRegular(OSError):
-    """Not a regular file (a FIFO, a socket, a device): never opened for reading."""
+class Refused(OSError):
+    """A file the workspace's rules keep from being read under this name."""
 
 
 class FileTooLarge(Exception):

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
-from volley.index import visible_files
+from volley.index import hard_link_to_denied, visible_files
 from volley.symbols.disk import DiskSymbols
-from volley.symbols.extract import FileSymbols, FileTooLarge, SymbolCache
+from volley.symbols.extract import FileSymbols, FileTooLarge, Refused, SymbolCache
 from volley.symbols.languages import language_of
 from volley.text import human_size
 from volley.workspace import Target, Workspace
@@ -61,42 +61,47 @@ class Parsed:
     symbols: dict[str, FileSymbols] = field(default_factory=dict)  # by relative path
     too_large: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)  # hard links to denied files: left out
 
 
 async def parse_files(ws: Workspace, rels: list[str], *, with_names: bool = False) -> Parsed:
     """Each file's symbols (from the cache when its stat holds), parsed on the worker threads."""
     count = max(1, min(CORES, ws.config.concurrency.threads, len(rels) // PART_MIN_FILES))
     parts = [rels[i::count] for i in range(count)]
-    job = functools.partial(_parse_part, cache_of(ws), str(ws.root), with_names)
+    job = functools.partial(_parse_part, cache_of(ws), ws, with_names)
     done: list[Parsed] = await concurrently([functools.partial(blocking, job, part) for part in parts])
     merged = Parsed()
     for part in done:
         merged.symbols.update(part.symbols)
         merged.too_large += part.too_large
         merged.unreadable += part.unreadable
+        merged.denied += part.denied
     merged.symbols = {rel: merged.symbols[rel] for rel in sorted(merged.symbols)}
     return merged
 
 
-def _parse_part(cache: SymbolCache, root: str, with_names: bool, rels: list[str]) -> Parsed:
+def _parse_part(cache: SymbolCache, ws: Workspace, with_names: bool, rels: list[str]) -> Parsed:
     parsed = Parsed()
     try:
-        _parse_into(parsed, cache, root, with_names, rels)
+        _parse_into(parsed, cache, ws, with_names, rels)
     finally:
         cache.save()
     return parsed
 
 
-def _parse_into(parsed: Parsed, cache: SymbolCache, root: str, with_names: bool, rels: list[str]) -> None:
+def _parse_into(parsed: Parsed, cache: SymbolCache, ws: Workspace, with_names: bool, rels: list[str]) -> None:
+    root, refused = str(ws.root), functools.partial(hard_link_to_denied, ws)
     for rel in rels:
         language = language_of(rel)
         if language is None:
             continue
         try:
             parsed.symbols[rel] = cache.get(
-                f"{root}/{rel}", language, with_names=with_names, max_bytes=MAX_SOURCE_BYTES
+                f"{root}/{rel}", language, with_names=with_names, max_bytes=MAX_SOURCE_BYTES, refused=refused
             )
         except FileTooLarge:
             parsed.too_large.append(rel)
+        except Refused:
+            parsed.denied.append(rel)
         except OSError:
             parsed.unreadable.append(rel)  # deleted or unreadable since it was listed

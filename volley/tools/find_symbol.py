@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.errors import InputError
+from volley.exact_open import read_exact
 from volley.symbols.extract import Definition, FileSymbols
 from volley.symbols.languages import GRAMMARS, SUPPORTED, language_of
 from volley.symbols.source import parse_files, source_files, too_large_note
@@ -194,8 +195,10 @@ def _matcher(name: str, kind: str | None) -> Callable[[Definition], bool]:
 
 def _body(path: str, d: Definition, chars: int) -> str:
     """The definition's lines, numbered, cut at BODY_MAX_LINES or ``chars`` with the way to the rest."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = f.read().splitlines()[d.line - 1 : d.end_line]
+    try:
+        lines = read_exact(path).decode("utf-8", errors="replace").splitlines()[d.line - 1 : d.end_line]
+    except OSError:
+        return f"[the file was moved or replaced since it was parsed: read_file it at line {d.line}]"
     shown: list[str] = []
     for line in lines[:BODY_MAX_LINES]:
         chars -= len(line) + 8

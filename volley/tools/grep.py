@@ -6,6 +6,8 @@ import functools
 import os
 import re
 import stat
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -18,6 +20,7 @@ from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
+from volley.exact_open import changed_since, read_exact
 from volley.index import hard_link_to_denied, index_of, visible_files
 from volley.ripgrep import Engine
 from volley.workspace import Target, Workspace
@@ -202,19 +205,57 @@ async def _search_files(
     ws: Workspace, search: Callable[[list[str]], list[str]], files: list[str]
 ) -> dict[str, list[GrepLine]]:
     parts = _split(files, min(CORES, ws.config.concurrency.threads))
+    started = time.time_ns()
     found = await concurrently(
         [functools.partial(blocking, search, [f"{ws.root}/{rel}" for rel in part]) for part in parts]
     )
     chunks = [chunk for part in found for chunk in part]
     by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
-    return await blocking(_without_denied_content, ws, by_file) if ws.denied_inodes else by_file
+    return await blocking(_trusted, ws, search, by_file, started)
+
+
+def _trusted(
+    ws: Workspace, search: Callable[[list[str]], list[str]], by_file: dict[str, list[GrepLine]], started_ns: int
+) -> dict[str, list[GrepLine]]:
+    """What rg found, less what it may have read elsewhere (blocking). rg follows a link swapped in for a
+    path it was given; a file whose path changed since the search started is searched again from a copy
+    read through ``open_exact`` (or dropped when it can no longer be), and hard links to denied files go."""
+    root = str(ws.root)
+    suspects = sorted(changed_since(root, list(by_file), started_ns))
+    if suspects:
+        by_file.update(_searched_again(search, root, suspects))
+        for rel in suspects:
+            if not by_file[rel]:
+                del by_file[rel]
+    return _without_denied_content(ws, by_file) if ws.denied_inodes else by_file
+
+
+def _searched_again(search: Callable[[list[str]], list[str]], root: str, rels: list[str]) -> dict[str, list[GrepLine]]:
+    """Each file searched in a private copy of what ``open_exact`` reads at its path (nothing if it cannot)."""
+    again: dict[str, list[GrepLine]] = {rel: [] for rel in rels}
+    with tempfile.TemporaryDirectory(prefix="volley-grep-") as private:
+        copies: dict[str, str] = {}
+        for rel in rels:
+            try:
+                content = read_exact(f"{root}/{rel}")
+            except OSError:
+                continue
+            copies[str(len(copies))] = rel
+            with open(f"{private}/{len(copies) - 1}", "wb") as f:
+                f.write(content)
+        if not copies:
+            return again
+        found = search([f"{private}/{name}" for name in copies])
+        only = next(iter(copies)) if len(copies) == 1 else None
+        for name, lines in _parse(found, len(private) + 1, only).items():
+            rel = copies[name]
+            again[rel] = [line.model_copy(update={"path": rel}) for line in lines]
+    return again
 
 
 def _without_denied_content(ws: Workspace, by_file: dict[str, list[GrepLine]]) -> dict[str, list[GrepLine]]:
     """Files with matches, less any that is a hard link to a denied file (one stat per file with a match, where
     the walks met a denied file at all)."""
-    if not ws.denied_inodes:
-        return by_file
     kept = {}
     for rel, lines in by_file.items():
         try:
@@ -260,8 +301,9 @@ def _search_cover(ws: Workspace, search: Callable[[list[str]], list[str]], cover
     not followed): in a whole directory every file is visible. A file that appeared since the index proved
     itself (a new .env, a new ignored log) is dropped from the answer, as the index does not hold it."""
     root = str(ws.root)
+    started = time.time_ns()
     found = _parse(search([f"{root}/{p}" if p else root for p in cover.paths]), len(root) + 1, None)
-    return _without_denied_content(ws, {rel: lines for rel, lines in found.items() if cover.holds(rel)})
+    return _trusted(ws, search, {rel: lines for rel, lines in found.items() if cover.holds(rel)}, started)
 
 
 def _filtered(ws: Workspace, target: Target, globs: list[str], include_ignored: bool) -> list[str]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
 from volley.concurrency import blocking
-from volley.errors import InputError
+from volley.errors import DeniedError, InputError
 from volley.symbols.extract import Definition
 from volley.symbols.languages import SUPPORTED, require_language
 from volley.symbols.source import MAX_SOURCE_BYTES, Parsed, parse_files, source_files, too_large_note
@@ -91,6 +91,8 @@ async def outline(
     rels = await blocking(source_files, ws, target)
     chosen = rels[offset : offset + _MAX_FILES_PER_CALL]
     parsed = await parse_files(ws, chosen)
+    if not target.is_dir and parsed.denied:
+        raise DeniedError(f"access denied: '{target.rel}' is another name (a hard link) for a denied file")
     if not target.is_dir and parsed.unreadable:
         raise InputError(f"{target.rel} is not a regular file that can be read (a FIFO, a socket, a device?)")
     if not target.is_dir and parsed.too_large:

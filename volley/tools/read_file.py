@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import stat
 from dataclasses import dataclass
 from typing import Annotated, BinaryIO
 
@@ -15,6 +14,7 @@ from volley.budget import body_chars
 from volley.cache import LINES, MAX_FILE_BYTES, LineCache
 from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
+from volley.exact_open import Moved, NotRegular, open_exact
 from volley.index import hard_link_to_denied
 from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_encoding
 from volley.workspace import Target, Workspace
@@ -142,15 +142,11 @@ def _resolve_and_read(ws: Workspace, path: str, offset: int, count: int) -> tupl
 def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspace) -> _Window:
     limits = ws.config.limits
     try:
-        # O_NONBLOCK: a FIFO swapped in after the check cannot hang us; O_NOFOLLOW: nor can a link
-        fd = os.open(abs_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        fd = open_exact(abs_path)  # a FIFO or a link swapped in after the check is refused, never followed
         with open(fd, "rb") as f:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise ContentError(f"'{shown}' is not a regular file: it cannot be read")
             if hard_link_to_denied(ws, st):
                 raise ContentError(f"access denied: '{shown}' is another name (a hard link) for a denied file")
-            os.set_blocking(fd, True)
             size = st.st_size
             if size > limits.max_file_bytes:
                 raise ContentError(
@@ -181,6 +177,10 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
         raise ContentError(f"'{shown}' disappeared while being read") from None
     except IsADirectoryError:
         raise ContentError(f"'{shown}' is a directory: use list_dir") from None
+    except NotRegular:
+        raise ContentError(f"'{shown}' is not a regular file: it cannot be read") from None
+    except Moved:
+        raise ContentError(f"'{shown}' was replaced by a link while being read: read it again") from None
     except OSError as exc:
         raise ContentError(f"'{shown}' cannot be read: {exc.strerror}") from None
 

@@ -1,0 +1,114 @@
+"""A path swapped for a link while a tool reads it: what was checked is what is read, or nothing is.
+
+An attacker who can write in the workspace swaps a checked file (or a directory on its way) for a link to a
+file outside and back, again and again, while the tools run; no answer may hold the outside file's text.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import serve, settle, text_of, write
+from volley.exact_open import Moved, NotRegular, _open_by_components, changed_since, open_exact, read_exact
+
+OUTSIDE = "OUTSIDE_MARKER_77"
+pytestmark = pytest.mark.anyio
+
+
+def test_open_exact_refuses_a_link_at_any_depth_and_never_waits_on_a_fifo(tmp_path: Path) -> None:
+    write(tmp_path, "real/dir/a.py", "inside\n")
+    write(tmp_path, "outside/dir/a.py", f"{OUTSIDE}\n")
+    os.symlink(tmp_path / "outside/dir", tmp_path / "real/linked")
+    os.symlink(tmp_path / "outside/dir/a.py", tmp_path / "real/dir/b.py")
+    os.mkfifo(tmp_path / "real/dir/fifo.py")
+    for opener in (open_exact, _open_by_components):
+        fd = opener(f"{tmp_path}/real/dir/a.py")
+        assert os.read(fd, 100) == b"inside\n"
+        os.close(fd)
+        for linked in ("real/linked/a.py", "real/dir/b.py"):
+            with pytest.raises(OSError):
+                os.close(opener(f"{tmp_path}/{linked}"))
+    with pytest.raises(NotRegular):
+        open_exact(f"{tmp_path}/real/dir/fifo.py")
+    with pytest.raises(Moved):  # a link on the way (not the last part): opened, seen elsewhere, refused
+        open_exact(f"{tmp_path}/real/linked/a.py")
+
+
+def test_a_name_swapped_and_put_back_is_seen_as_changed(tmp_path: Path) -> None:
+    write(tmp_path, "pkg/a.py", "inside\n")
+    write(tmp_path, "pkg/b.py", "inside\n")
+    write(tmp_path, "other/c.py", "inside\n")
+    for path in (tmp_path, tmp_path / "pkg", tmp_path / "pkg/b.py", tmp_path / "other/c.py"):
+        settle(path)  # nothing written within a timestamp's margin of the search
+    started = time.time_ns()
+    assert changed_since(str(tmp_path), ["pkg/a.py", "other/c.py"], started) == set()
+    os.rename(tmp_path / "pkg", tmp_path / "pkg.away")  # the directory swapped for a link, then put back
+    os.symlink(tmp_path / "other", tmp_path / "pkg")
+    os.unlink(tmp_path / "pkg")
+    os.rename(tmp_path / "pkg.away", tmp_path / "pkg")
+    assert changed_since(str(tmp_path), ["pkg/a.py", "pkg/b.py"], started) == {"pkg/a.py", "pkg/b.py"}
+    assert read_exact(f"{tmp_path}/pkg/a.py") == b"inside\n"
+
+
+def _swap_forever(root: Path, outside: Path, stop: threading.Event) -> None:
+    """src/a.py and the directory pkg/ swapped for links outside and back, as fast as it goes."""
+    keep = root / ".keep"
+    os.link(root / "src/a.py", keep / "a.py")
+    while not stop.is_set():
+        os.symlink(outside / "a.py", root / "src/tmp")
+        os.rename(root / "src/tmp", root / "src/a.py")
+        os.link(keep / "a.py", root / "src/tmp")
+        os.rename(root / "src/tmp", root / "src/a.py")
+        os.rename(root / "pkg", keep / "pkg")
+        os.symlink(outside / "pkg", root / "pkg")
+        os.unlink(root / "pkg")
+        os.rename(keep / "pkg", root / "pkg")
+
+
+async def test_tools_never_show_what_a_swapped_in_link_points_to(tmp_path: Path) -> None:
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    write(root, ".gitignore", ".keep/\n")
+    write(root, ".keep/README", "the swapper's spare names\n")
+    write(root, "src/a.py", "def inside_a():\n    return shared('marker a')\n")
+    write(root, "pkg/b.py", "def inside_b():\n    return shared('marker b')\n")
+    write(outside, "a.py", f"def {OUTSIDE}():\n    return shared('{OUTSIDE} marker')\n")
+    write(outside, "pkg/b.py", f"def {OUTSIDE}_B():\n    return shared('{OUTSIDE} marker')\n")
+    calls = [
+        ("grep", {"pattern": "marker"}),
+        ("grep", {"pattern": "marker", "path": "src/a.py"}),
+        ("grep", {"pattern": "marker", "path": "pkg"}),
+        ("outline", {"path": "src/a.py"}),
+        ("outline", {"path": "pkg"}),
+        ("find_symbol", {"name": "*", "include_body": True}),
+        ("find_references", {"name": "shared"}),
+        ("repo_map", {}),
+        ("read_file", {"path": "src/a.py"}),
+        ("read_file", {"path": "pkg/b.py"}),
+    ]
+    stop = threading.Event()
+    swapper = threading.Thread(target=_swap_forever, args=(root, outside, stop))
+    async with serve(root) as client:
+        swapper.start()
+        try:
+            answers: list[str] = []
+            for _ in range(25):
+                async with anyio.create_task_group() as group:
+                    for tool, args in calls:
+
+                        async def one(tool: str = tool, args: dict = args) -> None:
+                            result = await client.call_tool(tool, args)
+                            answers.append(f"{tool}: {text_of(result)} {result.structured_content}")
+
+                        group.start_soon(one)
+        finally:
+            stop.set()
+            swapper.join()
+    leaked = [answer for answer in answers if OUTSIDE in answer]
+    assert not leaked, leaked[:3]
+    assert any("marker a" in answer for answer in answers)

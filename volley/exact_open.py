@@ -1,0 +1,99 @@
+"""Opening a file at exactly its path: no symbolic link followed at any depth, no FIFO waited on.
+
+A path the sandbox checked can be swapped for a link (to a file outside, or a directory of one) between
+the check and the open. Every tool that reads file content in-process opens through ``open_exact``; for
+what ripgrep reads itself, ``changed_since`` names the files whose path changed while it ran, to be read
+again through ``open_exact``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import sys
+
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
+CHANGE_MARGIN_NS = 2_000_000_000  # the coarsest common timestamp (FAT's 2 s, HFS+'s 1 s) and the kernel's tick
+
+
+class NotRegular(OSError):
+    """Not a regular file (a FIFO, a socket, a device): never read, so never waited on."""
+
+
+class Moved(OSError):
+    """The path led somewhere else when it was opened (a link swapped in at some depth)."""
+
+
+def open_exact(path: str) -> int:
+    """A descriptor of the regular file at exactly ``path`` (absolute, its links already resolved), in
+    blocking mode; raises OSError when a link stands anywhere on the way or it is not a regular file."""
+    fd = _open_linux(path) if sys.platform == "linux" else _open_by_components(path)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(errno.EINVAL, "not a regular file", path)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_exact(path: str) -> bytes:
+    with open(open_exact(path), "rb") as f:
+        return f.read()
+
+
+def changed_since(root: str, rels: list[str], since_ns: int) -> set[str]:
+    """Which of ``rels`` (files below ``root``) may not be what a reader that started at ``since_ns`` found: a
+    directory on the way is not one any more, or its entries changed since. Swapping a name (for a link, a
+    FIFO, another file) changes its directory's ctime, and nothing in user space sets a ctime back; a file
+    written in place keeps its name, and a reader sees one of its contents."""
+    since = since_ns - CHANGE_MARGIN_NS
+    fresh: dict[str, bool] = {}
+
+    def changed(path: str) -> bool:
+        if path not in fresh:
+            try:
+                st = os.lstat(path)
+                fresh[path] = not stat.S_ISDIR(st.st_mode) or st.st_ctime_ns >= since
+            except OSError:
+                fresh[path] = True
+            if path != root and not fresh[path]:
+                fresh[path] = changed(os.path.dirname(path))
+        return fresh[path]
+
+    return {rel for rel in rels if changed(os.path.dirname(f"{root}/{rel}"))}
+
+
+def _open_linux(path: str) -> int:
+    fd = os.open(path, _READ)
+    try:
+        where = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc mounted
+        os.close(fd)
+        return _open_by_components(path)
+    if where != path:
+        os.close(fd)
+        raise Moved(errno.ELOOP, "a symbolic link was swapped in on the way", path)
+    return fd
+
+
+def _open_by_components(path: str) -> int:
+    """Each directory opened below the last without following a link (macOS, BSD; plain open elsewhere)."""
+    if os.open not in os.supports_dir_fd:
+        return os.open(path, _READ)
+    parts = [part for part in path.split("/") if part]
+    directory = os.open("/", _DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, _DIRECTORY, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+        return os.open(parts[-1], _READ, dir_fd=directory)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(directory)
