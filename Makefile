@@ -41,8 +41,8 @@ answers: $(BIN)/.installed  # each tool's default answer size on django + minifi
 realworld: $(BIN)/.installed  # run_tests on published projects against each runner's own report
 	$(BIN)/python -m benchmarks.realworld
 
-contention: $(BIN)/.installed  # the whole suite RUNS times (default 10) under CPU and I/O load
-	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) $(ARGS)
+contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
+	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
