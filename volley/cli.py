@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         "required to bind a non-loopback address",
     )
     serve.add_argument("--no-watch", action="store_true", help="do not watch files (stat checks keep results fresh)")
+    serve.add_argument(
+        "--read-only", action="store_true", help="list no tool that writes files (edit, undo_edit, fix_lint)"
+    )
     serve.set_defaults(run=_serve)
 
     call = commands.add_parser("call", help="run one tool and print its answer, e.g. volley call grep pattern=TODO")
@@ -108,6 +111,8 @@ def _serve(args: argparse.Namespace) -> None:
     from volley.server.app import build_server
     from volley.server.transports import run
 
+    if args.read_only:
+        args.settings = [*args.settings, "read_only=true"]
     workspaces = _workspaces(args)
     from_roots = not args.workspace
     server = build_server(workspaces, log_level=args.log_level, watch_files=not args.no_watch, from_roots=from_roots)

@@ -103,6 +103,11 @@ class Config(_Section):
         "mypy plugins, a [lint] command) change nothing: run_linter is then annotated read-only, so hosts may run "
         "it in parallel and approve it without asking; read when the server starts",
     )
+    read_only: bool = Field(
+        False,
+        description="list no tool that writes files (edit, undo_edit, fix_lint); `volley serve --read-only` too; "
+        "read when the server starts",
+    )
     watch_max_directories: int = Field(
         65536,
         ge=0,

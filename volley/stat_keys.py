@@ -6,6 +6,7 @@ back on new content of the same size, but no user-space call sets the ctime, and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -28,3 +29,8 @@ def too_fresh(st: os.stat_result) -> bool:
     """Changed within RACY_NS of ``now_ns`` (default: now), by its mtime or its ctime: a second change in the
     same clock tick could leave every field of the key as it is, so the stat proves nothing yet."""
     return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS
+
+
+def version_of(st: os.stat_result) -> str:
+    """A short name for the file's state (its key): what read_file shows and edit compares."""
+    return hashlib.blake2b(repr(key(st)).encode(), digest_size=4).hexdigest()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from volley.config import CONFIG_FILE, Config, load_config
-from volley.errors import DeniedError, EscapeError, NotFoundError
+from volley.errors import DeniedError, EscapeError, InputError, NotFoundError
 from volley.ignore import IGNORE_FILES, Chain, Decision, DenyRules, IgnoreRules, posix_rel
 
 MAX_PATH_CHARS = 4096
@@ -105,6 +105,35 @@ class Workspace:
         if kind == "dir" and not is_dir:
             raise NotFoundError(f"'{path}' is a file, not a directory: use read_file to read it")
         return Target(rel, real, is_dir)
+
+    def resolve_for_write(self, path: str, *, new: bool) -> Target:
+        """Where a write to ``path`` goes: an existing regular file (``new``: a path with nothing there, below
+        an existing directory, whose missing directories are created by the writer). Links are resolved (an
+        edit through a link changes its target); denied and ignored paths are refused, as for reading."""
+        _check_syntax(path)
+        if not new:
+            target = self.resolve(path, "file")
+        else:
+            candidate = os.path.normpath(path if os.path.isabs(path) else os.path.join(self._root_str, path))
+            if os.path.lexists(candidate):
+                raise InputError(f"'{path}' already exists: to replace its content use overwrite")
+            parent, missing = candidate, []
+            while not os.path.lexists(parent):
+                parent, name = os.path.split(parent)
+                missing.append(name)
+            if not self._contains(parent) and not self._contains(candidate):
+                raise EscapeError(f"path escapes the workspace: '{path}'; give a path relative to the workspace root")
+            base = self.resolve(parent, "dir")
+            rel = "/".join([base.rel, *reversed(missing)] if base.rel else reversed(missing))
+            self.check_denied(rel, False, path)
+            target = Target(rel, f"{base.abs}/{'/'.join(reversed(missing))}", False)
+        decision = self.ignored(target.rel, False)
+        if decision is not None:
+            raise DeniedError(
+                f"'{path}' is ignored (`{decision.pattern}` in {decision.source}): edit does not write files the "
+                "read tools do not show; change the ignore rules first if this file is meant to be edited"
+            )
+        return target
 
     def _plain(self, path: str) -> tuple[str, str, int, set[str]] | None:
         """The common case, cheaply: a relative path of plain names, no link on the way, every part there.

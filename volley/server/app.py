@@ -80,8 +80,9 @@ def build_server(
     text answers. Off, every client shows the model the text: Claude Code and Codex, among others,
     give the model only the structured JSON when there is some.
     """
+    from volley.edits.writer import recover
     from volley.server.batch import register_batch
-    from volley.server.catalog import TOOL_SPECS, trusted
+    from volley.server.catalog import TOOL_SPECS, WRITERS, trusted
 
     workspaces = Workspaces(workspace if isinstance(workspace, list) else [workspace])
     if structured is None:
@@ -91,6 +92,9 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
         runtime.scheduler = Scheduler(workspaces.first.config.concurrency)
+        for ws in workspaces:  # an edit of several files a crash interrupted is completed first
+            if touched := recover(str(ws.root)):
+                log.warning("completed an interrupted edit in %s: %s", ws.root, ", ".join(touched))
         log.info("volley %s serving %s", __version__, ", ".join(str(ws.root) for ws in workspaces))
         runtime._serving = True
         try:
@@ -109,6 +113,8 @@ def build_server(
     )
     if specs is None:
         specs = [trusted(s) for s in TOOL_SPECS] if workspaces.first.config.trust_workspace_linters else TOOL_SPECS
+        if workspaces.first.config.read_only:
+            specs = [s for s in specs if s.name not in WRITERS]
     for spec in specs:
         runtime.specs[spec.name] = spec
         server.add_tool(

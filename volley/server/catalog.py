@@ -10,6 +10,7 @@ from volley.budget import body_chars
 from volley.server.spec import ToolSpec
 from volley.symbols.source import MAX_SOURCE_BYTES
 from volley.text import human_size
+from volley.tools.edit import edit, undo_edit
 from volley.tools.find_references import find_references
 from volley.tools.find_symbol import find_symbol
 from volley.tools.grep import grep
@@ -30,6 +31,9 @@ RUNS_WORKSPACE_TOOLS = ToolAnnotations(
     readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
 )
 CHANGES_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+# edit overwrites and deletes files, and the same call twice does not do the same (the second finds no `old`)
+EDITS_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)
+WRITERS = ("edit", "undo_edit", "fix_lint")  # what a read-only server does not list
 
 
 def _read_limits(ws: Workspace) -> str:
@@ -75,6 +79,13 @@ def _symbol_limits(ws: Workspace) -> str:
     )
 
 
+def _edit_limits(ws: Workspace) -> str:
+    return (
+        f"200 changes per call; files up to {human_size(ws.config.limits.max_file_bytes)}; 512 KiB per text "
+        "argument; the last 50 edits can be undone."
+    )
+
+
 def _title(annotations: ToolAnnotations, title: str) -> ToolAnnotations:
     return annotations.model_copy(update={"title": title})
 
@@ -105,4 +116,6 @@ TOOL_SPECS = [
     ToolSpec(
         fix_lint, "lint", _title(CHANGES_FILES, "Apply linter fixes"), _lint_limits, in_batch=False, paths="paths"
     ),
+    ToolSpec(edit, "lint", _title(EDITS_FILES, "Edit files, then check them"), _edit_limits, in_batch=False),
+    ToolSpec(undo_edit, "read", _title(EDITS_FILES, "Undo an edit"), in_batch=False),
 ]

@@ -16,6 +16,7 @@ from volley.concurrency import blocking
 from volley.errors import ContentError, InputError, VolleyError
 from volley.exact_open import Moved, NotRegular, open_exact
 from volley.index import hard_link_to_denied
+from volley.stat_keys import version_of
 from volley.text import SNIFF_BYTES, binary_kind, human_size, numbered, sniff_encoding
 from volley.workspace import Target, Workspace
 
@@ -36,6 +37,7 @@ class FileText(BaseModel):
     next_offset: int | None = Field(None, description="offset to continue from when cut short")
     cut_lines: int = Field(0, description="lines shortened to the line-length limit")
     size: int = 0
+    version: str = Field("", description="the file's version as read: edit(versions=...) refuses it once changed")
 
 
 class ReadResult(BaseModel):
@@ -66,6 +68,8 @@ def _render_one(f: FileText, header: bool) -> str:
         status = status[:-1] + f"; more follows: call read_file again with offset={f.next_offset})"
     if f.cut_lines:
         status += f" ({f.cut_lines} long lines were cut; grep finds text inside them)"
+    if f.version:
+        status += f" [version {f.version}]"
     return f"==> {f.path} {status} <==\n{body}" if header else f"{body}{status}"
 
 
@@ -75,6 +79,12 @@ class _Window:
     total: int
     cut: int
     size: int
+    version: str = ""
+
+
+def _versioned(window: _Window, st: os.stat_result) -> _Window:
+    window.version = version_of(st)
+    return window
 
 
 async def read_file(
@@ -131,6 +141,7 @@ def _entry(ws: Workspace, path: str, offset: int, count: int, strict: bool = Fal
         next_offset=more,
         cut_lines=window.cut,
         size=window.size,
+        version=window.version,
     )
 
 
@@ -156,7 +167,7 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
             cacheable = LineCache.cacheable(st)
             cached = LINES.get(abs_path, st) if cacheable else None
             if cached is not None:
-                return _window_of(cached, offset, count, limits.max_line_chars, size)
+                return _versioned(_window_of(cached, offset, count, limits.max_line_chars, size), st)
             head = f.read(SNIFF_BYTES)
             kind = binary_kind(head, shown)
             if kind is not None:
@@ -165,12 +176,12 @@ def _read_window(abs_path: str, shown: str, offset: int, count: int, ws: Workspa
             if size > MAX_FILE_BYTES:  # only the window is decoded, whatever the encoding (a 500 MB UTF-16 file)
                 f.seek(bom)
                 if encoding == "utf-8":
-                    return _scan_lines(f, offset, count, limits.max_line_chars, size)
-                return _scan_decoded(f, encoding, offset, count, limits.max_line_chars, size)
+                    return _versioned(_scan_lines(f, offset, count, limits.max_line_chars, size), st)
+                return _versioned(_scan_decoded(f, encoding, offset, count, limits.max_line_chars, size), st)
             lines = _split_lines((head + f.read())[bom:].decode(encoding, errors="replace"))
             if cacheable:
                 LINES.put(abs_path, st, lines)
-            return _window_of(lines, offset, count, limits.max_line_chars, size)
+            return _versioned(_window_of(lines, offset, count, limits.max_line_chars, size), st)
     except PermissionError:
         raise ContentError(f"'{shown}' cannot be read: permission denied") from None
     except FileNotFoundError:

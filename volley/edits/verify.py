@@ -1,0 +1,112 @@
+"""What a change broke: syntax errors it brought into a file, and the diagnostics it introduced.
+
+Introduced diagnostics are the difference of the linter's own runs before and after, per (file, code,
+message): as many are listed as the after run has more of them than the before run. Which ones are listed
+is decided by position: a before-diagnostic is carried to its line in the new text through the diff, and
+the after-diagnostics left without one at their line are the new ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from volley.parsers.common import Diagnostic
+from volley.symbols.extract import parse
+from volley.symbols.languages import language_of
+
+LineMap = Callable[[int], int | None]
+
+
+class SyntaxProblem(BaseModel):
+    path: str
+    line: int
+    column: int
+    message: str
+
+
+def syntax_problem(rel: str, text: str) -> SyntaxProblem | None:
+    """The first syntax error of ``text`` (Python's own parser for .py, tree-sitter for other languages)."""
+    if rel.endswith((".py", ".pyi")):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid escape sequences and the like are the linter's
+                ast.parse(text, rel)
+        except SyntaxError as exc:
+            return SyntaxProblem(path=rel, line=exc.lineno or 1, column=exc.offset or 1, message=exc.msg)
+        except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
+            return SyntaxProblem(path=rel, line=1, column=1, message=str(exc))
+        return None
+    language = language_of(rel)
+    if language is None:
+        return None
+    source = text.encode("utf-8", errors="surrogateescape")
+    node = _first_error(parse(source, language).root_node)
+    if node is None:
+        return None
+    line, column = node.start_point[0] + 1, node.start_point[1] + 1
+    if node.is_missing:
+        return SyntaxProblem(path=rel, line=line, column=column, message=f"expected `{node.type}`")
+    found = source[node.start_byte : node.end_byte].decode(errors="replace").split("\n")[0][:60]
+    return SyntaxProblem(path=rel, line=line, column=column, message=f"unexpected `{found}`")
+
+
+def _first_error(node):  # type: ignore[no-untyped-def]
+    if not node.has_error:
+        return None
+    for child in node.children:
+        if child.is_missing or child.type == "ERROR":
+            return child
+        inner = _first_error(child)
+        if inner is not None:
+            return inner
+    return node if node.type == "ERROR" else None
+
+
+def line_map(old: str, new: str) -> LineMap:
+    """Where each line of ``old`` stands in ``new`` (None: changed or removed)."""
+    matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
+    moved: dict[int, int] = {}
+    for tag, i1, i2, j1, _ in matcher.get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                moved[i1 + k + 1] = j1 + k + 1
+    return moved.get
+
+
+def introduced(
+    before: list[Diagnostic], after: list[Diagnostic], maps: dict[str, LineMap]
+) -> tuple[list[Diagnostic], int, int]:
+    """(the diagnostics the change introduced, how many of the after run's were there before, how many of the
+    before run's are gone)."""
+    groups: dict[tuple[str, str | None, str], list[Diagnostic]] = defaultdict(list)
+    for d in after:
+        groups[(d.path, d.code, d.message)].append(d)
+    old_lines: dict[tuple[str, str | None, str], list[int | None]] = defaultdict(list)
+    for d in before:
+        carry = maps.get(d.path)
+        old_lines[(d.path, d.code, d.message)].append(carry(d.line) if carry else d.line)
+    new: list[Diagnostic] = []
+    kept = fixed = 0
+    for key in groups.keys() | old_lines.keys():
+        now, was = groups.get(key, []), list(old_lines.get(key, []))
+        extra = len(now) - len(was)
+        if extra <= 0:
+            kept += len(now)
+            fixed -= extra
+            continue
+        kept += len(was)
+        unmatched = []
+        for d in now:
+            if d.line in was:
+                was.remove(d.line)
+            else:
+                unmatched.append(d)
+        new += (unmatched + [d for d in now if d not in unmatched])[:extra]
+    new.sort(key=lambda d: (d.path, d.line, d.column))
+    return new, kept, fixed
