@@ -125,25 +125,39 @@ def _common_indent(lines: list[str]) -> str:
 
 
 def _adapted(step: str, matched: str, old: str, new: str, newline: str, block_indent: str) -> str:
-    """``new`` as it is to stand in the file: its line endings the matched region's, its block re-indented
-    as the region is (indentation step), the region's trailing newline kept when ``old`` had one."""
+    """``new`` as it is to stand in the file: re-indented as the region is (indentation step), LF made the
+    region's CRLF, and CRLF made LF where ``old`` was sent with CRLF for an LF file (line endings step); line
+    endings sent on purpose (CRLF into an LF file by any other step) are kept."""
     if step == "indentation":
         old_indent = _common_indent(old.replace("\r\n", "\n").split("\n"))
-        new = "\n".join(_reindent(line, old_indent, block_indent) for line in new.replace("\r\n", "\n").split("\n"))
+        new = "".join(_reindent_line(line, old_indent, block_indent) for line in new.splitlines(keepends=True))
     region_newline = "\r\n" if "\r\n" in matched else newline if "\n" not in matched else "\n"
     if region_newline == "\r\n" and "\r\n" not in new:
         new = new.replace("\n", "\r\n")
-    elif region_newline == "\n" and step != "exact":
+    elif region_newline == "\n" and step == "line endings":
         new = new.replace("\r\n", "\n")
     return new
 
 
+def _reindent_line(line: str, old_indent: str, indent: str) -> str:
+    body = line.rstrip("\r\n")
+    return _reindent(body, old_indent, indent) + line[len(body) :]
+
+
 def _reindent(line: str, old_indent: str, indent: str) -> str:
-    if not line.strip():
+    """A line of ``new`` moved as the block moved: by what the file's indentation adds to or takes from the
+    indentation ``old`` was sent with (a line less indented than the block, such as a C `#if`, moves too)."""
+    if not line:
         return line
+    if indent.startswith(old_indent):
+        return indent[len(old_indent) :] + line
+    if old_indent.startswith(indent):
+        cut = len(old_indent) - len(indent)
+        lead = len(line) - len(line.lstrip(" \t"))
+        return line[min(cut, lead) :]
     if line.startswith(old_indent):
         return indent + line[len(old_indent) :]
-    return indent + line.lstrip(" \t")
+    return line if not line.strip() else indent + line.lstrip(" \t")
 
 
 def closest(text: str, old: str) -> str:

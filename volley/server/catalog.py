@@ -81,7 +81,7 @@ def _symbol_limits(ws: Workspace) -> str:
 
 def _edit_limits(ws: Workspace) -> str:
     return (
-        f"200 changes per call; files up to {human_size(ws.config.limits.max_file_bytes)}; 512 KiB per text "
+        f"1000 changes per call; files up to {human_size(ws.config.limits.max_file_bytes)}; 512 KiB per text "
         "argument; the last 50 edits can be undone."
     )
 

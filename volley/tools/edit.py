@@ -36,7 +36,7 @@ from volley.tools.run_linter import LinterRun, lint_once
 from volley.tools.run_tests import TestResult, run_tests
 from volley.workspace import Workspace
 
-MAX_CHANGES = 200
+MAX_CHANGES = 1000
 MAX_LISTED = 50  # introduced diagnostics listed (all counted)
 Action = Literal["replace", "create", "overwrite", "delete"]
 
