@@ -84,8 +84,10 @@ def build(repo: Path, sha: str) -> Commit | str:
             new_text = _text(after)
         except UnicodeDecodeError:
             return "not UTF-8"
-        if before is not None and after is not None and before.startswith(b"\xef\xbb\xbf") != after.startswith(
-            b"\xef\xbb\xbf"
+        if (
+            before is not None
+            and after is not None
+            and before.startswith(b"\xef\xbb\xbf") != after.startswith(b"\xef\xbb\xbf")
         ):
             return "byte-order mark added or removed"
         commit.files[path], commit.expected[path] = before, after

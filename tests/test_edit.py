@@ -239,11 +239,10 @@ async def test_every_tool_sees_an_edit_at_once(tmp_path: Path) -> None:
 
 async def test_two_edits_of_one_file_in_flight_both_apply(tmp_path: Path) -> None:
     write(tmp_path, "c.py", "".join(f"line_{i} = {i}\n" for i in range(20)))
-    async with serve(tmp_path) as client:
-        async with anyio.create_task_group() as group:
-            for i in range(20):
-                change = _replace("c.py", f"line_{i} = {i}\n", f"line_{i} = {i * 10}\n")
-                group.start_soon(client.call_tool, "edit", {"changes": [change], "lint": False})
+    async with serve(tmp_path) as client, anyio.create_task_group() as group:
+        for i in range(20):
+            change = _replace("c.py", f"line_{i} = {i}\n", f"line_{i} = {i * 10}\n")
+            group.start_soon(client.call_tool, "edit", {"changes": [change], "lint": False})
     assert (tmp_path / "c.py").read_text() == "".join(f"line_{i} = {i * 10}\n" for i in range(20))
 
 
