@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-slow smoke bench answers realworld contention symbols monorepo checkouts clean
+.PHONY: run test test-slow smoke bench answers realworld contention replay symbols monorepo checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -40,6 +40,12 @@ answers: $(BIN)/.installed  # each tool's default answer size on django + minifi
 
 realworld: $(BIN)/.installed  # run_tests on published projects against each runner's own report
 	$(BIN)/python -m benchmarks.realworld
+
+replay: $(BIN)/.installed  # edit against real history, introduced diagnostics, SIGKILL mid-edit, the loop's speed
+	$(BIN)/python -m benchmarks.replay --commits $(or $(COMMITS),100)
+	$(BIN)/python -m benchmarks.edit_precision
+	$(BIN)/python -m benchmarks.edit_crash --edits $(or $(EDITS),200)
+	$(BIN)/python -m benchmarks.edit_speed
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"

@@ -56,6 +56,7 @@ DEFAULT_DENY = (  # files that hold credentials, after gitleaks' and GitHub secr
     "**/.aws/credentials",
     "**/.docker/config.json",
     "**/.kube/config",
+    ".volley-edit-*",  # not a secret: edit's temporary files, never shown (a crash may leave one)
 )
 
 

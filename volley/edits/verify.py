@@ -31,17 +31,8 @@ class SyntaxProblem(BaseModel):
 
 
 def syntax_problem(rel: str, text: str) -> SyntaxProblem | None:
-    """The first syntax error of ``text`` (Python's own parser for .py, tree-sitter for other languages)."""
-    if rel.endswith((".py", ".pyi")):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # invalid escape sequences and the like are the linter's
-                ast.parse(text, rel)
-        except SyntaxError as exc:
-            return SyntaxProblem(path=rel, line=exc.lineno or 1, column=exc.offset or 1, message=exc.msg)
-        except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
-            return SyntaxProblem(path=rel, line=1, column=1, message=str(exc))
-        return None
+    """The first syntax error of ``text``: tree-sitter finds one (fast, off the GIL); for Python, the
+    interpreter's own parser then confirms it and names it (a grammar that lags the language is overruled)."""
     language = language_of(rel)
     if language is None:
         return None
@@ -49,11 +40,25 @@ def syntax_problem(rel: str, text: str) -> SyntaxProblem | None:
     node = _first_error(parse(source, language).root_node)
     if node is None:
         return None
+    if language == "python":
+        return _python_problem(rel, text)
     line, column = node.start_point[0] + 1, node.start_point[1] + 1
     if node.is_missing:
         return SyntaxProblem(path=rel, line=line, column=column, message=f"expected `{node.type}`")
     found = source[node.start_byte : node.end_byte].decode(errors="replace").split("\n")[0][:60]
     return SyntaxProblem(path=rel, line=line, column=column, message=f"unexpected `{found}`")
+
+
+def _python_problem(rel: str, text: str) -> SyntaxProblem | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like are the linter's
+            ast.parse(text, rel)
+    except SyntaxError as exc:
+        return SyntaxProblem(path=rel, line=exc.lineno or 1, column=exc.offset or 1, message=exc.msg)
+    except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
+        return SyntaxProblem(path=rel, line=1, column=1, message=str(exc))
+    return None
 
 
 def _first_error(node):  # type: ignore[no-untyped-def]

@@ -38,6 +38,9 @@ def apply(root: str, writes: list[Write]) -> None:
     """Write every file of ``writes`` or, when one cannot be prepared, none (blocking; raises OSError)."""
     if not writes:
         return
+    if len(writes) == 1:  # one rename is all or nothing by itself: no journal
+        _apply_one(writes[0])
+        return
     token = uuid.uuid4().hex[:12]
     temps = {w.path: _temp_name(w.path, token, n) for n, w in enumerate(writes) if w.content is not None}
     journal = _journal_path(root, token)
@@ -56,6 +59,22 @@ def apply(root: str, writes: list[Write]) -> None:
     _write_journal(journal, "committing", root, writes, temps)
     _finish(writes, temps)
     journal.unlink(missing_ok=True)
+
+
+def _apply_one(w: Write) -> None:
+    if w.content is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(w.path)
+        return
+    os.makedirs(os.path.dirname(w.path), exist_ok=True)
+    temp = _temp_name(w.path, uuid.uuid4().hex[:12], 0)
+    try:
+        _write_synced(temp, w.content, w.mode)
+        os.replace(temp, w.path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def recover(root: str) -> list[str]:
