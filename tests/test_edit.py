@@ -265,8 +265,9 @@ def test_a_change_of_several_files_cut_by_a_crash_is_completed_at_the_next_start
         writer.Write(str(tmp_path / "two.py"), b"two = 2\n"),
     ]
     temps = {w.path: writer._temp_name(w.path, "crashtest", n) for n, w in enumerate(writes)}
-    for w in writes:
-        writer._write_synced(temps[w.path], w.content or b"", None)
+    with writer._Directories(create=set()) as dirs:
+        for w in writes:
+            dirs.write(temps[w.path], w.content or b"", None)
     journal = writer._journal_path(str(tmp_path), "crashtest")
     writer._write_journal(journal, "committing", str(tmp_path), writes, temps)
     os.replace(temps[writes[0].path], writes[0].path)  # the first rename happened, then the crash

@@ -56,7 +56,14 @@ def test_a_name_swapped_and_put_back_is_seen_as_changed(tmp_path: Path) -> None:
     assert read_exact(f"{tmp_path}/pkg/a.py") == b"inside\n"
 
 
-def _swap_forever(root: Path, outside: Path, stop: threading.Event) -> None:
+def _swap_forever(root: Path, outside: Path, stop: threading.Event, failed: list[BaseException]) -> None:
+    try:
+        _swap(root, outside, stop)
+    except BaseException as exc:
+        failed.append(exc)
+
+
+def _swap(root: Path, outside: Path, stop: threading.Event) -> None:
     """src/a.py and the directory pkg/ swapped for links outside and back, as fast as it goes."""
     keep = root / ".keep"
     os.link(root / "src/a.py", keep / "a.py")
@@ -91,8 +98,8 @@ async def test_tools_never_show_what_a_swapped_in_link_points_to(tmp_path: Path)
         ("read_file", {"path": "src/a.py"}),
         ("read_file", {"path": "pkg/b.py"}),
     ]
-    stop = threading.Event()
-    swapper = threading.Thread(target=_swap_forever, args=(root, outside, stop))
+    stop, failed = threading.Event(), []
+    swapper = threading.Thread(target=_swap_forever, args=(root, outside, stop, failed))
     async with serve(root) as client:
         swapper.start()
         try:
@@ -109,6 +116,34 @@ async def test_tools_never_show_what_a_swapped_in_link_points_to(tmp_path: Path)
         finally:
             stop.set()
             swapper.join()
+    assert not failed, failed
     leaked = [answer for answer in answers if OUTSIDE in answer]
     assert not leaked, leaked[:3]
     assert any("marker a" in answer for answer in answers)
+
+
+async def test_an_edit_never_writes_through_a_swapped_in_link(tmp_path: Path) -> None:
+    """The directory of the file being edited swapped for a link outside while edits run: every write lands in
+    the workspace's own directory or fails; the outside file is never changed."""
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    write(root, ".gitignore", ".keep/\n")
+    write(root, ".keep/README", "the swapper's spare names\n")
+    write(root, "src/a.py", "def inside_a():\n    return shared('marker a')\n")
+    write(root, "pkg/b.py", "counter = 0\n")
+    write(outside, "a.py", f"def {OUTSIDE}():\n    return 1\n")
+    write(outside, "pkg/b.py", "counter = 0\n")
+    stop, failed = threading.Event(), []
+    swapper = threading.Thread(target=_swap_forever, args=(root, outside, stop, failed))
+    async with serve(root) as client:
+        swapper.start()
+        try:
+            for n in range(60):
+                change = {"path": "pkg/b.py", "action": "overwrite", "new": f"counter = {n + 1}\n"}
+                await client.call_tool("edit", {"changes": [change], "lint": False})
+        finally:
+            stop.set()
+            swapper.join()
+    assert not failed, failed
+    assert (outside / "pkg/b.py").read_text() == "counter = 0\n"
+    assert (outside / "a.py").read_text().startswith(f"def {OUTSIDE}")
+    assert not list(outside.rglob(".volley-edit-*"))

@@ -82,18 +82,40 @@ def _open_linux(path: str) -> int:
     return fd
 
 
-def _open_by_components(path: str) -> int:
+def open_directory(path: str, *, create: bool = False) -> int | None:
+    """A descriptor of the directory at exactly ``path`` (``create``: making the missing ones, each inside
+    the one opened before it), for writing by name inside it with no link followed on the way; None where
+    the platform has no ``dir_fd`` (Windows), and writes go by path."""
+    if os.open not in os.supports_dir_fd:
+        if create:
+            os.makedirs(path, exist_ok=True)
+        return None
+    return _open_by_components(path, _DIRECTORY, create=create)
+
+
+def _open_by_components(path: str, flags: int = _READ, create: bool = False) -> int:
     """Each directory opened below the last without following a link (macOS, BSD; plain open elsewhere)."""
     if os.open not in os.supports_dir_fd:
-        return os.open(path, _READ)
+        return os.open(path, flags)
     parts = [part for part in path.split("/") if part]
     directory = os.open("/", _DIRECTORY)
     try:
         for part in parts[:-1]:
-            inner = os.open(part, _DIRECTORY, dir_fd=directory)
+            inner = _open_in(part, directory, _DIRECTORY, create)
             os.close(directory)
             directory = inner
-        return os.open(parts[-1], _READ, dir_fd=directory)
+        return _open_in(parts[-1], directory, flags, create and flags == _DIRECTORY) if parts else os.dup(directory)
     finally:
         with contextlib.suppress(OSError):
             os.close(directory)
+
+
+def _open_in(name: str, directory: int, flags: int, create: bool) -> int:
+    try:
+        return os.open(name, flags, dir_fd=directory)
+    except FileNotFoundError:
+        if not create:
+            raise
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o777, dir_fd=directory)
+        return os.open(name, flags, dir_fd=directory)

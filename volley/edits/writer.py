@@ -15,12 +15,11 @@ import json
 import logging
 import os
 import stat
-import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from volley.exact_open import open_directory
 from volley.symbols.disk import cache_home
 
 log = logging.getLogger(__name__)
@@ -32,49 +31,29 @@ class Write:
     path: str  # absolute, links resolved
     content: bytes | None  # None: delete the file
     mode: int | None = None  # a new file's permissions come from the umask
+    new: bool = False  # a file created: its missing directories are made
 
 
 def apply(root: str, writes: list[Write]) -> None:
-    """Write every file of ``writes`` or, when one cannot be prepared, none (blocking; raises OSError)."""
+    """Write every file of ``writes`` or, when one cannot be prepared, none (blocking; raises OSError).
+
+    Every name is written, renamed and removed inside its directory's descriptor, opened with no link
+    followed on the way: a directory swapped for a link after the sandbox's check cannot send a write out."""
     if not writes:
-        return
-    if len(writes) == 1:  # one rename is all or nothing by itself: no journal
-        _apply_one(writes[0])
         return
     token = uuid.uuid4().hex[:12]
     temps = {w.path: _temp_name(w.path, token, n) for n, w in enumerate(writes) if w.content is not None}
-    journal = _journal_path(root, token)
-    _write_journal(journal, "preparing", root, writes, temps)
-    try:
-        for w in writes:
-            if w.content is not None:
-                os.makedirs(os.path.dirname(w.path), exist_ok=True)  # a new file's directories
-                _write_synced(temps[w.path], w.content, w.mode)
-    except BaseException:
-        for temp in temps.values():
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+    with _Directories(create={os.path.dirname(w.path) for w in writes if w.new}) as dirs:
+        if len(writes) == 1:  # one rename is all or nothing by itself: no journal
+            _prepare(dirs, writes, temps)
+            _finish(dirs, writes, temps)
+            return
+        journal = _journal_path(root, token)
+        _write_journal(journal, "preparing", root, writes, temps)
+        _prepare(dirs, writes, temps, journal)
+        _write_journal(journal, "committing", root, writes, temps)
+        _finish(dirs, writes, temps)
         journal.unlink(missing_ok=True)
-        raise
-    _write_journal(journal, "committing", root, writes, temps)
-    _finish(writes, temps)
-    journal.unlink(missing_ok=True)
-
-
-def _apply_one(w: Write) -> None:
-    if w.content is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(w.path)
-        return
-    os.makedirs(os.path.dirname(w.path), exist_ok=True)
-    temp = _temp_name(w.path, uuid.uuid4().hex[:12], 0)
-    try:
-        _write_synced(temp, w.content, w.mode)
-        os.replace(temp, w.path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def recover(root: str) -> list[str]:
@@ -89,56 +68,105 @@ def recover(root: str) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("unreadable edit journal %s: left in place", journal)
             continue
-        if record.get("state") == "committing":
-            _finish(writes, temps, recovering=True)
-            log.warning("completed an interrupted edit of %d files in %s", len(writes), root)
-        else:
-            for temp in temps.values():
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
+        try:
+            with _Directories(create=set()) as dirs:
+                if record.get("state") == "committing":
+                    _finish(dirs, writes, temps, recovering=True)
+                    log.warning("completed an interrupted edit of %d files in %s", len(writes), root)
+                else:
+                    for temp in temps.values():
+                        dirs.unlink(temp)
+        except OSError as exc:
+            log.warning("an interrupted edit in %s could not be completed (%s): journal %s kept", root, exc, journal)
+            continue
         touched += [w.path for w in writes]
         journal.unlink(missing_ok=True)
     return touched
 
 
-_locks_guard = threading.Lock()
-_locks: dict[str, threading.Lock] = {}
+class _Directories:
+    """Descriptors of the directories written in, each opened once (exact_open.open_directory)."""
+
+    def __init__(self, create: set[str]) -> None:
+        self.create = create  # the directories that may be made (a new file's)
+        self.fds: dict[str, int | None] = {}
+
+    def __enter__(self) -> _Directories:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.fds.values():
+            if fd is not None:
+                os.close(fd)
+
+    def at(self, path: str) -> tuple[int | None, str]:
+        directory, name = os.path.split(path)
+        if directory not in self.fds:
+            self.fds[directory] = open_directory(directory, create=directory in self.create)
+        fd = self.fds[directory]
+        return fd, name if fd is not None else path
+
+    def write(self, path: str, content: bytes, mode: int | None) -> None:
+        fd, name = self.at(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        out = os.open(name, flags, 0o666, dir_fd=fd)
+        try:
+            if mode is not None:
+                os.fchmod(out, stat.S_IMODE(mode))
+            view = memoryview(content)
+            while view:
+                view = view[os.write(out, view) :]
+            os.fsync(out)
+        finally:
+            os.close(out)
+
+    def rename(self, source: str, target: str) -> None:
+        fd, source_name = self.at(source)
+        _, target_name = self.at(target)
+        os.replace(source_name, target_name, src_dir_fd=fd, dst_dir_fd=fd)
+
+    def unlink(self, path: str) -> None:
+        fd, name = self.at(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=fd)
+
+    def exists(self, path: str) -> bool:
+        fd, name = self.at(path)
+        try:
+            os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def sync(self) -> None:
+        for fd in self.fds.values():
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
 
 
-@contextlib.contextmanager
-def locked(paths: list[str]) -> Iterator[None]:
-    """Hold each path's lock (in one order, so two edits never wait on each other): edits of one file apply
-    one after the other."""
-    with _locks_guard:
-        chosen = [_locks.setdefault(path, threading.Lock()) for path in sorted(set(paths))]
-    with contextlib.ExitStack() as stack:
-        for lock in chosen:
-            stack.enter_context(lock)
-        yield
+def _prepare(dirs: _Directories, writes: list[Write], temps: dict[str, str], journal: Path | None = None) -> None:
+    """Every new content written whole to its temporary file; on failure none is left (nor the journal)."""
+    try:
+        for w in writes:
+            if w.content is not None:
+                dirs.write(temps[w.path], w.content, w.mode)
+    except BaseException:
+        for temp in temps.values():
+            with contextlib.suppress(OSError):
+                dirs.unlink(temp)
+        if journal is not None:
+            journal.unlink(missing_ok=True)
+        raise
 
 
-def _finish(writes: list[Write], temps: dict[str, str], recovering: bool = False) -> None:
+def _finish(dirs: _Directories, writes: list[Write], temps: dict[str, str], recovering: bool = False) -> None:
     for w in writes:
         if w.content is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(w.path)
-        elif not recovering or os.path.exists(temps[w.path]):
-            os.replace(temps[w.path], w.path)
-    for directory in {os.path.dirname(w.path) for w in writes}:
-        _sync_directory(directory)
-
-
-def _write_synced(path: str, content: bytes, mode: int | None) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-    try:
-        if mode is not None:
-            os.fchmod(fd, stat.S_IMODE(mode))
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            dirs.unlink(w.path)
+        elif not recovering or dirs.exists(temps[w.path]):
+            dirs.rename(temps[w.path], w.path)
+    dirs.sync()
 
 
 def _write_journal(journal: Path, state: str, root: str, writes: list[Write], temps: dict[str, str]) -> None:

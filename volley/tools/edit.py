@@ -179,7 +179,7 @@ async def edit(
         syntax: list[SyntaxProblem] = found[0]
         before: list[Diagnostic] | None = found[1][0] if len(found) > 1 else []
         before_runs: list[LinterRun] = found[1][1] if len(found) > 1 else []
-        await _write(ws, [writer.Write(p.abs, p.after, p.mode) for p in plan])
+        await _write(ws, [writer.Write(p.abs, p.after, p.mode, new=p.before is None) for p in plan])
         history = history_of(str(ws.root))
         edit_id = history.add([FileState(p.rel, p.abs, p.before, p.after, p.mode) for p in plan])
     versions_now = await blocking(_versions, plan)
@@ -228,7 +228,7 @@ async def undo_edit(
                 f"{edit_id} cannot be undone: {', '.join(changed)} changed since it (undo restores a file only "
                 "as the edit left it; edit it back instead)"
             )
-        await _write(ws, [writer.Write(f.abs, f.before, f.mode) for f in applied.files])
+        await _write(ws, [writer.Write(f.abs, f.before, f.mode, new=f.after is None) for f in applied.files])
         history.drop(edit_id)
     return UndoResult(edit_id=edit_id, files=[f.rel for f in applied.files])
 
