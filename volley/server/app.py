@@ -150,17 +150,18 @@ def build_server(
 
 
 def _inline_output_schemas(server: MCPServer) -> None:
-    """Replace each output schema's $refs by their definitions.
+    """Replace each input and output schema's $refs by their definitions.
 
     Clients validate every structured result against the schema (the Python SDK with jsonschema,
     where resolving a $ref per list item costs more than the rest of the call); an inlined schema
-    says the same and validates several times faster.
+    says the same and validates several times faster. Some clients do not resolve $refs in an input
+    schema at all (edit's list of changes).
     """
     for tool in server._tool_manager.list_tools():  # the SDK keeps no public handle on a tool's schema
-        schema = tool.fn_metadata.output_schema
-        if schema and "$defs" in schema:
-            definitions = schema.pop("$defs")
-            schema.update(_inline(schema, definitions))
+        for schema in (tool.fn_metadata.output_schema, tool.parameters):
+            if schema and "$defs" in schema:
+                definitions = schema.pop("$defs")
+                schema.update(_inline(schema, definitions))
 
 
 def _inline(node: Any, definitions: dict[str, Any]) -> Any:
