@@ -79,9 +79,9 @@ def register_batch(server: MCPServer, runtime: Runtime) -> None:
         "a batch cannot contain another batch.",
         annotations=ToolAnnotations(
             title="Run many calls at once",
-            readOnlyHint=all(runtime.specs[name].annotations.read_only_hint for name in tools),
-            destructiveHint=False,
-            openWorldHint=False,
+            read_only_hint=all(runtime.specs[name].annotations.read_only_hint for name in tools),
+            destructive_hint=False,
+            open_world_hint=False,
         ),
         meta={META_KEY: runtime.workspaces.first.config.limits.answer_chars},
         structured_output=runtime.structured,

@@ -23,16 +23,18 @@ from volley.tools.run_tests import run_tests, test_results
 from volley.tools.toolchains_info import fix_lint, list_toolchains, run_output
 from volley.workspace import Workspace
 
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
-RUNS_CODE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+RUNS_CODE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 # run_linter runs executables and configs that live in the workspace (node_modules/.bin/eslint, .venv/bin/ruff,
 # mypy plugins, a [lint] command): it means to change nothing, but cannot promise it. See SECURITY.md.
 RUNS_WORKSPACE_TOOLS = ToolAnnotations(
-    readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
 )
-CHANGES_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+CHANGES_FILES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 # edit overwrites and deletes files, and the same call twice does not do the same (the second finds no `old`)
-EDITS_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)
+EDITS_FILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
 WRITERS = ("edit", "undo_edit", "fix_lint")  # what a read-only server does not list
 
 

@@ -44,13 +44,17 @@ Action = Literal["replace", "create", "overwrite", "delete"]
 class Change(BaseModel):
     path: str = Field(description="the file, relative to the workspace root")
     action: Action = Field(
-        "replace",
+        default="replace",
         description="replace: `old` → `new` in the file; create: a new file holding `new`; overwrite: the "
         "file's whole content becomes `new`; delete: remove the file",
     )
-    old: str | None = Field(None, description="replace: the exact text to replace, with enough lines to be unique")
-    new: str | None = Field(None, description="replace: the text to put there; create and overwrite: the content")
-    replace_all: bool = Field(False, description="replace: every occurrence of `old` (default: exactly one)")
+    old: str | None = Field(
+        default=None, description="replace: the exact text to replace, with enough lines to be unique"
+    )
+    new: str | None = Field(
+        default=None, description="replace: the text to put there; create and overwrite: the content"
+    )
+    replace_all: bool = Field(default=False, description="replace: every occurrence of `old` (default: exactly one)")
 
 
 class FileEdit(BaseModel):
@@ -59,26 +63,26 @@ class FileEdit(BaseModel):
     matched: list[str] = Field(default_factory=list, description="how each `old` was found: exact, line endings…")
     added: int = 0
     removed: int = 0
-    version: str = Field("", description="the file's version after the edit (for a next edit's `versions`)")
+    version: str = Field(default="", description="the file's version after the edit (for a next edit's `versions`)")
 
 
 class LintCheck(BaseModel):
     introduced: list[Diagnostic] = Field(default_factory=list)
     introduced_total: int = 0
-    preexisting: int = Field(0, description="diagnostics in the changed files that were there before")
-    fixed: int = Field(0, description="diagnostics of the files before that the change removed")
+    preexisting: int = Field(default=0, description="diagnostics in the changed files that were there before")
+    fixed: int = Field(default=0, description="diagnostics of the files before that the change removed")
     runs: list[str] = Field(default_factory=list, description="each linter's status before → after")
 
 
 class EditResult(BaseModel):
-    edit_id: str | None = Field(None, description="for undo_edit (None when nothing was written)")
+    edit_id: str | None = Field(default=None, description="for undo_edit (None when nothing was written)")
     dry_run: bool = False
     files: list[FileEdit]
-    diff: str | None = Field(None, description="dry_run: the unified diff of the whole call")
+    diff: str | None = Field(default=None, description="dry_run: the unified diff of the whole call")
     syntax: list[SyntaxProblem] = Field(default_factory=list, description="syntax errors the change brought in")
     lint: LintCheck | None = None
     tests: TestResult | None = None
-    reverted: bool = Field(False, description="on_failure=revert undid the change")
+    reverted: bool = Field(default=False, description="on_failure=revert undid the change")
 
     def render(self) -> str:
         head = "dry run (nothing written)" if self.dry_run else f"edit {self.edit_id}"
@@ -170,7 +174,7 @@ async def edit(
             return EditResult(
                 dry_run=True, files=_summaries(plan, {}), diff=_diff(plan, body_chars(ws.config.limits.answer_chars))
             )
-        checks = [functools.partial(blocking, _syntax, plan)]
+        checks: list[Callable[[], Awaitable[Any]]] = [functools.partial(blocking, _syntax, plan)]
         chains = await _lint_chains(ws) if lint else []
         existing = [p.rel for p in plan if p.before is not None and p.action != "delete"]
         if chains and existing:

@@ -37,7 +37,9 @@ class FileText(BaseModel):
     next_offset: int | None = Field(None, description="offset to continue from when cut short")
     cut_lines: int = Field(0, description="lines shortened to the line-length limit")
     size: int = 0
-    version: str = Field("", description="the file's version as read: edit(versions=...) refuses it once changed")
+    version: str = Field(
+        default="", description="the file's version as read: edit(versions=...) refuses it once changed"
+    )
 
 
 class ReadResult(BaseModel):
