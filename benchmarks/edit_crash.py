@@ -107,12 +107,15 @@ def main() -> int:
         for _ in range(args.edits):
             when = one_round(root, env, journals, generation, rng)
             left = [json.loads(j.read_text())["state"] for j in journals.rglob("*.json")]
-            subprocess.run(
+            listed = subprocess.run(
                 [sys.executable, "-m", "volley", "call", "list_dir", "{}", "--workspace", str(root)],
                 env=env,
                 capture_output=True,
-                check=True,
+                text=True,
             )
+            if listed.returncode != 0:
+                failures.append(f"the next server failed: {listed.stderr[-2000:]}")
+                break
             state = check(root)
             if isinstance(state, str):
                 failures.append(state)

@@ -202,8 +202,10 @@ async def run_process(
     timeout: float,
     max_output_bytes: int = 8 * 1024 * 1024,
     on_output: OnOutput | None = None,
+    stdout_only: bool = False,
 ) -> Completed:
-    """Run ``argv`` (never through a shell) in its own process group and collect what it did."""
+    """Run ``argv`` (never through a shell) in its own process group and collect what it did (``stdout_only``:
+    its standard output alone, for output that is parsed as data, such as a diff)."""
     started = time.perf_counter()
     full_env = marked_env(env)
     mark = full_env[MARK]
@@ -214,7 +216,7 @@ async def run_process(
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.DEVNULL if stdout_only else subprocess.STDOUT,
             start_new_session=True,
         )
     except FileNotFoundError:

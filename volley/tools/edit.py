@@ -20,10 +20,11 @@ from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
-from volley.edits import writer
+from volley.edits import patch, writer
 from volley.edits.file_text import FileText
 from volley.edits.history import FileState, history_of
 from volley.edits.matching import find
+from volley.edits.patch import Hunk
 from volley.edits.verify import SyntaxProblem, introduced, line_map, syntax_problem
 from volley.errors import ContentError, InputError, ToolchainError
 from volley.exact_open import open_exact
@@ -34,7 +35,7 @@ from volley.text import human_size
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.run_linter import LinterRun, lint_once
 from volley.tools.run_tests import TestResult, run_tests
-from volley.workspace import Workspace
+from volley.workspace import Target, Workspace
 
 MAX_CHANGES = 1000
 MAX_LISTED = 50  # introduced diagnostics listed (all counted)
@@ -243,6 +244,33 @@ async def _write(ws: Workspace, writes: list[writer.Write]) -> None:
     except OSError as exc:
         where = f" ({os.path.relpath(exc.filename, ws.root)})" if isinstance(exc.filename, str) else ""
         raise ContentError(f"nothing was changed: a file could not be written{where}: {exc.strerror or exc}") from None
+
+
+async def apply_fixes(ws: Workspace, diffs: dict[str, list[Hunk]]) -> tuple[list[str], str | None]:
+    """A linter's fixes (its diff per file) written as one edit: (the files changed, the edit's id)."""
+    if not diffs:
+        return [], None
+    targets = await blocking(lambda: {rel: ws.resolve_for_write(rel, new=False) for rel in diffs})
+    async with _locked(sorted(t.abs for t in targets.values())):
+        states = await blocking(_patched, ws, diffs, targets)
+        await _write(ws, [writer.Write(f.abs, f.after, f.mode) for f in states])
+        edit_id = history_of(str(ws.root)).add(states)
+    return [f.rel for f in states], edit_id
+
+
+def _patched(ws: Workspace, diffs: dict[str, list[Hunk]], targets: dict[str, Target]) -> list[FileState]:
+    states = []
+    for rel, hunks in diffs.items():
+        planned = _current(ws, rel, targets[rel].abs, targets[rel].rel, {}, "replace")
+        codec = FileText.decode(planned.before or b"", rel)
+        try:
+            text = patch.apply(codec.text, hunks)
+        except ValueError as exc:
+            raise ContentError(
+                f"{rel} changed while the linter ran ({exc}): nothing was changed; run fix_lint again"
+            ) from None
+        states.append(FileState(rel, planned.abs, planned.before, codec.encode(text), planned.mode))
+    return states
 
 
 def _check_fields(change: Change) -> None:

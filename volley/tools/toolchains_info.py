@@ -7,12 +7,17 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
-from volley.errors import InputError
+from volley.concurrency import blocking
+from volley.edits.patch import Hunk
+from volley.edits.patch import parse as parse_diff
+from volley.errors import InputError, ToolchainError
 from volley.parsers import Diagnostic
+from volley.process import argv_parts, run_process
 from volley.text import numbered
-from volley.toolchains import choose, offered
+from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import workspace_target
-from volley.tools.run_linter import LinterRun, lint_once
+from volley.tools.edit import apply_fixes
+from volley.tools.run_linter import ARGV_CHARS, PY_SOURCES, LinterRun, lint_once, sandboxed_files
 from volley.workspace import Workspace
 
 
@@ -69,12 +74,36 @@ class FixResult(BaseModel):
     run: LinterRun
     changed: list[str] = Field(description="the files the fixes changed")
     remaining: list[Diagnostic] = Field(description="what the linter could not fix")
+    edit_id: str | None = Field(default=None, description="undo_edit(edit_id) undoes the fixes (ruff's)")
 
     def render(self) -> str:
         lines = [f"{d.path}:{d.line}:{d.column}: {d.code or ''} {d.message}" for d in self.remaining]
         changed = f"changed {len(self.changed)} files: {', '.join(self.changed)}" if self.changed else "changed no file"
-        head = f"{self.run.linter} --fix: {self.run.status}; {changed}; {len(self.remaining)} findings remain"
+        undo = f" (undo_edit {self.edit_id} undoes them)" if self.edit_id else ""
+        head = f"{self.run.linter} --fix: {self.run.status}; {changed}{undo}; {len(self.remaining)} findings remain"
         return "\n".join([head, *lines])
+
+
+async def fix_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]) -> tuple[list[str], str | None]:
+    """ruff's fixes for the files the read tools see, asked as a diff (`--fix --diff` writes nothing) and
+    written by edit's writer: all files or none, undoable, never a file the sandbox refuses."""
+    files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
+    at = chain.argv.index("check") + 1
+    found: dict[str, list[Hunk]] = {}
+    for group in argv_parts(files, ARGV_CHARS):
+        argv = [*chain.argv[:at], "--fix", "--diff", "--force-exclude", *chain.argv[at:], "--", *group]
+        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s, stdout_only=True)
+        if done.timed_out or done.exit_code not in (0, 1) or done.dropped_bytes:
+            why = (
+                "timed out"
+                if done.timed_out
+                else "its diff was over the output cap"
+                if done.dropped_bytes
+                else "crashed"
+            )
+            raise ToolchainError(f"ruff --fix --diff {why} (exit {done.exit_code}): nothing was changed")
+        found.update(parse_diff(done.output.decode("utf-8", errors="surrogateescape")))
+    return await apply_fixes(ws, found)
 
 
 async def fix_lint(
@@ -87,6 +116,10 @@ async def fix_lint(
     chains = [c for c in choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
     fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
     targets = [workspace_target(ws, p, "path") for p in paths or []]
+    if fixable[0].name == "ruff" and "check" in fixable[0].argv:  # its fixes as a diff, written by edit's writer
+        changed, edit_id = await fix_through_writer(ws, fixable[0], targets)
+        after = await lint_once(ws, fixable[0], targets, fix=False)
+        return FixResult(run=after.run, changed=changed, remaining=after.diagnostics, edit_id=edit_id)
     once = await lint_once(ws, fixable[0], targets, fix=True)
     return FixResult(run=once.run, changed=once.changed, remaining=once.diagnostics)
 
