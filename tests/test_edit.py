@@ -281,3 +281,17 @@ def test_a_change_of_several_files_cut_by_a_crash_is_completed_at_the_next_start
     assert (tmp_path / "one.py").read_text() == "one = 2\n" and (tmp_path / "two.py").read_text() == "two = 2\n"
     assert ".volley-edit-" not in listed.stdout and not journal.exists()
     assert json.dumps("two.py")[1:-1] in listed.stdout
+
+
+async def test_fix_lint_is_written_by_the_writer_and_can_be_undone(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.ruff]\nfix = true\n[tool.ruff.lint]\nselect = ["F401"]\n')
+    original = b"import json\r\nimport re\r\n\r\nprint(re)\r\n"
+    write(tmp_path, "crlf.py", original)
+    write(tmp_path, "clean.py", "print(1)\n")
+    async with serve(tmp_path) as client:
+        fixed = await client.call_tool("fix_lint", {})
+        after_fix = (tmp_path / "crlf.py").read_bytes()
+        undone = await client.call_tool("undo_edit", {"edit_id": fixed.structured_content["edit_id"]})
+    assert fixed.structured_content["changed"] == ["crlf.py"], text_of(fixed)
+    assert after_fix == b"import re\r\n\r\nprint(re)\r\n"
+    assert not undone.is_error and (tmp_path / "crlf.py").read_bytes() == original
