@@ -220,13 +220,19 @@ async def test_a_thousand_mixed_calls_in_flight_each_get_their_own_answer(tmp_pa
                 result = await client.call_tool("list_dir", {"path": "files", "glob": f"f{k:03}.txt"})
                 answers[i] = result.structured_content["entries"][0]["path"]
 
+        pinged_midway = 0
+
         async def ping_throughout() -> None:
+            # The server answers pings while calls are in flight. No time bound: a ping sent behind a thousand
+            # requests on one pipe is read after them, and at load 8 on 2 cores that took over 10 s (the cause
+            # of this test's failures under load); what must hold is that it is answered before the calls end.
+            nonlocal pinged_midway
             while len(answers) < 1000:
-                with anyio.fail_after(10):
-                    await client.send_ping()
+                await client.send_ping()
+                pinged_midway += len(answers) < 1000
                 await anyio.sleep(0.01)
 
-        with anyio.fail_after(120):
+        with anyio.fail_after(600):  # a hang, not a speed: the calls' own answers are what is checked
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ping_throughout)
                 for i in range(1000):
@@ -235,7 +241,7 @@ async def test_a_thousand_mixed_calls_in_flight_each_get_their_own_answer(tmp_pa
         k = i % 100
         expected = [f"content of file {k}", f"files/f{k:03}.txt", f"files/f{k:03}.txt"][i % 3]
         assert answer == expected, i
-    assert len(answers) == 1000
+    assert len(answers) == 1000 and pinged_midway >= 1
 
 
 async def test_the_workspace_deleted_under_a_running_server_gives_clear_errors(tmp_path: Path) -> None:
