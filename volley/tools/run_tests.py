@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
 from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError, ToolchainError, VolleyError
@@ -59,6 +60,7 @@ class TestResult(BaseModel):
     job_id: str | None = Field(None, description="a run still going: test_results(run_id=job_id) waits for the rest")
     output_head: str
     output_tail: str
+    selection: str | None = Field(default=None, description="affected=true: which test files were chosen, and why")
 
     def render(self) -> str:
         extra = (
@@ -97,6 +99,8 @@ class TestResult(BaseModel):
             out.append("--- output ---\n" + self.output_head + (f"\n…\n{self.output_tail}" if self.output_tail else ""))
         if self.run_id:
             out.append(f"[full output: run_output(run_id={self.run_id!r})]")
+        if self.selection:
+            out.insert(0, self.selection)
         return "\n".join(out)
 
 
@@ -130,6 +134,13 @@ async def run_tests(
         float | None, Field(gt=0, le=3600, description="time limit in seconds (default from config: 600)")
     ] = None,
     runner: Annotated[str | None, Field(description="a test runner by name (see list_toolchains)")] = None,
+    affected: Annotated[
+        bool,
+        Field(
+            description="only the test files the change can affect (Python: the import graph; git diff against since)"
+        ),
+    ] = False,
+    since: Annotated[str | None, Field(description="affected: the commit the change is against (default HEAD)")] = None,
     progress: Progress | None = None,
 ) -> TestResult:
     """Run the workspace's tests (pytest, else unittest; vitest/jest/npm test; go test; cargo test) and
@@ -143,6 +154,18 @@ async def run_tests(
     chain = choose(await offered(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
     if chain.missing:
         raise ToolchainError(chain.missing)
+    selection = None
+    if affected:
+        if targets:
+            raise InputError("affected=true chooses the targets itself: pass targets or affected, not both")
+        if since is not None:
+            plain_word(since, "since")
+        selection = await blocking(_selected, ws, since)
+        targets = selection.tests if not selection.whole_suite else None
+        if not selection.whole_suite and not selection.tests:
+            return _nothing_to_run(chain.name, selection)
+    elif since is not None:
+        raise InputError("since is for affected=true (the commit the change is measured against)")
     paths = [test_target(ws, t, chain.name) for t in targets or []]
     if keyword is not None:
         plain_word(keyword, "keyword")
@@ -150,10 +173,38 @@ async def run_tests(
     job = JOBS.start(chain.name, lambda job: _execute(ws, job, chain, paths, keyword, fail_fast, limit))
     job.toolchain, job.workspace = chain, ws
     try:
-        return await _answer(ws, job, progress, ws.config.test.answer_within_s if JOBS.detach else math.inf)
+        result = await _answer(ws, job, progress, ws.config.test.answer_within_s if JOBS.detach else math.inf)
+        if result.status != "running":
+            failed = [f.test_id.split("::", 1)[0] for f in result.failures]
+            remember_failures(str(ws.root), failed, targets, result.more_failures)
+        return result.model_copy(update={"selection": describe(selection)}) if selection is not None else result
     except BaseException:  # cancelled before its answer (the client cancelled, or went away): the run goes too
         job.cancel()
         raise
+
+
+def _selected(ws: Workspace, since: str | None) -> Selection:
+    return select(ws, changed_files(ws, since), last_failures(str(ws.root)))
+
+
+def _nothing_to_run(runner: str, selection: Selection) -> TestResult:
+    return TestResult(
+        runner=runner,
+        argv=[],
+        status="no tests",
+        exit_code=None,
+        passed=0,
+        failed=0,
+        errors=0,
+        skipped=0,
+        duration_s=0.0,
+        failures=[],
+        structured=True,
+        run_id=None,
+        output_head="",
+        output_tail="",
+        selection=describe(selection),
+    )
 
 
 async def test_results(

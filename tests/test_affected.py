@@ -1,0 +1,87 @@
+"""run_tests(affected=true): the test files a change can affect, by the import graph, widened when unsure."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import serve, text_of, write
+
+pytestmark = pytest.mark.anyio
+
+
+def _commit(root: Path, message: str) -> None:
+    who = ["-c", "user.email=a@b", "-c", "user.name=n"]
+    subprocess.run(["git", *who, "commit", "-qam", message], cwd=root, check=True)
+
+
+def _project(root: Path) -> Path:
+    write(root, "pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    write(root, "src/pkg/__init__.py", "")
+    write(root, "src/pkg/calc.py", "def add(a, b):\n    return a + b\n")
+    write(root, "src/pkg/twice.py", "from .calc import add\n\n\ndef double(x):\n    return add(x, x)\n")
+    write(root, "src/pkg/alone.py", "VALUE = 1\n")
+    write(root, "tests/test_twice.py", "from pkg.twice import double\n\n\ndef test_2():\n    assert double(2) == 4\n")
+    write(root, "tests/test_calc.py", "from pkg import calc\n\n\ndef test_add():\n    assert calc.add(1, 2) == 3\n")
+    write(root, "tests/unit/test_other.py", "def test_other():\n    assert True\n")
+    write(root, "tests/unit/conftest.py", "")
+    write(root, "README.md", "words\n")
+    write(root, "tests/data.json", "{}\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=n", "commit", "-qm", "init"], cwd=root, check=True)
+    return root
+
+
+async def _affected(root: Path, **more: object) -> tuple[dict, str]:
+    async with serve(root) as client:
+        result = await client.call_tool("run_tests", {"affected": True, **more})
+    assert not result.is_error, text_of(result)
+    return result.structured_content, text_of(result)
+
+
+async def test_a_changed_module_runs_the_tests_that_import_it_through_others(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
+    result, text = await _affected(root)
+    assert text.startswith("affected: 2 of 3 test files") and "pkg/calc.py" in text
+    assert result["failed"] == 2 and result["passed"] == 0  # both importers fail; test_other never ran
+
+
+async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "tests/unit/conftest.py").write_text("import pytest\n")
+    _, conftest = await _affected(root)
+    assert "1 of 3 test files" in conftest and "every test below tests/unit" in conftest
+    (root / "tests/data.json").write_text('{"a": 1}\n')
+    _, data = await _affected(root)
+    assert "the whole suite (3 test files)" in data and "tests/data.json is not Python" in data
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=root, check=True)
+    (root / "src/pkg/alone.py").write_text("VALUE = 2\n")
+    _, alone = await _affected(root)
+    assert "the whole suite" in alone and "no file imports it" in alone
+
+
+async def test_prose_alone_runs_nothing_and_a_base_commit_can_be_named(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "README.md").write_text("other words\n")
+    result, text = await _affected(root)
+    assert result["status"] == "no tests" and "0 of 3 test files" in text
+    (root / "src/pkg/twice.py").write_text("from .calc import add\n\n\ndef double(x):\n    return add(x, x) + 0\n")
+    _commit(root, "twice")
+    result, text = await _affected(root, since="HEAD~1")
+    assert "1 of 3 test files" in text and result["passed"] == 1
+
+
+async def test_files_that_failed_last_time_run_again(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    write(root, "tests/unit/test_other.py", "def test_other():\n    assert False\n")
+    _commit(root, "fail")
+    async with serve(root) as client:
+        whole = await client.call_tool("run_tests", {})
+        (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return b + a\n")
+        chosen = await client.call_tool("run_tests", {"affected": True})
+    assert whole.structured_content["failed"] == 1
+    assert "3 of 3 test files" in text_of(chosen) and "failed in the last run" in text_of(chosen)

@@ -1,0 +1,209 @@
+"""The tests a change can break, found the static way: the workspace's Python import graph, walked backwards
+from each changed module to the test files that import it (directly or through other modules).
+
+Safe by default: what the graph cannot attribute widens the selection and says why: a conftest.py (every
+test below it), configuration or a file that is not Python (the whole suite), a changed module no file
+imports (imported dynamically, perhaps: the whole suite). Changed test files are selected themselves, and
+so are the files of tests that failed in the last run.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from volley.errors import InputError
+from volley.index import visible_files
+from volley.workspace import Workspace
+
+CONFIG_FILES = {"pyproject.toml", "setup.cfg", "setup.py", "tox.ini", "pytest.ini", "noxfile.py", "requirements.txt"}
+INERT_SUFFIXES = (".md", ".rst", ".txt", ".toml.orig")  # prose: no test reads it (README, CHANGES)
+INERT_DIRS = ("docs/", "doc/", ".github/")
+
+
+@dataclass
+class Selection:
+    tests: list[str]  # test files, relative to the root
+    total: int  # test files in the suite
+    whole_suite: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def is_test_file(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+def changed_files(ws: Workspace, since: str | None) -> list[str]:
+    """Files changed in the working tree against ``since`` (default HEAD), untracked ones included (blocking)."""
+    base = since or "HEAD"
+    if base.startswith("-"):
+        raise InputError(f"since must be a commit, not an option: {base!r}")
+
+    def git(*args: str) -> list[str]:
+        done = subprocess.run(
+            ["git", "-C", str(ws.root), *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        if done.returncode != 0:
+            raise InputError(f"affected tests need git history: git {args[0]} failed: {done.stderr.strip()[:300]}")
+        return [line for line in done.stdout.splitlines() if line]
+
+    prefix = git("rev-parse", "--show-prefix")
+    inside = prefix[0] if prefix else ""
+    names = git("diff", "--name-only", "--relative", base, "--") + git("ls-files", "--others", "--exclude-standard")
+    return sorted({name.removeprefix(inside) for name in names})
+
+
+def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
+    """The test files ``changed`` can affect (blocking)."""
+    files = visible_files(ws, ws.resolve("."))
+    tests = sorted(f for f in files if is_test_file(f))
+    chosen: set[str] = set()
+    reasons: list[str] = []
+
+    def whole(why: str) -> Selection:
+        return Selection(tests, len(tests), True, [*reasons, why])
+
+    python = [f for f in files if f.endswith(".py")]
+    graph = _ImportGraph(ws, python)
+    for rel in changed:
+        name = rel.rsplit("/", 1)[-1]
+        if name in CONFIG_FILES:
+            return whole(f"{rel} is configuration: the whole suite")
+        if not rel.endswith(".py"):
+            if rel.endswith(INERT_SUFFIXES) or rel.startswith(INERT_DIRS):
+                continue
+            return whole(f"{rel} is not Python (data or fixtures a test may read): the whole suite")
+        if name == "conftest.py":
+            below = os.path.dirname(rel)
+            group = [t for t in tests if not below or t.startswith(below + "/")]
+            chosen.update(group)
+            reasons.append(f"{rel}: every test below {below or 'the root'} ({len(group)} files)")
+            continue
+        if is_test_file(rel):
+            if rel in tests:
+                chosen.add(rel)
+            continue
+        if not os.path.exists(f"{ws.root}/{rel}"):
+            return whole(f"{rel} was deleted: the whole suite")
+        reached = graph.importers_of(rel)
+        if not reached:
+            return whole(f"{rel}: no file imports it (a dynamic import, perhaps): the whole suite")
+        group = sorted(t for t in reached if is_test_file(t))
+        chosen.update(group)
+        reasons.append(f"{rel}: {len(group)} test files import it, directly or through other modules")
+    if "*" in failed_before:
+        return whole("the last run had failures it did not list: the whole suite")
+    again = [t for t in failed_before if t in tests and t not in chosen]
+    if again:
+        chosen.update(again)
+        reasons.append(f"{len(again)} test files that failed in the last run")
+    return Selection(sorted(chosen), len(tests), False, reasons)
+
+
+class _ImportGraph:
+    """Who imports whom among the workspace's Python files, by module name (every dotted suffix of a file's
+    path names it: `src/pkg/mod.py` is `pkg.mod` and `src.pkg.mod`; a match on either is a dependency)."""
+
+    def __init__(self, ws: Workspace, python: list[str]) -> None:
+        self.ws = ws
+        self.by_name: dict[str, set[str]] = defaultdict(set)
+        for rel in python:
+            for name in _names(rel):
+                self.by_name[name].add(rel)
+        self.importers: dict[str, set[str]] = defaultdict(set)
+        for rel in python:
+            for target in self._imports(rel):
+                if target != rel:
+                    self.importers[target].add(rel)
+
+    def importers_of(self, rel: str) -> set[str]:
+        """Every file that imports ``rel`` directly or through others (or imports a name it defined, when
+        it was deleted)."""
+        start = {rel} if rel in self.importers or os.path.exists(f"{self.ws.root}/{rel}") else set()
+        start |= {f for name in _names(rel) for f in self.by_name.get(name, ())}
+        seen: set[str] = set()
+        stack = [importer for f in start | {rel} for importer in self.importers.get(f, ())]
+        while stack:
+            f = stack.pop()
+            if f not in seen:
+                seen.add(f)
+                stack.extend(self.importers.get(f, ()))
+        return seen
+
+    def _imports(self, rel: str) -> set[str]:
+        try:
+            with open(f"{self.ws.root}/{rel}", "rb") as handle:
+                tree = ast.parse(handle.read(), rel)
+        except (OSError, SyntaxError, ValueError, RecursionError):
+            return set()
+        package = rel.rsplit("/", 1)[0].replace("/", ".") if "/" in rel else ""
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    found |= self._files(alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".") if package else []
+                    parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                    base = ".".join([*parts, *([base] if base else [])])
+                found |= self._files(base)
+                for alias in node.names:
+                    found |= self._files(f"{base}.{alias.name}" if base else alias.name)
+        return found
+
+    def _files(self, dotted: str) -> set[str]:
+        """The files a module name loads: the module and every package on its way (their __init__)."""
+        parts = dotted.split(".")
+        found: set[str] = set()
+        for end in range(1, len(parts) + 1):
+            found |= self.by_name.get(".".join(parts[:end]), set())
+        return found
+
+
+def _names(rel: str) -> list[str]:
+    """Every dotted name a file may be imported by: each suffix of its path as a module name."""
+    if rel.endswith("/__init__.py"):
+        parts = rel[: -len("/__init__.py")].split("/")
+    elif rel.endswith(".py"):
+        parts = rel[:-3].split("/")
+    else:
+        return []
+    if not all(p.isidentifier() for p in parts[-1:]):
+        return []
+    return [".".join(parts[i:]) for i in range(len(parts)) if all(p.isidentifier() for p in parts[i:])]
+
+
+def describe(selection: Selection | None) -> str | None:
+    if selection is None:
+        return None
+    if selection.whole_suite:
+        head = f"affected: the whole suite ({selection.total} test files)"
+    else:
+        head = f"affected: {len(selection.tests)} of {selection.total} test files"
+    why = "; ".join(selection.reasons) if selection.reasons else "no change since the base touches the code"
+    return f"{head}: {why}"
+
+
+_failed: dict[str, set[str]] = {}
+
+
+def remember_failures(root: str, paths: list[str], targets: list[str] | None, unlisted: int) -> None:
+    """The test files that failed in the last run over them (a whole-suite run replaces all)."""
+    failed = _failed.setdefault(root, set())
+    if not targets:
+        failed.clear()
+    else:
+        failed.difference_update(t.split("::", 1)[0] for t in targets)
+    failed.update(paths)
+    if unlisted:
+        failed.add("*")  # failures not listed: their files are unknown
+
+
+def last_failures(root: str) -> list[str]:
+    return sorted(_failed.get(root, set()))
