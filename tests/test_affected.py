@@ -85,3 +85,12 @@ async def test_files_that_failed_last_time_run_again(tmp_path: Path) -> None:
         chosen = await client.call_tool("run_tests", {"affected": True})
     assert whole.structured_content["failed"] == 1
     assert "3 of 3 test files" in text_of(chosen) and "failed in the last run" in text_of(chosen)
+
+
+async def test_an_edit_can_run_the_tests_it_affects(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    change = {"path": "src/pkg/calc.py", "old": "a + b", "new": "a - b"}
+    async with serve(root) as client:
+        result = await client.call_tool("edit", {"changes": [change], "tests": "affected", "on_failure": "revert"})
+    assert "affected: 2 of 3 test files" in text_of(result) and result.structured_content["reverted"]
+    assert (root / "src/pkg/calc.py").read_text() == "def add(a, b):\n    return a + b\n"

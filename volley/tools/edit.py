@@ -143,8 +143,11 @@ async def edit(
     dry_run: Annotated[bool, Field(description="return the unified diff; write nothing")] = False,
     lint: Annotated[bool, Field(description="lint the changed files; list only what the change introduced")] = True,
     tests: Annotated[
-        list[str] | None,
-        Field(description="tests to run after the change, as run_tests targets (files, dirs, node ids); default none"),
+        list[str] | Literal["affected"] | None,
+        Field(
+            description='tests to run after the change: run_tests targets (files, dirs, node ids), or "affected" '
+            "(the test files the working tree's changes can affect); default none"
+        ),
     ] = None,
     on_failure: Annotated[
         Literal["keep", "revert"],
@@ -192,7 +195,9 @@ async def edit(
     changed = [p.rel for p in plan if p.after is not None]
     if chains and changed:
         after_jobs.append(functools.partial(_lint_all, ws, chains, changed))
-    if tests:
+    if tests == "affected":
+        after_jobs.append(functools.partial(run_tests, ws, affected=True))
+    elif tests:
         after_jobs.append(functools.partial(run_tests, ws, targets=tests))
     done = await concurrently(after_jobs)
     result = EditResult(edit_id=edit_id, files=_summaries(plan, versions_now), syntax=syntax)
