@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-slow smoke bench answers realworld contention replay symbols monorepo checkouts clean
+.PHONY: run test test-slow smoke bench answers realworld contention replay affected symbols monorepo checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -46,6 +46,10 @@ replay: $(BIN)/.installed  # edit against real history, introduced diagnostics, 
 	$(BIN)/python -m benchmarks.edit_precision
 	$(BIN)/python -m benchmarks.edit_crash --edits $(or $(EDITS),200)
 	$(BIN)/python -m benchmarks.edit_speed
+
+affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: every test whose outcome changed selected
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),20)
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"

@@ -3,7 +3,8 @@ from each changed module to the test files that import it (directly or through o
 
 Safe by default: what the graph cannot attribute widens the selection and says why: a conftest.py (every
 test below it), configuration or a file that is not Python (the whole suite), a changed module no file
-imports (imported dynamically, perhaps: the whole suite). Changed test files are selected themselves, and
+imports (imported dynamically, perhaps: the whole suite). Prose (.md, .rst, .txt) and what lies under docs/
+and .github/ selects nothing. Changed test files are selected themselves, and
 so are the files of tests that failed in the last run.
 """
 
@@ -71,10 +72,12 @@ def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selec
     graph = _ImportGraph(ws, python)
     for rel in changed:
         name = rel.rsplit("/", 1)[-1]
+        if rel.startswith(INERT_DIRS) and not is_test_file(rel):
+            continue  # documentation and CI: no test imports or reads it
         if name in CONFIG_FILES:
             return whole(f"{rel} is configuration: the whole suite")
         if not rel.endswith(".py"):
-            if rel.endswith(INERT_SUFFIXES) or rel.startswith(INERT_DIRS):
+            if rel.endswith(INERT_SUFFIXES):
                 continue
             return whole(f"{rel} is not Python (data or fixtures a test may read): the whole suite")
         if name == "conftest.py":
