@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import ast
 import difflib
+import threading
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 
+import tree_sitter as ts
 from pydantic import BaseModel
 
 from volley.parsers.common import Diagnostic
-from volley.symbols.extract import parse
-from volley.symbols.languages import language_of
+from volley.symbols.languages import language_of, load
 
 LineMap = Callable[[int], int | None]
 
@@ -30,14 +31,15 @@ class SyntaxProblem(BaseModel):
     message: str
 
 
-def syntax_problem(rel: str, text: str) -> SyntaxProblem | None:
-    """The first syntax error of ``text``: tree-sitter finds one (fast, off the GIL); for Python, the
-    interpreter's own parser then confirms it and names it (a grammar that lags the language is overruled)."""
+def syntax_problem(rel: str, text: str, key: str | None = None) -> SyntaxProblem | None:
+    """The first syntax error of ``text``: tree-sitter finds one (off the GIL; ``key`` names the file, whose
+    last tree is reparsed incrementally when ``text`` follows from it); for Python, the interpreter's own
+    parser then confirms it and names it (a grammar that lags the language is overruled)."""
     language = language_of(rel)
     if language is None:
         return None
     source = text.encode("utf-8", errors="surrogateescape")
-    node = _first_error(parse(source, language).root_node)
+    node = _first_error(_parsed(key, source, language).root_node)
     if node is None:
         return None
     if language == "python":
@@ -59,6 +61,61 @@ def _python_problem(rel: str, text: str) -> SyntaxProblem | None:
     except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
         return SyntaxProblem(path=rel, line=1, column=1, message=str(exc))
     return None
+
+
+_TREES: OrderedDict[tuple[str, str], tuple[bytes, ts.Tree]] = OrderedDict()
+_TREES_KEPT = 32
+_trees_lock = threading.Lock()
+
+
+def _parsed(key: str | None, source: bytes, language: str) -> ts.Tree:
+    """The source's tree; an edit of the file this server parsed last is reparsed from that tree (an edit of
+    a 100 KB file costs ~1 ms instead of ~20)."""
+    with _trees_lock:
+        kept = _TREES.get((key, language)) if key is not None else None
+    old_tree = None
+    if kept is not None:
+        previous, old_tree = kept
+        old_tree = old_tree.copy()
+        start, old_end, new_end = _changed_span(previous, source)
+        old_tree.edit(
+            start, old_end, new_end, _point(previous, start), _point(previous, old_end), _point(source, new_end)
+        )
+    parser = ts.Parser(load(language).language)
+    tree = parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+    if key is not None:
+        with _trees_lock:
+            _TREES[(key, language)] = (source, tree)
+            _TREES.move_to_end((key, language))
+            while len(_TREES) > _TREES_KEPT:
+                _TREES.popitem(last=False)
+    return tree
+
+
+def _changed_span(old: bytes, new: bytes) -> tuple[int, int, int]:
+    """(start, old end, new end) of the one span that covers every difference: common prefix and suffix found
+    by halving (slice comparisons run at memcmp speed)."""
+    low, high = 0, min(len(old), len(new))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if old[:middle] == new[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    prefix = low
+    low, high = 0, min(len(old), len(new)) - prefix
+    while low < high:
+        middle = (low + high + 1) // 2
+        if old[len(old) - middle :] == new[len(new) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    return prefix, len(old) - low, len(new) - low
+
+
+def _point(source: bytes, offset: int) -> tuple[int, int]:
+    row = source.count(b"\n", 0, offset)
+    return row, offset - (source.rfind(b"\n", 0, offset) + 1)
 
 
 def _first_error(node):  # type: ignore[no-untyped-def]

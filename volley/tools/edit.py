@@ -131,6 +131,8 @@ class _Planned:
     new_text: str
     mode: int | None
     matched: list[str]
+    added: int = 0  # lines, counted per replacement (a whole new content is diffed instead)
+    removed: int = 0
 
 
 async def edit(
@@ -178,16 +180,19 @@ async def edit(
             return EditResult(
                 dry_run=True, files=_summaries(plan, {}), diff=_diff(plan, body_chars(ws.config.limits.answer_chars))
             )
-        checks: list[Callable[[], Awaitable[Any]]] = [functools.partial(blocking, _syntax, plan)]
         chains = await _lint_chains(ws) if lint else []
         existing = [p.rel for p in plan if p.before is not None and p.action != "delete"]
-        if chains and existing:
+        before: list[Diagnostic] = []
+        before_runs: list[LinterRun] = []
+        writes = [writer.Write(p.abs, p.after, p.mode, new=p.before is None) for p in plan]
+        checks: list[Callable[[], Awaitable[Any]]] = [functools.partial(blocking, _syntax, plan)]
+        if chains and existing:  # the baseline is read from the files before they change
             checks.append(functools.partial(_lint_all, ws, chains, existing))
         found = await concurrently(checks)
         syntax: list[SyntaxProblem] = found[0]
-        before: list[Diagnostic] | None = found[1][0] if len(found) > 1 else []
-        before_runs: list[LinterRun] = found[1][1] if len(found) > 1 else []
-        await _write(ws, [writer.Write(p.abs, p.after, p.mode, new=p.before is None) for p in plan])
+        if len(found) > 1:
+            before, before_runs = found[1]
+        await _write(ws, writes)
         history = history_of(str(ws.root))
         edit_id = history.add([FileState(p.rel, p.abs, p.before, p.after, p.mode) for p in plan])
     versions_now = await blocking(_versions, plan)
@@ -204,7 +209,7 @@ async def edit(
     if chains and changed:
         after, after_runs = done.pop(0)
         maps = {p.rel: line_map(p.old_text, p.new_text) for p in plan if p.before is not None}
-        new, kept, fixed = introduced(before or [], after, maps)
+        new, kept, fixed = introduced(before, after, maps)
         result.lint = LintCheck(
             introduced=new[:MAX_LISTED],
             introduced_total=len(new),
@@ -338,6 +343,8 @@ def _plan(
             )
             text = codec.text
             for r in reversed(found.replacements):
+                planned.removed += _lines(text[r.start : r.end])
+                planned.added += _lines(r.new)
                 text = text[: r.start] + r.new + text[r.end :]
             planned.matched.append(found.step)
         planned.after = codec.encode(text)
@@ -375,9 +382,25 @@ def _current(ws: Workspace, given: str, abs_path: str, rel: str, versions: dict[
     return _Planned(rel, abs_path, "replace", data, data, text, text, st.st_mode, [])
 
 
+def _lines(text: str) -> int:
+    return text.count("\n") + (not text.endswith("\n")) if text else 0
+
+
 def _summaries(plan: list[_Planned], versions: dict[str, str]) -> list[FileEdit]:
     out = []
     for p in plan:
+        if p.action == "replace":
+            out.append(
+                FileEdit(
+                    path=p.rel,
+                    action=p.action,
+                    matched=p.matched,
+                    added=p.added,
+                    removed=p.removed,
+                    version=versions.get(p.rel, ""),
+                )
+            )
+            continue
         added = removed = 0
         old_lines = p.old_text.splitlines() if p.before is not None else []
         new_lines = p.new_text.splitlines() if p.after is not None else []
@@ -422,7 +445,7 @@ def _syntax(plan: list[_Planned]) -> list[SyntaxProblem]:
     for p in plan:
         if p.after is None:
             continue
-        problem = syntax_problem(p.rel, p.new_text)
+        problem = syntax_problem(p.rel, p.new_text, p.abs)
         if problem is not None and (p.before is None or syntax_problem(p.rel, p.old_text) is None):
             found.append(problem)
     return found
