@@ -145,3 +145,23 @@ async def test_tsc_and_biome_are_run_where_the_project_has_them(tmp_path: Path) 
     assert {("tsc", 1, "TS2322"), ("tsc", 2, "TS7006")} <= found
     assert ("biome", 5, "lint/correctness/noUnusedVariables") in found
     assert {r["linter"]: r["status"] for r in data["runs"]} == {"tsc": "findings", "biome": "findings"}
+
+
+async def test_eslint_fixes_are_written_by_the_writer_and_can_be_undone(tmp_path: Path) -> None:
+    """fix_lint asks eslint with --fix-dry-run and writes its fixed text through edit's writer: CRLF kept, a
+    file the read tools do not see (ignored) not written, undo_edit restores."""
+    write(tmp_path, "package.json", '{"name": "fx", "private": true, "type": "module"}\n')
+    write(tmp_path, "eslint.config.js", 'export default [{ rules: { semi: "error" } }];\n')
+    original = b"const a = 1\r\nconsole.log(a)\r\n"
+    write(tmp_path, "app.js", original)
+    write(tmp_path, ".gitignore", "build/\n")
+    write(tmp_path, "build/out.js", "const b = 2\n")
+    os.symlink(MODULES, tmp_path / "node_modules")
+    async with serve(tmp_path) as client:
+        fixed = await client.call_tool("fix_lint", {"linter": "eslint"})
+        after_fix = (tmp_path / "app.js").read_bytes()
+        undone = await client.call_tool("undo_edit", {"edit_id": fixed.structured_content["edit_id"]})
+    assert fixed.structured_content["changed"] == ["app.js"], fixed.content
+    assert after_fix == b"const a = 1;\r\nconsole.log(a);\r\n"
+    assert (tmp_path / "build/out.js").read_text() == "const b = 2\n"
+    assert not undone.is_error and (tmp_path / "app.js").read_bytes() == original

@@ -256,25 +256,26 @@ async def _write(ws: Workspace, writes: list[writer.Write]) -> None:
         raise ContentError(f"nothing was changed: a file could not be written{where}: {exc.strerror or exc}") from None
 
 
-async def apply_fixes(ws: Workspace, diffs: dict[str, list[Hunk]]) -> tuple[list[str], str | None]:
-    """A linter's fixes (its diff per file) written as one edit: (the files changed, the edit's id)."""
-    if not diffs:
+async def apply_fixes(ws: Workspace, fixes: dict[str, list[Hunk] | str]) -> tuple[list[str], str | None]:
+    """A linter's fixes (per file: its diff, or the whole fixed text) written as one edit: (the files changed,
+    the edit's id)."""
+    if not fixes:
         return [], None
-    targets = await blocking(lambda: {rel: ws.resolve_for_write(rel, new=False) for rel in diffs})
+    targets = await blocking(lambda: {rel: ws.resolve_for_write(rel, new=False) for rel in fixes})
     async with _locked(sorted(t.abs for t in targets.values())):
-        states = await blocking(_patched, ws, diffs, targets)
+        states = await blocking(_patched, ws, fixes, targets)
         await _write(ws, [writer.Write(f.abs, f.after, f.mode) for f in states])
         edit_id = history_of(str(ws.root)).add(states)
     return [f.rel for f in states], edit_id
 
 
-def _patched(ws: Workspace, diffs: dict[str, list[Hunk]], targets: dict[str, Target]) -> list[FileState]:
+def _patched(ws: Workspace, fixes: dict[str, list[Hunk] | str], targets: dict[str, Target]) -> list[FileState]:
     states = []
-    for rel, hunks in diffs.items():
+    for rel, fix in fixes.items():
         planned = _current(ws, rel, targets[rel].abs, targets[rel].rel, {}, "replace")
         codec = FileText.decode(planned.before or b"", rel)
         try:
-            text = patch.apply(codec.text, hunks)
+            text = fix if isinstance(fix, str) else patch.apply(codec.text, fix)
         except ValueError as exc:
             raise ContentError(
                 f"{rel} changed while the linter ran ({exc}): nothing was changed; run fix_lint again"

@@ -201,7 +201,7 @@ async def _lint_group(
     "unreadable": a report read in part never passes for a complete one."""
     with tempfile.TemporaryDirectory(prefix="volley-lint-") as tmp:
         report_path = os.path.join(tmp, "report.json")
-        argv = _argv(chain, targets, fix, report_path)
+        argv = lint_argv(chain, targets, fix, report_path)
         if explicit and chain.name == "ruff":
             argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]  # its own `exclude` still applies
         done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
@@ -244,7 +244,7 @@ def _path_of(line: str) -> str:
     return line.split(":", 1)[0].removeprefix("./")
 
 
-def _argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[str]:
+def lint_argv(chain: Toolchain, targets: list[str], fix: bool, report: str) -> list[str]:
     """The run's argv: never fixing unless asked (a project's `fix = true` is overruled by `--no-fix`), the
     report to ``report`` where the linter can write one, the targets in the linter's own way."""
     argv = list(chain.argv)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -13,11 +16,19 @@ from volley.edits.patch import parse as parse_diff
 from volley.errors import InputError, ToolchainError
 from volley.parsers import Diagnostic
 from volley.process import argv_parts, run_process
-from volley.text import numbered
+from volley.text import numbered, read_report
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import workspace_target
 from volley.tools.edit import apply_fixes
-from volley.tools.run_linter import ARGV_CHARS, PY_SOURCES, LinterRun, lint_once, sandboxed_files
+from volley.tools.run_linter import (
+    ARGV_CHARS,
+    JS_SOURCES,
+    PY_SOURCES,
+    LinterRun,
+    lint_argv,
+    lint_once,
+    sandboxed_files,
+)
 from volley.workspace import Workspace
 
 
@@ -106,6 +117,33 @@ async def fix_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]
     return await apply_fixes(ws, found)
 
 
+async def eslint_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]) -> tuple[list[str], str | None]:
+    """eslint's fixes asked with --fix-dry-run (each fixed file's whole text in its JSON report, nothing
+    written), kept for the files the read tools see, and written by edit's writer."""
+    visible = set(await blocking(sandboxed_files, ws, targets, JS_SOURCES))
+    with tempfile.TemporaryDirectory(prefix="volley-fix-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        argv = lint_argv(chain, targets, False, report)
+        at = next(i for i, word in enumerate(argv) if os.path.basename(word).startswith("eslint")) + 1
+        argv[at:at] = ["--fix-dry-run"]
+        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
+        try:
+            entries = json.loads(read_report(report) or "")
+        except ValueError:
+            entries = None
+    if done.timed_out or not isinstance(entries, list):
+        raise ToolchainError(
+            f"eslint --fix-dry-run gave no report to read (exit {done.exit_code}): nothing was changed"
+        )
+    fixes: dict[str, list[Hunk] | str] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("output"), str) and isinstance(entry.get("filePath"), str):
+            rel = os.path.relpath(entry["filePath"], ws.root).replace(os.sep, "/")
+            if rel in visible:
+                fixes[rel] = entry["output"]
+    return await apply_fixes(ws, fixes)
+
+
 async def fix_lint(
     ws: Workspace,
     paths: Annotated[list[str] | None, Field(description="files or directories to fix (default: all)")] = None,
@@ -116,8 +154,10 @@ async def fix_lint(
     chains = [c for c in choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
     fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
     targets = [workspace_target(ws, p, "path") for p in paths or []]
-    if fixable[0].name == "ruff" and "check" in fixable[0].argv:  # its fixes as a diff, written by edit's writer
-        changed, edit_id = await fix_through_writer(ws, fixable[0], targets)
+    chain = fixable[0]
+    if (chain.name == "ruff" and "check" in chain.argv) or chain.parser == "eslint-json":  # written by edit's writer
+        fixer = fix_through_writer if chain.name == "ruff" else eslint_through_writer
+        changed, edit_id = await fixer(ws, chain, targets)
         after = await lint_once(ws, fixable[0], targets, fix=False)
         return FixResult(run=after.run, changed=changed, remaining=after.diagnostics, edit_id=edit_id)
     once = await lint_once(ws, fixable[0], targets, fix=True)
