@@ -34,6 +34,7 @@ def test_javascript_go_and_rust_are_detected_with_structured_output_flags(tmp_pa
     write(tmp_path, "package.json", '{"scripts": {"test": "vitest"}}')
     executable(tmp_path, "node_modules/.bin/eslint")
     executable(tmp_path, "node_modules/.bin/vitest")
+    write(tmp_path, "eslint.config.js", "export default [];\n")
     write(tmp_path, "go.mod", "module x\n")
     write(tmp_path, "Cargo.toml", "[package]\nname = 'x'\n")
     chains = {c.name: c for c in detect(tmp_path, Command(), Command())}

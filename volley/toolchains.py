@@ -405,6 +405,12 @@ def _mypy_configured(root: Path) -> bool:
         return False
 
 
+_ESLINT_CONFIGS = (
+    *(f"eslint.config.{ext}" for ext in ("js", "mjs", "cjs", "ts", "mts", "cts")),
+    *(f".eslintrc{ext}" for ext in ("", ".js", ".cjs", ".json", ".yml", ".yaml")),
+)
+
+
 def _javascript(root: Path) -> list[Toolchain]:
     try:
         package = json.loads((root / "package.json").read_text())
@@ -412,7 +418,9 @@ def _javascript(root: Path) -> list[Toolchain]:
         return []
     bin_dir = root / "node_modules" / ".bin"
     chains = []
-    if (bin_dir / "eslint").exists():
+    if (bin_dir / "eslint").exists() and (
+        any((root / name).exists() for name in _ESLINT_CONFIGS) or "eslintConfig" in package
+    ):  # installed as another package's dependency, with no config of the project's, it has nothing to run
         chains.append(
             Toolchain(
                 "eslint",
@@ -420,7 +428,7 @@ def _javascript(root: Path) -> list[Toolchain]:
                 "javascript",
                 [str(bin_dir / "eslint"), "-f", "json", "."],
                 "eslint-json",
-                "detected: node_modules/.bin/eslint",
+                "detected: node_modules/.bin/eslint and the project's eslint config",
             )
         )
     if (bin_dir / "tsc").exists() and (root / "tsconfig.json").exists():
