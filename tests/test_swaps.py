@@ -6,9 +6,11 @@ file outside and back, again and again, while the tools run; no answer may hold 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -56,11 +58,25 @@ def test_a_name_swapped_and_put_back_is_seen_as_changed(tmp_path: Path) -> None:
     assert read_exact(f"{tmp_path}/pkg/a.py") == b"inside\n"
 
 
-def _swap_forever(root: Path, outside: Path, stop: threading.Event, failed: list[BaseException]) -> None:
+@contextlib.contextmanager
+def swapping(root: Path, outside: Path) -> Iterator[None]:
+    """A thread swapping names for links outside while the block runs; a swapper that died fails the test."""
+    stop, failed = threading.Event(), []
+
+    def run() -> None:
+        try:
+            _swap(root, outside, stop)
+        except BaseException as exc:
+            failed.append(exc)
+
+    swapper = threading.Thread(target=run)
+    swapper.start()
     try:
-        _swap(root, outside, stop)
-    except BaseException as exc:
-        failed.append(exc)
+        yield
+    finally:
+        stop.set()
+        swapper.join()
+    assert not failed, failed
 
 
 def _swap(root: Path, outside: Path, stop: threading.Event) -> None:
@@ -98,12 +114,9 @@ async def test_tools_never_show_what_a_swapped_in_link_points_to(tmp_path: Path)
         ("read_file", {"path": "src/a.py"}),
         ("read_file", {"path": "pkg/b.py"}),
     ]
-    stop, failed = threading.Event(), []
-    swapper = threading.Thread(target=_swap_forever, args=(root, outside, stop, failed))
+    answers: list[str] = []
     async with serve(root) as client:
-        swapper.start()
-        try:
-            answers: list[str] = []
+        with swapping(root, outside):
             for _ in range(25):
                 async with anyio.create_task_group() as group:
                     for tool, args in calls:
@@ -113,10 +126,6 @@ async def test_tools_never_show_what_a_swapped_in_link_points_to(tmp_path: Path)
                             answers.append(f"{tool}: {text_of(result)} {result.structured_content}")
 
                         group.start_soon(one)
-        finally:
-            stop.set()
-            swapper.join()
-    assert not failed, failed
     leaked = [answer for answer in answers if OUTSIDE in answer]
     assert not leaked, leaked[:3]
     assert any("marker a" in answer for answer in answers)
@@ -132,18 +141,11 @@ async def test_an_edit_never_writes_through_a_swapped_in_link(tmp_path: Path) ->
     write(root, "pkg/b.py", "counter = 0\n")
     write(outside, "a.py", f"def {OUTSIDE}():\n    return 1\n")
     write(outside, "pkg/b.py", "counter = 0\n")
-    stop, failed = threading.Event(), []
-    swapper = threading.Thread(target=_swap_forever, args=(root, outside, stop, failed))
     async with serve(root) as client:
-        swapper.start()
-        try:
+        with swapping(root, outside):
             for n in range(60):
                 change = {"path": "pkg/b.py", "action": "overwrite", "new": f"counter = {n + 1}\n"}
                 await client.call_tool("edit", {"changes": [change], "lint": False})
-        finally:
-            stop.set()
-            swapper.join()
-    assert not failed, failed
     assert (outside / "pkg/b.py").read_text() == "counter = 0\n"
     assert (outside / "a.py").read_text().startswith(f"def {OUTSIDE}")
     assert not list(outside.rglob(".volley-edit-*"))

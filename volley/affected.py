@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import ast
 import os
-import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from volley.concurrency import abandoned
 from volley.errors import InputError
+from volley.exact_open import read_exact
 from volley.index import visible_files
+from volley.process import run_blocking
 from volley.workspace import Workspace
 
 CONFIG_FILES = {"pyproject.toml", "setup.cfg", "setup.py", "tox.ini", "pytest.ini", "noxfile.py", "requirements.txt"}
@@ -45,12 +47,14 @@ def changed_files(ws: Workspace, since: str | None) -> list[str]:
         raise InputError(f"since must be a commit, not an option: {base!r}")
 
     def git(*args: str) -> list[str]:
-        done = subprocess.run(
-            ["git", "-C", str(ws.root), *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-        )
+        try:  # the process runner's: killed as soon as nobody waits for the call
+            done = run_blocking(["git", "-C", str(ws.root), *args], abandoned)
+        except OSError as exc:
+            raise InputError(f"affected tests need git: {exc}") from None
         if done.returncode != 0:
-            raise InputError(f"affected tests need git history: git {args[0]} failed: {done.stderr.strip()[:300]}")
-        return [line for line in done.stdout.splitlines() if line]
+            stderr = done.stderr.decode(errors="replace").strip()[:300]
+            raise InputError(f"affected tests need git history: git {args[0]} failed: {stderr}")
+        return [line for line in done.stdout.decode(errors="surrogateescape").splitlines() if line]
 
     prefix = git("rev-parse", "--show-prefix")
     inside = prefix[0] if prefix else ""
@@ -139,8 +143,7 @@ class _ImportGraph:
 
     def _imports(self, rel: str) -> set[str]:
         try:
-            with open(f"{self.ws.root}/{rel}", "rb") as handle:
-                tree = ast.parse(handle.read(), rel)
+            tree = ast.parse(read_exact(f"{self.ws.root}/{rel}"), rel)
         except (OSError, SyntaxError, ValueError, RecursionError):
             return set()
         package = rel.rsplit("/", 1)[0].replace("/", ".") if "/" in rel else ""

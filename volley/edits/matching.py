@@ -15,8 +15,6 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
-
 from volley.errors import InputError
 
 STEPS = ("exact", "line endings", "trailing whitespace", "indentation")
@@ -162,6 +160,8 @@ def _reindent(line: str, old_indent: str, indent: str) -> str:
 
 def closest(text: str, old: str) -> str:
     """The region of ``text`` most like ``old`` (as many lines), with its line numbers and a diff of the two."""
+    from rapidfuzz import fuzz  # only when an edit misses: not at every server's start
+
     wanted = old.replace("\r\n", "\n").strip("\n").split("\n")
     lines = text.replace("\r\n", "\n").split("\n")
     if not text.strip():

@@ -390,36 +390,24 @@ def _lines(text: str) -> int:
 def _summaries(plan: list[_Planned], versions: dict[str, str]) -> list[FileEdit]:
     out = []
     for p in plan:
-        if p.action == "replace":
-            out.append(
-                FileEdit(
-                    path=p.rel,
-                    action=p.action,
-                    matched=p.matched,
-                    added=p.added,
-                    removed=p.removed,
-                    version=versions.get(p.rel, ""),
-                )
-            )
-            continue
-        added = removed = 0
-        old_lines = p.old_text.splitlines() if p.before is not None else []
-        new_lines = p.new_text.splitlines() if p.after is not None else []
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():
-            if tag != "equal":
-                removed += i2 - i1
-                added += j2 - j1
+        added, removed = (p.added, p.removed) if p.action == "replace" else _counted(p)
+        version = versions.get(p.rel, "")
         out.append(
-            FileEdit(
-                path=p.rel,
-                action=p.action,
-                matched=p.matched,
-                added=added,
-                removed=removed,
-                version=versions.get(p.rel, ""),
-            )
+            FileEdit(path=p.rel, action=p.action, matched=p.matched, added=added, removed=removed, version=version)
         )
     return out
+
+
+def _counted(p: _Planned) -> tuple[int, int]:
+    """Lines added and removed by a whole new content (create, overwrite, delete), diffed."""
+    old_lines = p.old_text.splitlines() if p.before is not None else []
+    new_lines = p.new_text.splitlines() if p.after is not None else []
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():
+        if tag != "equal":
+            removed += i2 - i1
+            added += j2 - j1
+    return added, removed
 
 
 def _diff(plan: list[_Planned], chars: int) -> str:
