@@ -13,7 +13,7 @@ import functools
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, Field
@@ -25,7 +25,8 @@ from volley.edits.file_text import FileText
 from volley.edits.history import FileState, history_of
 from volley.edits.matching import find
 from volley.edits.patch import Hunk
-from volley.edits.verify import SyntaxProblem, introduced, line_map, syntax_problem
+from volley.edits.syntax import SyntaxProblem, syntax_problem
+from volley.edits.verify import introduced, line_map
 from volley.errors import ContentError, InputError, ToolchainError
 from volley.exact_open import open_exact
 from volley.index import hard_link_to_denied
@@ -40,6 +41,8 @@ from volley.workspace import Target, Workspace
 MAX_CHANGES = 1000
 MAX_LISTED = 50  # introduced diagnostics listed (all counted)
 Action = Literal["replace", "create", "overwrite", "delete"]
+
+T = TypeVar("T")
 
 
 class Change(BaseModel):
@@ -185,14 +188,13 @@ async def edit(
         before: list[Diagnostic] = []
         before_runs: list[LinterRun] = []
         writes = [writer.Write(p.abs, p.after, p.mode, new=p.before is None) for p in plan]
-        checks: list[Callable[[], Awaitable[Any]]] = [functools.partial(blocking, _syntax, plan)]
+        syntax: list[SyntaxProblem]
         if chains and existing:  # the baseline is read from the files before they change
-            checks.append(functools.partial(_lint_all, ws, chains, existing))
-        found = await concurrently(checks)
-        syntax: list[SyntaxProblem] = found[0]
-        if len(found) > 1:
-            before, before_runs = found[1]
-        await _write(ws, writes)
+            baseline = functools.partial(_lint_all, ws, chains, existing)
+            syntax, (before, before_runs) = await concurrently([functools.partial(blocking, _syntax, plan), baseline])
+            await _write(ws, writes)
+        else:
+            syntax = await _write(ws, writes, first=functools.partial(_syntax, plan)) or []
         history = history_of(str(ws.root))
         edit_id = history.add([FileState(p.rel, p.abs, p.before, p.after, p.mode) for p in plan])
     versions_now = await blocking(_versions, plan)
@@ -248,9 +250,16 @@ async def undo_edit(
     return UndoResult(edit_id=edit_id, files=[f.rel for f in applied.files])
 
 
-async def _write(ws: Workspace, writes: list[writer.Write]) -> None:
+async def _write(ws: Workspace, writes: list[writer.Write], first: Callable[[], T] | None = None) -> T | None:
+    """Write ``writes`` (all or nothing), after ``first`` in the same worker thread: its result."""
+
+    def run() -> T | None:
+        found = first() if first is not None else None
+        writer.apply(str(ws.root), writes)
+        return found
+
     try:
-        await blocking(writer.apply, str(ws.root), writes)
+        return await blocking(run)
     except OSError as exc:
         where = f" ({os.path.relpath(exc.filename, ws.root)})" if isinstance(exc.filename, str) else ""
         raise ContentError(f"nothing was changed: a file could not be written{where}: {exc.strerror or exc}") from None
