@@ -71,6 +71,32 @@ async def test_repeated_workspaces_are_named_listed_and_routed(two: tuple[Path, 
         assert unnamed.is_error and "say which one" in text_of(unnamed)
 
 
+async def test_an_edit_changes_the_workspace_its_paths_name_and_is_undone_there(two: tuple[Path, Path]) -> None:
+    api, web = two
+    write(api, "web/src/app.py", "def get_page():\n    return 2\n")  # a folder named like the other workspace
+    async with serve(api, "--workspace", str(web)) as client:
+        change = {"path": "web/src/app.py", "old": "return 2", "new": "return 3"}
+        preview = await client.call_tool("edit", {"changes": [change], "dry_run": True})
+        assert "+++ b/web/src/app.py" in preview.structured_content["diff"]
+        done = await client.call_tool("edit", {"changes": [change], "lint": False})
+        assert not done.is_error, text_of(done)
+        assert [f["path"] for f in done.structured_content["files"]] == ["web/src/app.py"]
+        assert "return 3" in (web / "src/app.py").read_text() and "return 2" in (api / "web/src/app.py").read_text()
+        inside = {"path": "api/web/src/app.py", "old": "return 2", "new": "return 4"}
+        other = await client.call_tool("edit", {"changes": [inside], "lint": False})
+        assert "return 4" in (api / "web/src/app.py").read_text()
+
+        both = await client.call_tool("edit", {"changes": [change, inside], "lint": False})
+        assert both.is_error and "one workspace per call" in text_of(both)
+        unnamed = await client.call_tool("edit", {"changes": [{"path": "src/app.py", "old": "a", "new": "b"}]})
+        assert unnamed.is_error and "names no workspace" in text_of(unnamed)
+
+        undone = await client.call_tool("undo_edit", {"edit_id": done.structured_content["edit_id"]})
+        assert not undone.is_error, text_of(undone)
+        assert "return 2" in (web / "src/app.py").read_text() and "return 4" in (api / "web/src/app.py").read_text()
+        assert other.structured_content["edit_id"].startswith("api/")
+
+
 def _roots(*paths: Path) -> types.ListRootsResult:
     return types.ListRootsResult(roots=[types.Root(uri=path.as_uri(), name=path.name) for path in paths])
 

@@ -8,6 +8,7 @@ paths the same way, so what a tool returns can be passed back to another.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -20,8 +21,9 @@ from volley.workspace import Workspace
 TOP = ""  # a call that names no workspace (no path, or "."), with several workspaces served
 
 # Fields that hold workspace-relative paths in the tools' results; qualify() rewrites them.
-PATH_FIELDS = frozenset({"path", "target"})
+PATH_FIELDS = frozenset({"path", "target", "edit_id"})  # an edit's id names its workspace, for undo_edit
 PATH_LIST_FIELDS = frozenset({"files", "hidden_examples"})
+DIFF_FIELDS = frozenset({"diff"})  # unified diffs: their ---/+++ headers name paths
 
 
 class Workspaces:
@@ -98,6 +100,9 @@ def qualify(result: BaseModel, prefix: str) -> BaseModel:
             updates[field] = [qualify(item, prefix) for item in value]
         elif field in PATH_LIST_FIELDS and isinstance(value, list):
             updates[field] = [prefix + item for item in value]
+        elif field in DIFF_FIELDS and isinstance(value, str):
+            header = re.compile(r"^(?:---|\+\+\+) [ab]/", flags=re.MULTILINE)
+            updates[field] = header.sub(lambda m: m.group(0) + prefix, value)
     return result.model_copy(update=updates)
 
 

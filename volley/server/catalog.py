@@ -118,6 +118,13 @@ TOOL_SPECS = [
     ToolSpec(
         fix_lint, "lint", _title(CHANGES_FILES, "Apply linter fixes"), _lint_limits, in_batch=False, paths="paths"
     ),
-    ToolSpec(edit, "lint", _title(EDITS_FILES, "Edit files, then check them"), _edit_limits, in_batch=False),
-    ToolSpec(undo_edit, "read", _title(EDITS_FILES, "Undo an edit"), in_batch=False),
+    ToolSpec(
+        edit,
+        "lint",
+        _title(EDITS_FILES, "Edit files, then check them"),
+        _edit_limits,
+        in_batch=False,
+        item_paths="changes",
+    ),
+    ToolSpec(undo_edit, "read", _title(EDITS_FILES, "Undo an edit"), in_batch=False, paths="edit_id"),
 ]

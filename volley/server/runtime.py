@@ -74,6 +74,8 @@ class Runtime:
     async def _routed(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
         """With several workspaces: run the call in the workspace(s) its paths name, paths and results qualified."""
         wss = self.workspaces
+        if wss.several and spec.item_paths:
+            return await self._by_items(spec, arguments, ctx)
         if not wss.several or (spec.paths is None and not spec.merges):  # e.g. run_output: runs are shared
             return await self._run(wss.first, spec, arguments, ctx)
         value = arguments.get(spec.paths) if spec.paths else None
@@ -103,6 +105,31 @@ class Runtime:
                     files[i] = entry
             merged = merged.model_copy(update={"files": files})
         return merged
+
+    async def _by_items(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
+        """A call whose items each name a path (edit's changes, and its versions by path): one workspace's."""
+        wss, key = self.workspaces, spec.item_paths
+        assert key is not None
+        items, names = [], set()
+        for item in arguments.get(key) or []:
+            name, inner = wss.split(str(getattr(item, "path", None) or ""))
+            if name == TOP:
+                raise InputError(f"{item.path!r} names no workspace: several are served ({wss.names()})")
+            items.append(item.model_copy(update={"path": inner}))
+            names.add(name)
+        versions = {}
+        for path, version in (arguments.get("versions") or {}).items():
+            name, inner = wss.split(path)
+            versions[inner] = version
+            names.add(name)
+        if len(names) > 1:
+            raise InputError(
+                f"{spec.name} changes one workspace per call; these {key} name {', '.join(sorted(names))}: "
+                "send one call per workspace"
+            )
+        name = names.pop() if names else next(iter(wss.by_name))
+        routed = {**arguments, key: items} | ({"versions": versions} if "versions" in arguments else {})
+        return qualify(await self._run(wss.by_name[name], spec, routed, ctx), wss.prefix(name))
 
     async def _at_top(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
         """A call that names no workspace while several are served: list them, run in each, or ask for one."""

@@ -28,6 +28,7 @@ class ToolSpec:
     in_batch: bool = True  # tools that change files stay out of batches, which run calls concurrently
     paths: str | None = None  # the argument naming the paths a call works on; it routes the call to a workspace
     merges: bool = False  # answers from several workspaces combine into one (merge()), so a call may span them
+    item_paths: str | None = None  # an argument listing items whose ``path`` routes the call (edit's changes)
 
     @property
     def name(self) -> str:
