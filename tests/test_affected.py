@@ -1,4 +1,5 @@
-"""run_tests(affected=true): the test files a change can affect, by the import graph, widened when unsure."""
+"""run_tests(affected=true): the tests a change can affect, by the code each test ran when a run recorded it,
+else by the import graph; widened when unsure."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ async def test_a_changed_module_runs_the_tests_that_import_it_through_others(tmp
     root = _project(tmp_path)
     (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
     result, text = await _affected(root)
-    assert text.startswith("affected: 2 of 3 test files") and "pkg/calc.py" in text
+    assert text.startswith("affected (static: the import graph): 2 of 3 test files") and "pkg/calc.py" in text
+    assert "no pytest run has recorded" in text
     assert result["failed"] == 2 and result["passed"] == 0  # both importers fail; test_other never ran
 
 
@@ -84,7 +86,8 @@ async def test_files_that_failed_last_time_run_again(tmp_path: Path) -> None:
         (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return b + a\n")
         chosen = await client.call_tool("run_tests", {"affected": True})
     assert whole.structured_content["failed"] == 1
-    assert "3 of 3 test files" in text_of(chosen) and "failed in the last run" in text_of(chosen)
+    assert "affected (recorded: the code each test ran): 2 tests and 1 test file" in text_of(chosen)
+    assert "failed in the last run" in text_of(chosen) and chosen.structured_content["failed"] == 1
 
 
 async def test_an_edit_can_run_the_tests_it_affects(tmp_path: Path) -> None:
@@ -92,5 +95,60 @@ async def test_an_edit_can_run_the_tests_it_affects(tmp_path: Path) -> None:
     change = {"path": "src/pkg/calc.py", "old": "a + b", "new": "a - b"}
     async with serve(root) as client:
         result = await client.call_tool("edit", {"changes": [change], "tests": "affected", "on_failure": "revert"})
-    assert "affected: 2 of 3 test files" in text_of(result) and result.structured_content["reverted"]
+    assert "affected (static: the import graph): 2 of 3 test files" in text_of(result)
+    assert result.structured_content["reverted"]
     assert (root / "src/pkg/calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+
+
+def _recorded_project(root: Path) -> Path:
+    _project(root)
+    write(root, "src/pkg/calc.py", "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n")
+    write(root, "src/pkg/setup.py", "def make():\n    return {'ready': True}\n\n\ndef at_import():\n    return 3\n")
+    write(root, "src/pkg/early.py", "from pkg.setup import at_import\n\nTHREE = at_import()\n")
+    write(root, "tests/test_calc.py", "from pkg import calc\n\n\ndef test_add():\n    assert calc.add(1, 2) == 3\n")
+    write(root, "tests/test_sub.py", "from pkg.calc import sub\n\n\ndef test_sub():\n    assert sub(3, 2) == 1\n")
+    fixture = "@pytest.fixture(scope='session')\ndef app():\n    return make()\n"
+    write(root, "tests/conftest.py", f"import pytest\nfrom pkg.setup import make\n\n\n{fixture}")
+    app = "def test_app(app):\n    assert app['ready'] and THREE\n"
+    write(root, "tests/test_app.py", f"from pkg.early import THREE\n\n\n{app}")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    _commit(root, "more")
+    return root
+
+
+async def test_a_recorded_run_selects_the_tests_that_ran_the_changed_function(tmp_path: Path) -> None:
+    root = _recorded_project(tmp_path)
+    async with serve(root) as client:
+        whole = await client.call_tool("run_tests", {})
+        assert whole.structured_content["passed"] == 5, text_of(whole)
+        (root / "src/pkg/calc.py").write_text(
+            "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return b - a\n"
+        )
+        body = await client.call_tool("run_tests", {"affected": True})
+        assert "affected (recorded: the code each test ran): 1 test " in text_of(body), text_of(body)
+        assert "src/pkg/calc.py: 1 test ran sub" in text_of(body)
+        assert body.structured_content["failed"] == 1 and body.structured_content["passed"] == 0
+        assert body.structured_content["argv"][-1] == "tests/test_sub.py::test_sub"
+
+        (root / "src/pkg/calc.py").write_text(
+            "LIMIT = 1\n\n\ndef add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
+        )
+        module = await client.call_tool("run_tests", {"affected": True})  # module-level code: the import graph
+        said = "code outside its functions changed (it runs at import, before any test); 3 test files import it"
+        assert said in text_of(module), text_of(module)
+
+
+async def test_code_a_session_fixture_or_an_import_ran_widens_the_recorded_selection(tmp_path: Path) -> None:
+    root = _recorded_project(tmp_path)
+    async with serve(root) as client:
+        await client.call_tool("run_tests", {})
+        setup = root / "src/pkg/setup.py"
+        setup.write_text(setup.read_text().replace("return 3", "return 0"))
+        imported = await client.call_tool("run_tests", {"affected": True})
+        assert "at_import ran at import time" in text_of(imported), text_of(imported)
+        assert imported.structured_content["failed"] == 1  # test_app, reached through the import graph
+        subprocess.run(["git", "checkout", "-q", "--", "."], cwd=root, check=True)
+        await client.call_tool("run_tests", {})  # recorded again on the original
+        setup.write_text(setup.read_text().replace("'ready': True", "'ready': False"))
+        session = await client.call_tool("run_tests", {"affected": True})
+        assert "a session fixture ran make: the whole suite" in text_of(session), text_of(session)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
 import tempfile
 import time
@@ -13,6 +15,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
+from volley.affected.recorded import Recording, Store, prepare, select_recorded, take_in
 from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError, ToolchainError, VolleyError
@@ -32,6 +35,8 @@ PROGRESS_POLL_S = 0.25
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 Status = Literal["passed", "failed", "no tests", "timed out", "crashed", "interrupted", "running"]
 _PERCENT = re.compile(rb"\[\s*(\d{1,3})%\]")
+
+log = logging.getLogger(__name__)
 
 
 class TestResult(BaseModel):
@@ -184,7 +189,14 @@ async def run_tests(
 
 
 def _selected(ws: Workspace, since: str | None) -> Selection:
-    return select(ws, changed_files(ws, since), last_failures(str(ws.root)))
+    changed, failed = changed_files(ws, since), last_failures(str(ws.root))
+    chosen = select_recorded(ws, changed, failed)
+    if chosen is not None:
+        return chosen
+    chosen = select(ws, changed, failed)
+    why = Store.load(str(ws.root)).note or "no pytest run has recorded which code each test runs yet"
+    chosen.note = f"recorded way not taken: {why}"
+    return chosen
 
 
 def _nothing_to_run(runner: str, selection: Selection) -> TestResult:
@@ -256,8 +268,18 @@ async def _execute(
                 job.take(chunk)
 
             env = {**chain.env, **run.env}
-            done = await run_process(run.argv, cwd=str(ws.root), env=env, timeout=limit, on_output=take)
+            recording = None
+            if chain.name == "pytest" and ws.config.test.record:
+                whole_files = keyword is None and not fail_fast
+                recording = Recording(os.path.join(tmp, "record"), paths or None, whole_files)
+                run_argv, env = prepare(run.argv, env, str(ws.root), recording)
+            else:
+                run_argv = run.argv
+            done = await run_process(run_argv, cwd=str(ws.root), env=env, timeout=limit, on_output=take)
             report = read_report(run.report) if run.report else None
+            if recording is not None and not done.timed_out and done.exit_code in (0, 1):
+                said = await blocking(take_in, str(ws.root), recording, not fail_fast or done.exit_code == 0)
+                log.info("affected tests: %s", said)
     output = done.output.decode("utf-8", errors="replace")
     running = None
     if done.timed_out:  # no report was written: what finished, and what was running, from the live output

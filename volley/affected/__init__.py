@@ -33,6 +33,9 @@ class Selection:
     total: int  # test files in the suite
     whole_suite: bool
     reasons: list[str] = field(default_factory=list)
+    way: str = "static"  # or "recorded": the tests each test ran, from earlier runs
+    test_ids: int = 0  # of ``tests``, how many are single tests (the rest are files)
+    note: str = ""  # why the recorded way was not taken
 
 
 def is_test_file(rel: str) -> bool:
@@ -63,52 +66,68 @@ def changed_files(ws: Workspace, since: str | None) -> list[str]:
 
 
 def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
-    """The test files ``changed`` can affect (blocking)."""
-    files = visible_files(ws, ws.resolve("."))
-    tests = sorted(f for f in files if is_test_file(f))
+    """The test files ``changed`` can affect, the static way (blocking)."""
+    static = Static(ws)
     chosen: set[str] = set()
     reasons: list[str] = []
-
-    def whole(why: str) -> Selection:
-        return Selection(tests, len(tests), True, [*reasons, why])
-
-    python = [f for f in files if f.endswith(".py")]
-    graph = _ImportGraph(ws, python)
     for rel in changed:
+        group, whole, why = static.of(rel)
+        if whole:
+            return Selection(static.tests, len(static.tests), True, [*reasons, whole])
+        chosen |= group
+        reasons += [why] if why else []
+    return with_failures(Selection(sorted(chosen), len(static.tests), False, reasons), failed_before, static.tests)
+
+
+def with_failures(selection: Selection, failed_before: list[str], tests: list[str]) -> Selection:
+    """The selection with the test files that failed in the last run."""
+    if selection.whole_suite:
+        return selection
+    if "*" in failed_before:
+        why = "the last run had failures it did not list: the whole suite"
+        return Selection(tests, len(tests), True, [*selection.reasons, why])
+    again = [t for t in failed_before if t in tests and t not in selection.tests]
+    if again:
+        selection.tests = sorted({*selection.tests, *again})
+        selection.reasons.append(f"{len(again)} test files that failed in the last run")
+    return selection
+
+
+class Static:
+    """The static way, one changed file at a time: the workspace's files, its test files, its import graph."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.files = visible_files(ws, ws.resolve("."))
+        self.tests = sorted(f for f in self.files if is_test_file(f))
+        self._graph: _ImportGraph | None = None
+
+    def of(self, rel: str) -> tuple[set[str], str | None, str | None]:
+        """(the test files a change of ``rel`` can affect, why the whole suite when it must be, why these)."""
         name = rel.rsplit("/", 1)[-1]
         if rel.startswith(INERT_DIRS) and not is_test_file(rel):
-            continue  # documentation and CI: no test imports or reads it
+            return set(), None, None  # documentation and CI: no test imports or reads it
         if name in CONFIG_FILES:
-            return whole(f"{rel} is configuration: the whole suite")
+            return set(), f"{rel} is configuration: the whole suite", None
         if not rel.endswith(".py"):
             if rel.endswith(INERT_SUFFIXES):
-                continue
-            return whole(f"{rel} is not Python (data or fixtures a test may read): the whole suite")
+                return set(), None, None
+            return set(), f"{rel} is not Python (data or fixtures a test may read): the whole suite", None
         if name == "conftest.py":
             below = os.path.dirname(rel)
-            group = [t for t in tests if not below or t.startswith(below + "/")]
-            chosen.update(group)
-            reasons.append(f"{rel}: every test below {below or 'the root'} ({len(group)} files)")
-            continue
+            group = {t for t in self.tests if not below or t.startswith(below + "/")}
+            return group, None, f"{rel}: every test below {below or 'the root'} ({len(group)} files)"
         if is_test_file(rel):
-            if rel in tests:
-                chosen.add(rel)
-            continue
-        if not os.path.exists(f"{ws.root}/{rel}"):
-            return whole(f"{rel} was deleted: the whole suite")
-        reached = graph.importers_of(rel)
+            return ({rel} if rel in self.tests else set()), None, None
+        if not os.path.exists(f"{self.ws.root}/{rel}"):
+            return set(), f"{rel} was deleted: the whole suite", None
+        if self._graph is None:
+            self._graph = _ImportGraph(self.ws, [f for f in self.files if f.endswith(".py")])
+        reached = self._graph.importers_of(rel)
         if not reached:
-            return whole(f"{rel}: no file imports it (a dynamic import, perhaps): the whole suite")
-        group = sorted(t for t in reached if is_test_file(t))
-        chosen.update(group)
-        reasons.append(f"{rel}: {len(group)} test files import it, directly or through other modules")
-    if "*" in failed_before:
-        return whole("the last run had failures it did not list: the whole suite")
-    again = [t for t in failed_before if t in tests and t not in chosen]
-    if again:
-        chosen.update(again)
-        reasons.append(f"{len(again)} test files that failed in the last run")
-    return Selection(sorted(chosen), len(tests), False, reasons)
+            return set(), f"{rel}: no file imports it (a dynamic import, perhaps): the whole suite", None
+        group = {t for t in reached if is_test_file(t)}
+        return group, None, f"{rel}: {len(group)} test files import it, directly or through other modules"
 
 
 class _ImportGraph:
@@ -185,15 +204,25 @@ def _names(rel: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts)) if all(p.isidentifier() for p in parts[i:])]
 
 
+def plural(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def describe(selection: Selection | None) -> str | None:
     if selection is None:
         return None
+    way = "recorded: the code each test ran" if selection.way == "recorded" else "static: the import graph"
     if selection.whole_suite:
-        head = f"affected: the whole suite ({selection.total} test files)"
+        head = f"affected ({way}): the whole suite ({selection.total} test files)"
+    elif selection.test_ids:
+        files = len(selection.tests) - selection.test_ids
+        head = f"affected ({way}): {plural(selection.test_ids, 'test')}"
+        head += f" and {plural(files, 'test file')}" if files else ""
+        head += f" (the suite has {selection.total} test files)"
     else:
-        head = f"affected: {len(selection.tests)} of {selection.total} test files"
+        head = f"affected ({way}): {len(selection.tests)} of {selection.total} test files"
     why = "; ".join(selection.reasons) if selection.reasons else "no change since the base touches the code"
-    return f"{head}: {why}"
+    return f"{head}: {why}" + (f" [{selection.note}]" if selection.note else "")
 
 
 _failed: dict[str, set[str]] = {}

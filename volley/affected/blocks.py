@@ -1,0 +1,80 @@
+"""A Python file as the recorded way sees it: its functions' bodies, each with a fingerprint, and the rest.
+
+A test that runs a line of a function's body depends on that function; a change of the body can alter only
+the tests that ran it. Everything else (imports, constants, class bodies, decorators, signatures) runs when
+the module is imported, outside any test: its fingerprint is the file's skeleton, and a change there is
+attributed the static way (the import graph).
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import warnings
+from dataclasses import dataclass
+
+MODULE = "<module>"  # the lines outside every function body
+
+
+@dataclass(frozen=True)
+class Blocks:
+    skeleton: str  # fingerprint of the text outside the function bodies
+    bodies: dict[str, str]  # qualified name → fingerprint of its body (nested functions included)
+    spans: list[tuple[int, int, str]]  # (first line, last line, name) of each body, innermost last
+
+
+def blocks_of(text: str) -> Blocks | None:
+    """The file's blocks (None: it does not parse)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    lines = text.splitlines(keepends=True)
+    spans: list[tuple[int, int, str]] = []
+    _walk(tree, "", spans)
+    spans.sort(key=lambda s: (s[0], -s[1]))
+    bodies: dict[str, str] = {}
+    outside = [True] * (len(lines) + 2)
+    for first, last, name in spans:
+        body = bodies.get(name, "") + "".join(lines[first - 1 : last])  # a name defined twice: both bodies
+        bodies[name] = hashlib.sha1(body.encode(errors="surrogateescape")).hexdigest()[:16]
+        for n in range(first, last + 1):
+            outside[n] = False
+    skeleton = "".join(line for n, line in enumerate(lines, 1) if outside[n])
+    return Blocks(hashlib.sha1(skeleton.encode(errors="surrogateescape")).hexdigest()[:16], bodies, spans)
+
+
+def names_of_lines(blocks: Blocks, lines: list[int]) -> set[str]:
+    """The blocks the given line numbers lie in: the innermost function body, or the module."""
+    starts = [first for first, _, _ in blocks.spans]
+    found: set[str] = set()
+    for line in lines:
+        name = MODULE
+        at = bisect.bisect_right(starts, line)
+        for first, last, candidate in reversed(blocks.spans[:at]):  # innermost: the latest start containing it
+            if first <= line <= last:
+                name = candidate
+                break
+        found.add(name)
+    return found
+
+
+def changed_bodies(old: Blocks, new: Blocks) -> set[str]:
+    """The function bodies that differ between two versions of a file (added and removed ones included)."""
+    return {name for name in old.bodies.keys() | new.bodies.keys() if old.bodies.get(name) != new.bodies.get(name)}
+
+
+def _walk(node: ast.AST, prefix: str, spans: list[tuple[int, int, str]]) -> None:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            name = f"{prefix}{child.name}"
+            first, last = child.body[0].lineno, child.end_lineno or child.body[-1].lineno
+            spans.append((first, last, name))
+            _walk(child, f"{name}.<locals>.", spans)
+        elif isinstance(child, ast.ClassDef):
+            _walk(child, f"{prefix}{child.name}.", spans)
+        else:
+            _walk(child, prefix, spans)

@@ -1,0 +1,290 @@
+"""The recorded way: which code each test ran, from pytest runs Volley made, kept per workspace on disk.
+
+A pytest run loads the plugin in ``plugin/volley_record.py`` (from a directory put on PYTHONPATH: nothing is
+installed into the project's environment). Where the project's interpreter has coverage.py, it records every
+line each test ran; after the run the lines become function bodies (``blocks``) and are kept with the
+fingerprint of each body they were recorded on. A later change selects the tests that ran a body it changed;
+what the record cannot attribute is left to the static way (``volley.affected``), which the answer says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from volley.affected import Selection, Static, is_test_file, plural, with_failures
+from volley.affected.blocks import MODULE, Blocks, blocks_of, names_of_lines
+from volley.exact_open import read_exact
+from volley.symbols.disk import cache_home
+from volley.workspace import Workspace
+
+log = logging.getLogger(__name__)
+PLUGIN_DIR = str(Path(__file__).parent / "plugin")
+FORMAT = 1
+SESSION = "@session"
+MODULE_SCOPE = "@module:"
+
+
+@dataclass
+class Recording:
+    """A run's scratch directory and what it asked for (what decides which test files it recorded whole)."""
+
+    directory: str
+    targets: list[str] | None
+    whole_files: bool  # no keyword, no fail-fast: every test of each target ran
+
+
+def prepare(argv: list[str], env: dict[str, str], root: str, recording: Recording) -> tuple[list[str], dict[str, str]]:
+    """pytest's argv and environment with the recording plugin loaded."""
+    os.makedirs(recording.directory, exist_ok=True)
+    path = os.pathsep.join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH") or os.environ.get("PYTHONPATH")) if p)
+    extra = {"PYTHONPATH": path, "VOLLEY_RECORD_DIR": recording.directory, "VOLLEY_RECORD_ROOT": root}
+    at = argv.index("--") if "--" in argv else len(argv)
+    return [*argv[:at], "-p", "volley_record", *argv[at:]], {**env, **extra}
+
+
+@dataclass
+class Store:
+    """What the workspace's recorded runs say (JSON on disk, one file per workspace)."""
+
+    files: dict[str, dict[str, object]] = field(default_factory=dict)  # rel → {sha, skeleton, bodies}
+    tests: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # node id → {rel: [block names]}
+    wide: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # "" / @session / @module:… → same
+    whole: set[str] = field(default_factory=set)  # test files whose every test is recorded
+    note: str = ""  # why the last run recorded nothing
+
+    @classmethod
+    def load(cls, root: str) -> Store:
+        try:
+            raw = json.loads(_store_path(root).read_text())
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            return cls()
+        return cls(raw["files"], raw["tests"], raw["wide"], set(raw["whole"]), raw.get("note", ""))
+
+    def save(self, root: str) -> None:
+        path = _store_path(root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"format": FORMAT, "files": self.files, "tests": self.tests, "wide": self.wide}
+        body |= {"whole": sorted(self.whole), "note": self.note}
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
+            json.dump(body, out)
+        os.replace(out.name, path)
+
+
+def take_in(root: str, recording: Recording, ran_to_the_end: bool) -> str:
+    """Fold a finished run's recording into the workspace's store (blocking): what it says, for the log."""
+    store = Store.load(root)
+    status_file = os.path.join(recording.directory, "status")
+    if os.path.exists(status_file):
+        store.note = Path(status_file).read_text(errors="replace").strip()
+        store.save(root)
+        return store.note
+    lines = _in_workspace_ids(_read_lines(recording.directory, root), recording.directory, root)
+    if not lines:
+        return "nothing recorded"
+    blocks: dict[str, Blocks | None] = {}
+    shas: dict[str, str] = {}
+    for rel in {rel for per_file in lines.values() for rel in per_file}:
+        try:
+            data = read_exact(os.path.join(root, rel))
+        except OSError:
+            continue
+        shas[rel] = hashlib.sha1(data).hexdigest()
+        blocks[rel] = blocks_of(data.decode("utf-8", errors="surrogateescape")) if rel.endswith(".py") else None
+    ran: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for context, per_file in lines.items():
+        for rel, numbers in per_file.items():
+            found = blocks.get(rel)
+            if rel in shas:
+                ran[context][rel] = sorted(names_of_lines(found, numbers)) if found else [MODULE]
+    _merge(store, ran, blocks, shas, recording, ran_to_the_end)
+    store.note = ""
+    store.save(root)
+    return f"recorded {sum(1 for c in ran if c and not c.startswith('@'))} tests over {len(shas)} files"
+
+
+def _merge(
+    store: Store,
+    ran: dict[str, dict[str, list[str]]],
+    blocks: dict[str, Blocks | None],
+    shas: dict[str, str],
+    recording: Recording,
+    ran_to_the_end: bool,
+) -> None:
+    for rel, sha in shas.items():
+        old = store.files.get(rel)
+        found = blocks.get(rel)
+        entry: dict[str, object] = {"sha": sha, "skeleton": found.skeleton if found else sha}
+        entry["bodies"] = found.bodies if found else {}
+        if old is not None and old.get("sha") != sha:  # tests recorded on the old content are stale there
+            changed = _changed_names(old, entry)
+            for test, per_file in list(store.tests.items()):
+                if test not in ran and changed & set(per_file.get(rel, ())):
+                    del store.tests[test]
+                    store.whole.discard(test.split("::", 1)[0])
+        store.files[rel] = entry
+    for context, per_file in ran.items():
+        if context == "" or context.startswith("@"):
+            kept = store.wide.setdefault(context, {})
+            for rel, names in per_file.items():
+                kept[rel] = sorted(set(kept.get(rel, ())) | set(names))
+        else:
+            store.tests[context] = per_file
+    if recording.whole_files and ran_to_the_end:
+        run_files = {test.split("::", 1)[0] for test in ran if test and not test.startswith("@")}
+        targets = recording.targets
+        for test_file in run_files:
+            if not targets or any(t == test_file or test_file.startswith(t.rstrip("/") + "/") for t in targets):
+                store.whole.add(test_file)
+                stale = [t for t in store.tests if t.split("::", 1)[0] == test_file and t not in ran]
+                for test in stale:  # a test that is gone, or no longer collected
+                    del store.tests[test]
+
+
+def _changed_names(old: dict[str, object], new: dict[str, object]) -> set[str]:
+    """The blocks that differ between two records of a file (the module's when its skeleton does)."""
+    before, after = old.get("bodies") or {}, new.get("bodies") or {}
+    assert isinstance(before, dict) and isinstance(after, dict)
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    return changed | ({MODULE} if old.get("skeleton") != new.get("skeleton") else set())
+
+
+def _read_lines(directory: str, root: str) -> dict[str, dict[str, list[int]]]:
+    """context → workspace-relative file → line numbers, from every coverage data file of the run."""
+    found: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    prefix = root.rstrip(os.sep) + os.sep
+    for name in sorted(os.listdir(directory)):
+        if not name.startswith("data"):
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{os.path.join(directory, name)}?mode=ro", uri=True)) as db:
+                files = dict(db.execute("select id, path from file"))
+                contexts = dict(db.execute("select id, context from context"))
+                rows = db.execute("select file_id, context_id, numbits from line_bits").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("unreadable coverage data %s: %s", name, exc)
+            continue
+        for file_id, context_id, numbits in rows:
+            path = os.path.realpath(files.get(file_id, ""))
+            if path.startswith(prefix):
+                found[contexts.get(context_id, "")][path[len(prefix) :]].update(_numbers(numbits))
+    return {c: {rel: sorted(n) for rel, n in per.items()} for c, per in found.items()}
+
+
+def _in_workspace_ids(
+    lines: dict[str, dict[str, list[int]]], directory: str, root: str
+) -> dict[str, dict[str, list[int]]]:
+    """Contexts named by node ids relative to pytest's rootdir, renamed relative to the workspace's root."""
+    try:
+        rootdir = Path(directory, "rootdir").read_text().strip()
+    except OSError:
+        return lines
+    inside = os.path.relpath(rootdir, root).replace(os.sep, "/")
+    if inside == ".":
+        return lines
+    if inside.startswith(".."):
+        return {}  # pytest's rootdir is outside the workspace: its node ids name nothing here
+    renamed = {}
+    for context, per_file in lines.items():
+        if context.startswith(MODULE_SCOPE):
+            renamed[f"{MODULE_SCOPE}{inside}/{context[len(MODULE_SCOPE) :]}"] = per_file
+        elif context and not context.startswith("@"):
+            renamed[f"{inside}/{context}"] = per_file
+        else:
+            renamed[context] = per_file
+    return renamed
+
+
+def _numbers(numbits: bytes) -> list[int]:
+    """coverage.py's numbits: bit n set means line n ran."""
+    return [i * 8 + bit for i, byte in enumerate(numbits) if byte for bit in range(8) if byte & (1 << bit)]
+
+
+def _store_path(root: str) -> Path:
+    return cache_home() / "affected" / f"{hashlib.sha256(root.encode()).hexdigest()[:16]}.json"
+
+
+def select_recorded(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection | None:
+    """The tests ``changed`` (and every change since the record) can affect, from the record where it can
+    attribute a change, the static way where it cannot (blocking). None: nothing is recorded."""
+    root = str(ws.root)
+    store = Store.load(root)
+    if not store.tests:
+        return None
+    static = Static(ws)
+    unknown = set(static.tests) - store.whole  # test files with tests the record does not hold
+    ids: set[str] = set()
+    files: set[str] = set()
+    reasons: list[str] = []
+
+    def statically(rel: str, why: str) -> str | None:
+        group, whole, because = static.of(rel)
+        files.update(group)
+        reasons.append(f"{rel}: {why}; {because.removeprefix(rel + ': ')}" if because else f"{rel}: {why}")
+        return whole
+
+    for rel in sorted(set(changed) | _changed_since_record(root, store)):
+        entry = store.files.get(rel)
+        if not rel.endswith(".py") or is_test_file(rel) or rel.rsplit("/", 1)[-1] == "conftest.py" or entry is None:
+            group, whole, because = static.of(rel)
+            if whole:
+                return Selection(static.tests, len(static.tests), True, [*reasons, whole], way="recorded")
+            files.update(group)
+            reasons += [because] if because else []
+            continue
+        try:
+            now = blocks_of(read_exact(os.path.join(root, rel)).decode("utf-8", errors="surrogateescape"))
+        except OSError:
+            now = None
+        whole = None
+        if now is None or now.skeleton != entry["skeleton"]:
+            whole = statically(rel, "code outside its functions changed (it runs at import, before any test)")
+        else:
+            bodies = entry["bodies"]
+            assert isinstance(bodies, dict)
+            names = {n for n in bodies.keys() | now.bodies.keys() if bodies.get(n) != now.bodies.get(n)}
+            if names & set(store.wide.get(SESSION, {}).get(rel, ())):
+                why = f"{rel}: a session fixture ran {', '.join(sorted(names))}: the whole suite"
+                return Selection(static.tests, len(static.tests), True, [*reasons, why], way="recorded")
+            if names & set(store.wide.get("", {}).get(rel, ())):
+                whole = statically(rel, f"{', '.join(sorted(names))} ran at import time")
+            else:
+                hit = {t for t, per_file in store.tests.items() if names & set(per_file.get(rel, ()))}
+                scoped = {c[len(MODULE_SCOPE) :] for c, pf in store.wide.items() if c.startswith(MODULE_SCOPE)}
+                scoped = {f for f in scoped if names & set(store.wide[MODULE_SCOPE + f].get(rel, ()))}
+                ids |= hit
+                files |= scoped
+                shown = ", ".join(sorted(names)[:5]) + (" …" if len(names) > 5 else "")
+                ran_them = f"{plural(len(hit), 'test')} ran {shown}" if names else "no function changed"
+                reasons.append(f"{rel}: {ran_them}")
+                group, whole, _ = static.of(rel)
+                files |= group & unknown  # tests the record does not hold: the import graph decides for them
+        if whole:
+            return Selection(static.tests, len(static.tests), True, [*reasons, whole], way="recorded")
+    ids = {t for t in ids if t.split("::", 1)[0] not in files}
+    chosen = Selection(sorted(files) + sorted(ids), len(static.tests), False, reasons, way="recorded")
+    chosen.test_ids = len(ids)
+    return with_failures(chosen, failed_before, static.tests)
+
+
+def _changed_since_record(root: str, store: Store) -> set[str]:
+    """The recorded files whose content is not what the record was made on."""
+    changed = set()
+    for rel, entry in store.files.items():
+        try:
+            sha = hashlib.sha1(read_exact(os.path.join(root, rel))).hexdigest()
+        except OSError:
+            sha = ""
+        if sha != entry.get("sha"):
+            changed.add(rel)
+    return changed
