@@ -6,8 +6,11 @@ For each of the newest non-merge commits that change the package's code in itsda
 (mirrors of the tool library, REALWORLD_MIRRORS), the commit's whole suite runs twice (pytest, JUnit report):
 against the commit's code, and against its parent's code for the modules the commit changed. The tests whose
 outcome differs are the ones the code change decides (as fail-to-pass oracles do): each must be in Volley's
-selection (volley.affected, the static way: the import graph), computed at the commit against the parent.
-Then the selected files run alone, timed against the whole suite.
+selection, both ways:
+- static (the import graph), computed at the commit against the parent;
+- recorded: the run on the parent's code is the recording run (Volley's plugin, coverage.py), then the
+  commit's code is put back and the selection is made against the record.
+Then each selection runs alone, timed against the whole suite; fractions are of the suite's tests.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +28,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from volley.affected import changed_files, select
+from volley.affected import Selection, changed_files, select
+from volley.affected.recorded import Recording, prepare, select_recorded, take_in
 from volley.workspace import Workspace
 
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
@@ -40,14 +45,19 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
-def run_suite(root: Path, targets: list[str]) -> tuple[dict[str, str], float]:
-    """Outcome per test id and the wall time of a pytest run over ``targets``."""
+def run_suite(root: Path, targets: list[str], recording: Recording | None = None) -> tuple[dict[str, str], float]:
+    """Outcome per test id and the wall time of a pytest run over ``targets`` (recorded into the workspace's
+    store when ``recording`` is given)."""
     report = root / ".affected-report.xml"
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *targets]
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", "--", *targets]
+    if recording is not None:
+        argv, env = prepare(argv, env, str(root), recording)
     started = time.perf_counter()
-    subprocess.run(argv, cwd=root, env=env, capture_output=True, timeout=900)
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, timeout=900)
     took = time.perf_counter() - started
+    if recording is not None:
+        take_in(str(root), recording, done.returncode in (0, 1))
     outcomes: dict[str, str] = {}
     try:
         tree = ET.parse(report)
@@ -61,14 +71,35 @@ def run_suite(root: Path, targets: list[str]) -> tuple[dict[str, str], float]:
     return outcomes, took
 
 
-def file_of(test_id: str, tests: list[str]) -> str | None:
-    """The test file a JUnit test id belongs to (its classname is the dotted module, perhaps with a class)."""
-    path = test_id.split("::", 1)[0]
-    for candidate in tests:
-        stem = candidate[:-3]
-        if path.startswith(stem) or path.replace(".py", "").startswith(stem):
-            return candidate
-    return None
+def covers(selection: Selection, test_id: str) -> bool:
+    """Whether a selection (test files, directories, node ids) holds a JUnit test id (file::name)."""
+    if selection.whole_suite:
+        return True
+    path, name = test_id.split("::", 1)[0], test_id.rsplit("::", 1)[-1]
+    for target in selection.tests:
+        if "::" in target:
+            if target.split("::", 1)[0] == path and target.rsplit("::", 1)[-1] == name:
+                return True
+        elif path == target or path.startswith(target.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def way_row(selection: Selection, after: dict[str, str], changed: list[str], root: Path, whole_s: float) -> dict:
+    chosen = [t for t in after if covers(selection, t)]
+    if selection.whole_suite:
+        took = whole_s
+    elif selection.tests:
+        took = run_suite(root, selection.tests)[1]
+    else:
+        took = 0.0
+    return {
+        "selected": len(chosen),
+        "whole_suite": selection.whole_suite,
+        "missed": [t for t in changed if not covers(selection, t)],
+        "why": "; ".join(selection.reasons)[:300],
+        "selected_s": took,
+    }
 
 
 def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -> list[dict[str, Any]]:
@@ -88,45 +119,35 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
             for f in git(root, "diff", "--name-only", "--diff-filter=M", f"{sha}^", sha, "--", code_dir).split()
             if f.endswith(".py")
         ]
-        if code:  # the commit's tests against its parent's code: which outcomes the code change decides
-            git(root, "checkout", "-q", f"{sha}^", "--", *code)
-            before, _ = run_suite(root, [test_dir])
-            git(root, "checkout", "-q", "-f", sha)
-        else:
-            before = after
-        if not after:
-            continue  # the suite does not run here at all (an old commit's Python or dependencies)
+        if not after or not code:
+            continue  # the suite does not run here (an old commit's Python or dependencies), or no code changed
+        shutil.rmtree(Path(os.environ["VOLLEY_CACHE_DIR"]) / "affected", ignore_errors=True)
+        git(root, "checkout", "-q", f"{sha}^", "--", *code)  # the commit's tests against its parent's code
+        with tempfile.TemporaryDirectory(prefix="record-") as record:
+            before, _ = run_suite(root, [test_dir], Recording(record, [test_dir], whole_files=True))
+        git(root, "checkout", "-q", "-f", sha)
         changed = sorted(t for t in after if before.get(t) != after[t] and t in before)
         ws = Workspace(root)
-        selection = select(ws, changed_files(ws, f"{sha}^"), [])
-        chosen = set(selection.tests)
-        missed = []
-        for test_id in changed:
-            owner = file_of(test_id, selection.tests if not selection.whole_suite else [])
-            if not selection.whole_suite and (owner is None or owner not in chosen):
-                missed.append(test_id)
-        if selection.whole_suite or not chosen:
-            chosen_s = whole_s if selection.whole_suite else 0.0
-        else:
-            _, chosen_s = run_suite(root, sorted(chosen))
+        static = way_row(select(ws, changed_files(ws, f"{sha}^"), []), after, changed, root, whole_s)
+        recorded_selection = select_recorded(ws, changed_files(ws, None), [])
+        if recorded_selection is None:
+            print(f"{name} {sha[:10]}: nothing recorded", file=sys.stderr)
+            continue
+        recorded = way_row(recorded_selection, after, changed, root, whole_s)
         rows.append(
             {
                 "project": name,
                 "commit": sha[:10],
                 "tests": len(after),
                 "changed_outcomes": len(changed),
-                "missed": missed,
-                "selected_files": len(selection.tests),
-                "total_files": selection.total,
-                "whole_suite": selection.whole_suite,
-                "why": selection.reasons[-1] if selection.reasons else "",
                 "whole_s": whole_s,
-                "selected_s": chosen_s,
+                "static": static,
+                "recorded": recorded,
             }
         )
         print(
-            f"{name} {sha[:10]}: {len(selection.tests)}/{selection.total} files, {len(changed)} changed, "
-            f"{len(missed)} missed",
+            f"{name} {sha[:10]}: {len(after)} tests, {len(changed)} changed; static {static['selected']} "
+            f"({len(static['missed'])} missed), recorded {recorded['selected']} ({len(recorded['missed'])} missed)",
             file=sys.stderr,
         )
     return rows
@@ -138,31 +159,41 @@ def main() -> int:
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="volley-affected-") as scratch:
+        os.environ["VOLLEY_CACHE_DIR"] = str(Path(scratch) / "cache")  # the records, not the user's
         for name, (test_dir, code) in PROJECTS.items():
             if (MIRRORS / name / "repo").is_dir():
                 rows += replay(name, test_dir, code, args.commits, Path(scratch))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=1))
     print(
-        "| project | commits | tests changing outcome | missed | median files selected | whole suite | "
+        "| project | commits | tests changing outcome | way | missed | median tests selected | whole suite | "
         "median time (selected / whole) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
     for name in PROJECTS:
         mine = [r for r in rows if r["project"] == name]
         if not mine:
             continue
-        fraction = statistics.median(r["selected_files"] / max(1, r["total_files"]) for r in mine)
-        time_ratio = statistics.median(r["selected_s"] / max(1e-9, r["whole_s"]) for r in mine)
+        for way in ("recorded", "static"):
+            fraction = statistics.median(r[way]["selected"] / max(1, r["tests"]) for r in mine)
+            time_ratio = statistics.median(r[way]["selected_s"] / max(1e-9, r["whole_s"]) for r in mine)
+            print(
+                f"| {name.replace('+', '/')} | {len(mine)} | {sum(r['changed_outcomes'] for r in mine)} | {way} | "
+                f"{sum(len(r[way]['missed']) for r in mine)} | {fraction:.0%} | "
+                f"{sum(r[way]['whole_suite'] for r in mine)} | {time_ratio:.0%} |"
+            )
+    for way in ("recorded", "static"):
+        fraction = statistics.median(r[way]["selected"] / max(1, r["tests"]) for r in rows) if rows else 0
+        time_ratio = statistics.median(r[way]["selected_s"] / max(1e-9, r["whole_s"]) for r in rows) if rows else 0
         print(
-            f"| {name.replace('+', '/')} | {len(mine)} | {sum(r['changed_outcomes'] for r in mine)} | "
-            f"{sum(len(r['missed']) for r in mine)} | {fraction:.0%} | {sum(r['whole_suite'] for r in mine)} | "
+            f"| all | {len(rows)} | | {way} | {sum(len(r[way]['missed']) for r in rows)} | {fraction:.0%} | | "
             f"{time_ratio:.0%} |"
         )
     for r in rows:
-        for test_id in r["missed"]:
-            print(f"MISSED {r['project']} {r['commit']}: {test_id}")
-    return 1 if any(r["missed"] for r in rows) else 0
+        for way in ("recorded", "static"):
+            for test_id in r[way]["missed"]:
+                print(f"MISSED ({way}) {r['project']} {r['commit']}: {test_id}")
+    return 1 if any(r[w]["missed"] for r in rows for w in ("recorded", "static")) else 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 MODULE = "<module>"  # the lines outside every function body
+Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 @dataclass(frozen=True)
@@ -25,26 +26,29 @@ class Blocks:
 
 
 def blocks_of(text: str) -> Blocks | None:
-    """The file's blocks (None: it does not parse)."""
+    """The file's blocks (None: it does not parse). Fingerprints are of the syntax tree, so comments, blank
+    lines and formatting change none of them."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
         return None
-    lines = text.splitlines(keepends=True)
-    spans: list[tuple[int, int, str]] = []
-    _walk(tree, "", spans)
-    spans.sort(key=lambda s: (s[0], -s[1]))
+    found: list[tuple[int, int, str, Function]] = []
+    _walk(tree, "", found)
+    found.sort(key=lambda s: (s[0], -s[1]))
     bodies: dict[str, str] = {}
-    outside = [True] * (len(lines) + 2)
-    for first, last, name in spans:
-        body = bodies.get(name, "") + "".join(lines[first - 1 : last])  # a name defined twice: both bodies
-        bodies[name] = hashlib.sha1(body.encode(errors="surrogateescape")).hexdigest()[:16]
-        for n in range(first, last + 1):
-            outside[n] = False
-    skeleton = "".join(line for n, line in enumerate(lines, 1) if outside[n])
-    return Blocks(hashlib.sha1(skeleton.encode(errors="surrogateescape")).hexdigest()[:16], bodies, spans)
+    for _, _, name, node in found:
+        shape = bodies.get(name, "") + "".join(ast.dump(statement) for statement in node.body)
+        bodies[name] = _digest(shape)  # a name defined twice: both bodies
+    for _, _, _, node in found:
+        node.body = [ast.Pass()]  # what is left runs at import: signatures, decorators, classes, statements
+    spans = [(first, last, name) for first, last, name, _ in found]
+    return Blocks(_digest(ast.dump(tree)), bodies, spans)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode(errors="surrogateescape")).hexdigest()[:16]
 
 
 def names_of_lines(blocks: Blocks, lines: list[int]) -> set[str]:
@@ -67,14 +71,13 @@ def changed_bodies(old: Blocks, new: Blocks) -> set[str]:
     return {name for name in old.bodies.keys() | new.bodies.keys() if old.bodies.get(name) != new.bodies.get(name)}
 
 
-def _walk(node: ast.AST, prefix: str, spans: list[tuple[int, int, str]]) -> None:
+def _walk(node: ast.AST, prefix: str, found: list[tuple[int, int, str, Function]]) -> None:
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(child, Function):
             name = f"{prefix}{child.name}"
-            first, last = child.body[0].lineno, child.end_lineno or child.body[-1].lineno
-            spans.append((first, last, name))
-            _walk(child, f"{name}.<locals>.", spans)
+            found.append((child.body[0].lineno, child.end_lineno or child.body[-1].lineno, name, child))
+            _walk(child, f"{name}.<locals>.", found)
         elif isinstance(child, ast.ClassDef):
-            _walk(child, f"{prefix}{child.name}.", spans)
+            _walk(child, f"{prefix}{child.name}.", found)
         else:
-            _walk(child, prefix, spans)
+            _walk(child, prefix, found)
