@@ -16,6 +16,7 @@ Then each selection runs alone, timed against the whole suite; fractions are of 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from volley.workspace import Workspace
 
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
 RESULTS = Path(__file__).parent / "results" / "affected.json"
+TESTMON = importlib.util.find_spec("testmon") is not None  # pytest-testmon, the anchor (pip install pytest-testmon)
 PROJECTS = {  # mirror → (the suite, the package's code: commits that change it are replayed)
     "pallets+itsdangerous": ("tests", "src/itsdangerous"),
     "pytoolz+toolz": ("toolz/tests", "toolz"),
@@ -45,12 +47,18 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
-def run_suite(root: Path, targets: list[str], recording: Recording | None = None) -> tuple[dict[str, str], float]:
+def run_suite(
+    root: Path, targets: list[str], recording: Recording | None = None, testmon: str | None = None
+) -> tuple[dict[str, str], float]:
     """Outcome per test id and the wall time of a pytest run over ``targets`` (recorded into the workspace's
-    store when ``recording`` is given)."""
+    store when ``recording`` is given; with pytest-testmon and its data file ``testmon``, when given)."""
     report = root / ".affected-report.xml"
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", "--", *targets]
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+    if testmon:
+        argv.append("--testmon")
+        env["TESTMON_DATAFILE"] = testmon
+    argv += ["--", *targets]
     if recording is not None:
         argv, env = prepare(argv, env, str(root), recording)
     started = time.perf_counter()
@@ -125,8 +133,15 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
         git(root, "checkout", "-q", f"{sha}^", "--", *code)  # the commit's tests against its parent's code
         with tempfile.TemporaryDirectory(prefix="record-") as record:
             before, _ = run_suite(root, [test_dir], Recording(record, [test_dir], whole_files=True))
+        testmon_row = None
+        if TESTMON:  # pytest-testmon side by side: its own data built on the same state, then its selection
+            data = str(scratch / f"testmon-{sha[:10]}.db")
+            run_suite(root, [test_dir], testmon=data)
         git(root, "checkout", "-q", "-f", sha)
         changed = sorted(t for t in after if before.get(t) != after[t] and t in before)
+        if TESTMON:
+            ran, took = run_suite(root, [test_dir], testmon=data)
+            testmon_row = {"selected": len(ran), "missed": [t for t in changed if t not in ran], "selected_s": took}
         ws = Workspace(root)
         static = way_row(select(ws, changed_files(ws, f"{sha}^"), []), after, changed, root, whole_s)
         recorded_selection = select_recorded(ws, changed_files(ws, None), [])
@@ -143,6 +158,7 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
                 "whole_s": whole_s,
                 "static": static,
                 "recorded": recorded,
+                "testmon": testmon_row,
             }
         )
         print(
@@ -182,6 +198,15 @@ def main() -> int:
                 f"{sum(len(r[way]['missed']) for r in mine)} | {fraction:.0%} | "
                 f"{sum(r[way]['whole_suite'] for r in mine)} | {time_ratio:.0%} |"
             )
+    tm = [r for r in rows if r.get("testmon")]
+    for name in PROJECTS:
+        mine = [r for r in tm if r["project"] == name]
+        if mine:
+            fraction = statistics.median(r["testmon"]["selected"] / max(1, r["tests"]) for r in mine)
+            time_ratio = statistics.median(r["testmon"]["selected_s"] / max(1e-9, r["whole_s"]) for r in mine)
+            missed = sum(len(r["testmon"]["missed"]) for r in mine)
+            shown = name.replace("+", "/")
+            print(f"| {shown} | {len(mine)} | | pytest-testmon | {missed} | {fraction:.0%} | | {time_ratio:.0%} |")
     for way in ("recorded", "static"):
         fraction = statistics.median(r[way]["selected"] / max(1, r["tests"]) for r in rows) if rows else 0
         time_ratio = statistics.median(r[way]["selected_s"] / max(1e-9, r["whole_s"]) for r in rows) if rows else 0

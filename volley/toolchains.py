@@ -38,6 +38,7 @@ class Toolchain:
     env: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 600.0
     missing: str = ""  # configured by the project but not installed: why, and how to install it
+    cwd: str = ""  # the project it runs in: its directory relative to the workspace root ("" for the root)
 
     def describe(self) -> str:
         missing = f" MISSING: {self.missing}" if self.missing else ""
@@ -49,8 +50,9 @@ async def offered(root: Path, lint: Command, test: Command) -> list[Toolchain]:
     return await blocking(detect, root, lint, test)
 
 
-def detect(root: Path, lint: Command, test: Command) -> list[Toolchain]:
-    """Every toolchain the workspace offers, configured ones replacing detection for their role."""
+def detect(root: Path, lint: Command, test: Command, fallback: Path | None = None) -> list[Toolchain]:
+    """Every toolchain the workspace (or a project in it, at ``root``) offers, configured ones replacing detection
+    for their role; ``fallback`` is the workspace's root, whose environment serves a project without one."""
     found: list[Toolchain] = []
     for role, command in (("lint", lint), ("test", test)):
         if not command.enabled:
@@ -58,7 +60,7 @@ def detect(root: Path, lint: Command, test: Command) -> list[Toolchain]:
         if command.command:
             found.append(_configured(role, command))  # type: ignore[arg-type]
             continue
-        for chain in _detected(root):
+        for chain in _detected(root, fallback):
             if chain.role == role:
                 found.append(Toolchain(**{**chain.__dict__, "timeout_s": command.timeout_s, "env": command.env}))
     return found
@@ -74,11 +76,11 @@ def choose(chains: list[Toolchain], role: Role, name: str | None, root: Path) ->
             raise ToolchainError(f"no {role} toolchain named {name!r} in this workspace (available: {known})")
         return picked
     if not candidates:
-        raise ToolchainError(_missing(role, root))
+        raise ToolchainError(missing_toolchain(role, root))
     return candidates if role == "lint" else candidates[:1]
 
 
-def _missing(role: Role, root: Path) -> str:
+def missing_toolchain(role: Role, root: Path) -> str:
     looked = (
         "ruff and mypy (.venv/bin, PATH), eslint (node_modules/.bin), go vet (go.mod), cargo clippy (Cargo.toml)"
         if role == "lint"
@@ -127,13 +129,15 @@ def _configured(role: Role, command: Command) -> Toolchain:
     )
 
 
-def _detected(root: Path) -> list[Toolchain]:
-    return [*_python(root), *_javascript(root), *_go(root), *_rust(root)]
+def _detected(root: Path, fallback: Path | None = None) -> list[Toolchain]:
+    return [*_python(root, fallback), *_javascript(root, fallback), *_go(root), *_rust(root)]
 
 
-def _python(root: Path) -> list[Toolchain]:
+def _python(root: Path, fallback: Path | None = None) -> list[Toolchain]:
     markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "tox.ini")
     venv_bin, why = project_environment(root)  # a workspace whose Python project lies in a subfolder has one too
+    if venv_bin is None and fallback is not None:
+        venv_bin, why = project_environment(fallback)
     if (
         not any((root / m).exists() for m in markers)
         and not any(root.glob("*.py"))
@@ -411,12 +415,19 @@ _ESLINT_CONFIGS = (
 )
 
 
-def _javascript(root: Path) -> list[Toolchain]:
+def _javascript(root: Path, fallback: Path | None = None) -> list[Toolchain]:
     try:
         package = json.loads((root / "package.json").read_text())
     except (OSError, ValueError):
         return []
     bin_dir = root / "node_modules" / ".bin"
+    if fallback is not None and not bin_dir.is_dir():  # a workspace's packages share its hoisted node_modules
+        for parent in root.parents:
+            if not _within(parent, fallback):
+                break
+            if (parent / "node_modules" / ".bin").is_dir():
+                bin_dir = parent / "node_modules" / ".bin"
+                break
     chains = []
     if (bin_dir / "eslint").exists() and (
         any((root / name).exists() for name in _ESLINT_CONFIGS) or "eslintConfig" in package
@@ -472,6 +483,10 @@ def _node_test(script: str) -> list[str] | None:
         if node and plain and len(words) >= 2 and words[0] == "node" and "--test" in words:
             return [node, *words[1:]]
     return None
+
+
+def _within(path: Path, top: Path) -> bool:
+    return path == top or top in path.parents
 
 
 def _go(root: Path) -> list[Toolchain]:

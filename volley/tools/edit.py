@@ -27,13 +27,14 @@ from volley.edits.matching import find
 from volley.edits.patch import Hunk
 from volley.edits.syntax import SyntaxProblem, syntax_problem
 from volley.edits.verify import introduced, line_map
-from volley.errors import ContentError, InputError, ToolchainError
+from volley.errors import ContentError, InputError
 from volley.exact_open import open_exact
 from volley.index import hard_link_to_denied
 from volley.parsers.common import Diagnostic
+from volley.projects import planned
 from volley.stat_keys import version_of
 from volley.text import human_size
-from volley.toolchains import Toolchain, choose, offered
+from volley.toolchains import Toolchain
 from volley.tools.run_linter import LinterRun, lint_once
 from volley.tools.run_tests import TestResult, run_tests
 from volley.workspace import Target, Workspace
@@ -183,14 +184,14 @@ async def edit(
             return EditResult(
                 dry_run=True, files=_summaries(plan, {}), diff=_diff(plan, body_chars(ws.config.limits.answer_chars))
             )
-        chains = await _lint_chains(ws) if lint else []
+        chains = await _lint_chains(ws, [p.rel for p in plan]) if lint else []
         existing = [p.rel for p in plan if p.before is not None and p.action != "delete"]
         before: list[Diagnostic] = []
         before_runs: list[LinterRun] = []
         writes = [writer.Write(p.abs, p.after, p.mode, new=p.before is None) for p in plan]
         syntax: list[SyntaxProblem]
         if chains and existing:  # the baseline is read from the files before they change
-            baseline = functools.partial(_lint_all, ws, chains, existing)
+            baseline = functools.partial(_lint_all, ws, existing)
             syntax, (before, before_runs) = await concurrently([functools.partial(blocking, _syntax, plan), baseline])
             await _write(ws, writes)
         else:
@@ -201,7 +202,7 @@ async def edit(
     after_jobs: list[Callable[[], Awaitable[Any]]] = []
     changed = [p.rel for p in plan if p.after is not None]
     if chains and changed:
-        after_jobs.append(functools.partial(_lint_all, ws, chains, changed))
+        after_jobs.append(functools.partial(_lint_all, ws, changed))
     if tests == "affected":
         after_jobs.append(functools.partial(run_tests, ws, affected=True))
     elif tests:
@@ -449,22 +450,19 @@ def _syntax(plan: list[_Planned]) -> list[SyntaxProblem]:
     return found
 
 
-async def _lint_chains(ws: Workspace) -> list[Toolchain]:
-    try:
-        return choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", None, ws.root)
-    except ToolchainError:
-        return []  # no linter here: the syntax check and the tests still run
+async def _lint_chains(ws: Workspace, files: list[str]) -> list[Toolchain]:
+    """The linters of the projects these files are in (none: the syntax check and the tests still run)."""
+    return [chain for plan in await planned(ws, "lint", files) for chain in plan.chains]
 
 
-async def _lint_all(
-    ws: Workspace, chains: list[Toolchain], files: list[str]
-) -> tuple[list[Diagnostic], list[LinterRun]]:
+async def _lint_all(ws: Workspace, files: list[str]) -> tuple[list[Diagnostic], list[LinterRun]]:
     found: list[Diagnostic] = []
     runs: list[LinterRun] = []
-    for chain in chains:
-        once = await lint_once(ws, chain, files, fix=False)
-        runs.append(once.run)
-        found += once.diagnostics
+    for plan in await planned(ws, "lint", files):
+        for chain in plan.chains:
+            once = await lint_once(ws, chain, plan.targets, fix=False)
+            runs.append(once.run)
+            found += once.diagnostics
     return found, runs
 
 

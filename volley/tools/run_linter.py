@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections import Counter
@@ -12,14 +13,15 @@ from pydantic import BaseModel, Field
 
 from volley.budget import body_chars
 from volley.concurrency import blocking
-from volley.errors import InputError
+from volley.errors import InputError, ToolchainError
 from volley.index import visible_files
 from volley.parsers import Diagnostic, read_lint
 from volley.process import argv_parts, run_process
+from volley.projects import inner, outer, planned
 from volley.runs import head_and_tail
 from volley.stat_keys import StatKey, stat_key
 from volley.text import read_report
-from volley.toolchains import Toolchain, choose, offered
+from volley.toolchains import Toolchain, choose, missing_toolchain
 from volley.tools.arguments import workspace_target
 from volley.workspace import Workspace
 
@@ -30,6 +32,7 @@ Status = Literal["clean", "findings", "crashed", "timed out", "unreadable", "not
 
 class LinterRun(BaseModel):
     linter: str
+    project: str | None = Field(None, description="the project it ran in, when not the workspace's root")
     argv: list[str]
     status: Status
     exit_code: int | None
@@ -60,7 +63,8 @@ class LintResult(BaseModel):
             )
         for run in self.runs:
             kept = f", output: {run.run_id}" if run.run_id else ""
-            line = f"{run.linter}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s{kept})"
+            where = f" in {run.project}" if run.project else ""
+            line = f"{run.linter}{where}: {run.status} (exit {run.exit_code}, {run.duration_s:.1f} s{kept})"
             out.append(line)
             if run.output_head:
                 out.append(run.output_head + (f"\n…\n{run.output_tail}" if run.output_tail else ""))
@@ -85,14 +89,21 @@ async def run_linter(
 
     Never changes files (fixing is fix_lint's job); build tools may write their usual caches.
     """
-    chains = choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)
     targets = [workspace_target(ws, p, "path") for p in paths or []]
+    plans = await planned(ws, "lint", targets)
+    if not plans:
+        raise ToolchainError(missing_toolchain("lint", ws.root))
+    if linter is not None:  # the one named, in every project that has it
+        plans = [dataclasses.replace(p, chains=[c for c in p.chains if c.name == linter]) for p in plans]
+        if not any(p.chains for p in plans):
+            choose([c for p in await planned(ws, "lint", targets) for c in p.chains], "lint", linter, ws.root)
     runs: list[LinterRun] = []
     found: list[Diagnostic] = []
-    for chain in chains:
-        once = await lint_once(ws, chain, targets, fix=False)
-        runs.append(once.run)
-        found.extend(once.diagnostics)
+    for plan in plans:
+        for chain in plan.chains:
+            once = await lint_once(ws, chain, plan.targets, fix=False)
+            runs.append(once.run.model_copy(update={"project": plan.project or None}))
+            found.extend(once.diagnostics)
     counts = {sev: sum(d.severity == sev for d in found) for sev in SEVERITIES}
     shown = _most_severe_first(found, MAX_DIAGNOSTICS, body_chars(ws.config.limits.answer_chars) - _runs_size(runs))
     by_rule = Counter(d.code or d.tool for d in found) if len(shown) < len(found) else Counter()
@@ -147,12 +158,15 @@ async def lint_once(ws: Workspace, chain: Toolchain, targets: list[str], fix: bo
             linter=chain.name, argv=chain.argv, status="not installed", exit_code=None, duration_s=0, run_id=None
         )
         return LintOnce(run.model_copy(update={"output_head": chain.missing}), [], [])
-    groups, files, allowed = [targets], None, None
+    project = chain.cwd
+    if project and not targets:
+        targets = [project]
+    groups, files, allowed = [[inner(project, t) for t in targets]], None, None
     if chain.parser in _GIVEN_FILES:
         files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
-        groups = argv_parts(files, ARGV_CHARS)
+        groups = argv_parts([inner(project, f) for f in files], ARGV_CHARS)
     elif chain.parser == "flake8":  # named files escape its `exclude`: it walks, and only what we may show is kept
-        allowed = set(await blocking(sandboxed_files, ws, targets, PY_SOURCES))
+        allowed = {inner(project, f) for f in await blocking(sandboxed_files, ws, targets, PY_SOURCES)}
     watched: list[str] = []
     if fix:
         watched = files if files is not None else await blocking(sandboxed_files, ws, targets, JS_SOURCES)
@@ -204,7 +218,8 @@ async def _lint_group(
         argv = lint_argv(chain, targets, fix, report_path)
         if explicit and chain.name == "ruff":
             argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]  # its own `exclude` still applies
-        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
+        home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # the project's directory
+        done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s)
         report = read_report(report_path) if any(report_path in word for word in argv) else None
     if report is not None and allowed is not None:  # a line per finding, its path first
         report = "".join(line for line in report.splitlines(True) if _path_of(line) in allowed)
@@ -212,7 +227,9 @@ async def _lint_group(
     run_id = ws.runs.save(done.output + (b"\n" + report.encode() if report else b""))
     diagnostics = None
     if not done.timed_out and (report is not None or not done.dropped_bytes):
-        diagnostics = read_lint(chain.parser, report if report is not None else output, chain.name, str(ws.root))
+        diagnostics = read_lint(chain.parser, report if report is not None else output, chain.name, home)
+        if chain.cwd and diagnostics:
+            diagnostics = [d.model_copy(update={"path": outer(chain.cwd, d.path)}) for d in diagnostics]
     status: Status
     if done.timed_out:
         status = "timed out"

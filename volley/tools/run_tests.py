@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -17,15 +18,16 @@ from pydantic import BaseModel, Field
 from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
 from volley.affected.recorded import Recording, Store, prepare, select_recorded, take_in
 from volley.budget import body_chars
-from volley.concurrency import blocking
+from volley.concurrency import blocking, concurrently
 from volley.errors import InputError, ToolchainError, VolleyError
 from volley.jobs import JOBS, Job
 from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
+from volley.projects import inner, outer, planned
 from volley.runs import head_and_tail
 from volley.test_argv import launch
 from volley.text import read_report
-from volley.toolchains import Toolchain, choose, offered
+from volley.toolchains import Toolchain, choose, missing_toolchain
 from volley.tools.arguments import plain_word, test_target
 from volley.workspace import Workspace
 
@@ -66,6 +68,7 @@ class TestResult(BaseModel):
     output_head: str
     output_tail: str
     selection: str | None = Field(default=None, description="affected=true: which test files were chosen, and why")
+    projects: list[str] = Field(default_factory=list, description="several projects ran: a line per project")
 
     def render(self) -> str:
         extra = (
@@ -104,6 +107,8 @@ class TestResult(BaseModel):
             out.append("--- output ---\n" + self.output_head + (f"\n…\n{self.output_tail}" if self.output_tail else ""))
         if self.run_id:
             out.append(f"[full output: run_output(run_id={self.run_id!r})]")
+        if self.projects:
+            out[1:1] = self.projects
         if self.selection:
             out.insert(0, self.selection)
         return "\n".join(out)
@@ -156,9 +161,6 @@ async def run_tests(
     is due (answer_within_s, under hosts' request time limits) is answered with what finished so far and
     its run id: test_results(run_id) waits for the rest.
     """
-    chain = choose(await offered(ws.root, ws.config.lint, ws.config.test), "test", runner, ws.root)[0]
-    if chain.missing:
-        raise ToolchainError(chain.missing)
     selection = None
     if affected:
         if targets:
@@ -168,15 +170,22 @@ async def run_tests(
         selection = await blocking(_selected, ws, since)
         targets = selection.tests if not selection.whole_suite else None
         if not selection.whole_suite and not selection.tests:
-            return _nothing_to_run(chain.name, selection)
+            return _nothing_to_run(runner or "tests", selection)
     elif since is not None:
         raise InputError("since is for affected=true (the commit the change is measured against)")
-    paths = [test_target(ws, t, chain.name) for t in targets or []]
     if keyword is not None:
         plain_word(keyword, "keyword")
-    limit = timeout_s or chain.timeout_s
-    job = JOBS.start(chain.name, lambda job: _execute(ws, job, chain, paths, keyword, fail_fast, limit))
-    job.toolchain, job.workspace = chain, ws
+    runs = []
+    for plan in await planned(ws, "test", targets or []):
+        chain = choose(plan.chains, "test", runner, ws.root)[0]
+        if chain.missing:
+            raise ToolchainError(chain.missing)
+        runs.append((chain, [inner(plan.project, test_target(ws, t, chain.name)) for t in plan.targets]))
+    if not runs:
+        raise ToolchainError(missing_toolchain("test", ws.root))
+    name = runs[0][0].name if len(runs) == 1 else " + ".join(sorted({c.name for c, _ in runs}))
+    job = JOBS.start(name, lambda job: _execute_all(ws, job, runs, keyword, fail_fast, timeout_s))
+    job.toolchain, job.workspace = runs[0][0], ws
     try:
         result = await _answer(ws, job, progress, ws.config.test.answer_within_s if JOBS.detach else math.inf)
         if result.status != "running":
@@ -186,6 +195,62 @@ async def run_tests(
     except BaseException:  # cancelled before its answer (the client cancelled, or went away): the run goes too
         job.cancel()
         raise
+
+
+async def _execute_all(
+    ws: Workspace,
+    job: Job,
+    runs: list[tuple[Toolchain, list[str]]],
+    keyword: str | None,
+    fail_fast: bool,
+    timeout_s: float | None,
+) -> TestResult:
+    """One run per project, at once (each project's runs are serialized on their own); one answer."""
+    if len(runs) == 1:
+        chain, paths = runs[0]
+        return await _execute(ws, job, chain, paths, keyword, fail_fast, timeout_s or chain.timeout_s)
+
+    async def one(chain: Toolchain, paths: list[str]) -> TestResult:
+        part = Job(id=job.id, runner=chain.name)
+        result = await _execute(ws, part, chain, paths, keyword, fail_fast, timeout_s or chain.timeout_s)
+        job.take(f"===== {chain.cwd or '.'}: {chain.name} =====\n".encode() + bytes(part.output))
+        return result
+
+    parts = await concurrently([functools.partial(one, chain, paths) for chain, paths in runs])
+    return _merged(ws, job, [chain for chain, _ in runs], parts)
+
+
+def _merged(ws: Workspace, job: Job, chains: list[Toolchain], parts: list[TestResult]) -> TestResult:
+    """The projects' results as one: counts summed, failures joined, the worst status, a line per project."""
+    first = parts[0]
+    counts = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed", "deselected")
+    summed = {name: sum(getattr(p, name) for p in parts) for name in (*counts, "subtests_passed", "subtests_failed")}
+    failures = [f for p in parts for f in p.failures]
+    status = min((p.status for p in parts), key=_STATUS_ORDER.index)
+    lines = [
+        f"{chain.cwd or '.'}: {p.runner} {p.status}, {p.passed} passed, {p.failed} failed, {p.errors} errors "
+        f"({p.duration_s:.1f} s)"
+        for chain, p in zip(chains, parts, strict=True)
+    ]
+    return first.model_copy(
+        update={
+            **summed,
+            "runner": job.runner,
+            "argv": [word for p in parts for word in [*p.argv, ";"]][:-1],
+            "status": status,
+            "exit_code": max((p.exit_code or 0 for p in parts), default=0),
+            "duration_s": round(job.elapsed(), 3),
+            "failures": failures[:MAX_FAILURES],
+            "more_failures": sum(p.more_failures for p in parts) + max(0, len(failures) - MAX_FAILURES),
+            "structured": all(p.structured for p in parts),
+            "leftover_processes": sum(p.leftover_processes for p in parts),
+            "run_id": ws.runs.save(bytes(job.output)),
+            "projects": lines,
+        }
+    )
+
+
+_STATUS_ORDER: list[Status] = ["crashed", "timed out", "interrupted", "failed", "running", "passed", "no tests"]
 
 
 def _selected(ws: Workspace, since: str | None) -> Selection:
@@ -259,7 +324,7 @@ async def _answer(ws: Workspace, job: Job, progress: Progress | None, within: fl
 async def _execute(
     ws: Workspace, job: Job, chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bool, limit: float
 ) -> TestResult:
-    async with _serial(ws):
+    async with _serial(ws, chain.cwd):
         with tempfile.TemporaryDirectory(prefix="volley-report-") as tmp:
             run = launch(chain, paths, keyword, fail_fast, tmp)
             argv = job.argv = run.shown or run.argv
@@ -275,17 +340,21 @@ async def _execute(
                 run_argv, env = prepare(run.argv, env, str(ws.root), recording)
             else:
                 run_argv = run.argv
-            done = await run_process(run_argv, cwd=str(ws.root), env=env, timeout=limit, on_output=take)
+            cwd = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)
+            done = await run_process(run_argv, cwd=cwd, env=env, timeout=limit, on_output=take)
             report = read_report(run.report) if run.report else None
             if recording is not None and not done.timed_out and done.exit_code in (0, 1):
                 said = await blocking(take_in, str(ws.root), recording, not fail_fast or done.exit_code == 0)
                 log.info("affected tests: %s", said)
     output = done.output.decode("utf-8", errors="replace")
     running = None
+    home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # paths in its report are relative to it
     if done.timed_out:  # no report was written: what finished, and what was running, from the live output
-        counts, running = read_unfinished(chain.parser, output, str(ws.root))
+        counts, running = read_unfinished(chain.parser, output, home)
     else:
-        counts = read_tests(chain.parser, output, report, str(ws.root))
+        counts = read_tests(chain.parser, output, report, home)
+    if counts is not None and chain.cwd:
+        counts.failures = [_in_workspace(chain.cwd, f) for f in counts.failures]
     status = _status(chain, done, counts)
     result = _result(ws, chain, argv, status, counts or TestCounts(), output, done.exit_code, done.duration_s)
     return result.model_copy(
@@ -334,6 +403,14 @@ def _result(
     )
 
 
+def _in_workspace(project: str, failure: Failure) -> Failure:
+    """A failure read in a project's directory, its path and test id relative to the workspace."""
+    test_id = failure.test_id
+    if failure.path and test_id.startswith(failure.path):
+        test_id = outer(project, test_id)
+    return failure.model_copy(update={"path": outer(project, failure.path or ""), "test_id": test_id})
+
+
 def _so_far(ws: Workspace, job: Job) -> TestResult:
     """A run still going: what its live output says has finished, and what it is running."""
     chain: Toolchain = job.toolchain
@@ -346,9 +423,9 @@ def _so_far(ws: Workspace, job: Job) -> TestResult:
 _SERIALS: dict[str, anyio.Semaphore] = {}
 
 
-def _serial(ws: Workspace) -> anyio.Semaphore:
-    """The workspace's test-run slots (concurrency.tests: 1 by default): runs fight over caches and ports."""
-    key = str(ws.root)
+def _serial(ws: Workspace, project: str) -> anyio.Semaphore:
+    """A project's test-run slots (concurrency.tests: 1 by default): runs fight over caches and ports."""
+    key = f"{ws.root}\0{project}"
     if key not in _SERIALS:
         _SERIALS[key] = anyio.Semaphore(ws.config.concurrency.tests)
     return _SERIALS[key]

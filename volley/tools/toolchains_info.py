@@ -16,6 +16,7 @@ from volley.edits.patch import parse as parse_diff
 from volley.errors import InputError, ToolchainError
 from volley.parsers import Diagnostic
 from volley.process import argv_parts, run_process
+from volley.projects import chains_of, project_dirs
 from volley.text import numbered, read_report
 from volley.toolchains import Toolchain, choose, offered
 from volley.tools.arguments import workspace_target
@@ -40,6 +41,7 @@ class ToolchainInfo(BaseModel):
     source: str
     timeout_s: float
     missing: str = Field("", description="configured by the project but not installed: how to install it")
+    project: str | None = Field(None, description="the project it runs in, when not the workspace's root")
 
 
 class ToolchainsResult(BaseModel):
@@ -52,19 +54,27 @@ class ToolchainsResult(BaseModel):
                 "in .volley.toml"
             )
         return "\n".join(
-            f"{t.role}: {t.name} ({t.language}): {' '.join(t.argv)}  [{t.source}]"
+            (f"{t.project}: " if t.project else "")
+            + f"{t.role}: {t.name} ({t.language}): {' '.join(t.argv)}  [{t.source}]"
             + (f"  MISSING: {t.missing}" if t.missing else "")
             for t in self.toolchains
         )
 
 
+def _every_projects(ws: Workspace) -> list[Toolchain]:
+    """The root's toolchains, then each project's in the workspace (blocking)."""
+    return [chain for project in ["", *(d for d in project_dirs(ws) if d)] for chain in chains_of(ws, project)]
+
+
 async def list_toolchains(ws: Workspace) -> ToolchainsResult:
     """The linters and test runners this workspace offers and the exact command each will run.
 
-    Detection prefers the workspace's own environment (.venv/bin, node_modules/.bin) over PATH; a
-    command configured under [lint] or [test] in .volley.toml replaces detection.
+    Each project in the workspace (a folder with pyproject.toml, package.json, go.mod, Cargo.toml, …) has
+    its own, run in its folder. Detection prefers the project's environment (.venv/bin, node_modules/.bin),
+    then the workspace's, over PATH; a command configured under [lint] or [test] in .volley.toml replaces
+    detection.
     """
-    chains = await offered(ws.root, ws.config.lint, ws.config.test)
+    chains = await blocking(_every_projects, ws)
     return ToolchainsResult(
         toolchains=[
             ToolchainInfo(
@@ -75,6 +85,7 @@ async def list_toolchains(ws: Workspace) -> ToolchainsResult:
                 source=c.source,
                 timeout_s=c.timeout_s,
                 missing=c.missing,
+                project=c.cwd or None,
             )
             for c in chains
         ]

@@ -1,0 +1,82 @@
+"""Workspaces that hold several projects: each found, each run with its own toolchain in its own folder,
+and every path in the answers relative to the workspace."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import serve, text_of, write
+
+pytestmark = pytest.mark.anyio
+
+PYPROJECT = '[project]\nname = "{name}"\nversion = "0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n'
+FAILING = "from sub import twice\n\n\ndef test_twice():\n    assert twice(2) == 4\n\n\ndef test_wrong():\n    assert twice(1) == 3\n"
+
+
+def _python_project(root: Path, name: str) -> None:
+    write(root, "pyproject.toml", PYPROJECT.format(name=name))
+    write(root, "src/sub/__init__.py", "import os\n\n\ndef twice(x):\n    return 2 * x\n")  # F401: os unused
+    write(root, "tests/test_sub.py", FAILING)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository whose Python project lives in pkg/, served at the repository's root."""
+    _python_project(tmp_path / "pkg", "pkg")
+    write(tmp_path, "README.md", "# a repository\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    return tmp_path
+
+
+async def test_a_project_in_a_folder_is_found_linted_and_tested_at_the_root(repo: Path) -> None:
+    async with serve(repo) as client:
+        chains = await client.call_tool("list_toolchains", {})
+        found = {(t["project"], t["name"]) for t in chains.structured_content["toolchains"]}
+        assert {("pkg", "ruff"), ("pkg", "pytest")} <= found, text_of(chains)
+
+        targeted = await client.call_tool("run_tests", {"targets": ["pkg/tests/test_sub.py"]})
+        result = targeted.structured_content
+        assert (result["passed"], result["failed"]) == (1, 1), text_of(targeted)
+        failure = result["failures"][0]
+        assert failure["path"] == "pkg/tests/test_sub.py" and failure["line"] == 9
+        assert failure["test_id"] == "pkg/tests/test_sub.py::test_wrong"
+        again = await client.call_tool("run_tests", {"targets": [failure["test_id"]]})  # its id runs it again
+        assert again.structured_content["failed"] == 1 and again.structured_content["passed"] == 0
+
+        whole = await client.call_tool("run_tests", {})  # no root project: the project's own suite
+        assert (whole.structured_content["passed"], whole.structured_content["failed"]) == (1, 1)
+
+        linted = await client.call_tool("run_linter", {})
+        diagnostics = linted.structured_content["diagnostics"]
+        assert [(d["path"], d["line"], d["code"]) for d in diagnostics] == [("pkg/src/sub/__init__.py", 1, "F401")]
+        assert linted.structured_content["runs"][0]["project"] == "pkg"
+        one_file = await client.call_tool("run_linter", {"paths": ["pkg/src/sub/__init__.py"]})
+        assert one_file.structured_content["total"] == 1
+
+
+async def test_targets_in_two_projects_run_at_once_and_answer_together(repo: Path) -> None:
+    _python_project(repo / "other", "other")
+    (repo / "other/tests/test_sub.py").write_text(FAILING.replace("== 3", "== 2"))  # passes
+    async with serve(repo) as client:
+        both = await client.call_tool("run_tests", {"targets": ["pkg/tests", "other/tests/test_sub.py"]})
+        result = both.structured_content
+        assert (result["passed"], result["failed"]) == (3, 1), text_of(both)
+        assert result["status"] == "failed" and [f["path"] for f in result["failures"]] == ["pkg/tests/test_sub.py"]
+        assert sorted(line.split(":")[0] for line in result["projects"]) == ["other", "pkg"]
+        output = await client.call_tool("run_output", {"run_id": result["run_id"]})
+        assert "===== pkg: pytest =====" in text_of(output) and "===== other: pytest =====" in text_of(output)
+
+        everything = await client.call_tool("run_tests", {})  # every outermost project's suite
+        assert (everything.structured_content["passed"], everything.structured_content["failed"]) == (3, 1)
+
+
+async def test_an_edit_in_a_project_is_linted_by_that_projects_linter(repo: Path) -> None:
+    change = {"path": "pkg/src/sub/__init__.py", "old": "return 2 * x", "new": "return 2 * y"}
+    async with serve(repo) as client:
+        done = await client.call_tool("edit", {"changes": [change], "on_failure": "revert"})
+    lint = done.structured_content["lint"]
+    assert [(d["path"], d["code"]) for d in lint["introduced"]] == [("pkg/src/sub/__init__.py", "F821")], text_of(done)
+    assert lint["preexisting"] == 1 and done.structured_content["reverted"]

@@ -1,0 +1,92 @@
+"""The projects a workspace holds, each run with its own toolchain in its own directory.
+
+A project is a directory with a project file (pyproject.toml, setup.py, setup.cfg, tox.ini, package.json,
+go.mod, Cargo.toml), found in the file index (no walk of its own; ignored and denied files are not seen).
+A path belongs to the nearest project above it that offers a tool of the role asked; the workspace's root
+is the last resort. With no path, the root's toolchains run when it has any, else every outermost project's.
+Each project's toolchains are detected in its directory, with the workspace's environment as the fallback
+(a `.venv` or `node_modules/.bin` at the root serves every project that has none of its own).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from dataclasses import dataclass
+
+from volley.concurrency import blocking
+from volley.index import visible_files
+from volley.toolchains import Role, Toolchain, detect
+from volley.workspace import Workspace
+
+MARKERS = frozenset({"pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "package.json", "go.mod", "Cargo.toml"})
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The toolchains one project runs, and the targets it runs them on (relative to the workspace)."""
+
+    project: str  # the project's directory relative to the workspace root ("" for the root)
+    chains: list[Toolchain]
+    targets: list[str]
+
+
+def project_dirs(ws: Workspace) -> list[str]:
+    """Every directory of the workspace that holds a project file, the root ("") first when it does (blocking)."""
+    found = {posixpath.dirname(f) for f in visible_files(ws, ws.resolve(".")) if posixpath.basename(f) in MARKERS}
+    return sorted(found, key=lambda d: (d.count("/") if d else -1, d))
+
+
+def chains_of(ws: Workspace, project: str) -> list[Toolchain]:
+    """The toolchains a project offers, each running in the project's directory (blocking)."""
+    fallback = ws.root if project else None
+    chains = detect(ws.root / project if project else ws.root, ws.config.lint, ws.config.test, fallback)
+    return [dataclasses.replace(c, cwd=project) for c in chains] if project else chains
+
+
+def plan(ws: Workspace, role: Role, targets: list[str]) -> list[Planned]:
+    """Which projects run, with which toolchains and targets (blocking). Empty: none offers the role."""
+    dirs = project_dirs(ws)
+    cache: dict[str, list[Toolchain]] = {}
+
+    def offered(project: str) -> list[Toolchain]:
+        if project not in cache:
+            cache[project] = [c for c in chains_of(ws, project) if c.role == role]
+        return cache[project]
+
+    if not targets:
+        if offered(""):
+            return [Planned("", offered(""), [])]
+        outermost = [d for d in dirs if d and not any(_inside(d, other) for other in dirs if other and other != d)]
+        return [Planned(d, offered(d), []) for d in outermost if offered(d)]
+    groups: dict[str, list[str]] = {}
+    for target in targets:
+        path = target.split("::", 1)[0]
+        owner = next((d for d in reversed(dirs) if d and _inside(path, d) and offered(d)), "")
+        groups.setdefault(owner, []).append(target)
+    if "" in groups and not offered(""):
+        return []
+    return [Planned(d, offered(d), group) for d, group in groups.items()]
+
+
+async def planned(ws: Workspace, role: Role, targets: list[str]) -> list[Planned]:
+    return await blocking(plan, ws, role, targets)
+
+
+def inner(project: str, target: str) -> str:
+    """A workspace-relative target (perhaps with a ``::`` node) relative to the project's directory."""
+    if not project:
+        return target
+    path, sep, node = target.partition("::")
+    return (posixpath.relpath(path, project) if path != project else ".") + sep + node
+
+
+def outer(project: str, path: str) -> str:
+    """A project-relative path (or node id) relative to the workspace."""
+    if not project or not path:
+        return path
+    return project if path in (".", "") else f"{project}/{path.removeprefix('./')}"
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory + "/")
