@@ -165,3 +165,26 @@ async def test_eslint_fixes_are_written_by_the_writer_and_can_be_undone(tmp_path
     assert after_fix == b"const a = 1;\r\nconsole.log(a);\r\n"
     assert (tmp_path / "build/out.js").read_text() == "const b = 2\n"
     assert not undone.is_error and (tmp_path / "app.js").read_bytes() == original
+
+
+async def test_packages_of_a_workspace_run_in_their_folders_with_the_hoisted_runner(tmp_path: Path) -> None:
+    write(tmp_path, "package.json", '{"name": "mono", "private": true, "workspaces": ["packages/*"]}\n')
+    os.symlink(MODULES, tmp_path / "node_modules")  # hoisted: the packages have none of their own
+    for name in ("a", "b"):
+        package = f'{{"name": "{name}", "type": "module", "scripts": {{"test": "vitest run"}}}}\n'
+        write(tmp_path, f"packages/{name}/package.json", package)
+        write(tmp_path, f"packages/{name}/src/math.test.js", TESTS)
+        write(tmp_path, f"packages/{name}/src/math.js", MATH)
+    targets = ["packages/a/src/math.test.js", "packages/b/src"]
+    async with serve(tmp_path) as client:
+        result = await client.call_tool("run_tests", {"targets": targets, "runner": "vitest"})
+    data = result.structured_content
+    assert (data["passed"], data["failed"]) == (2, 4), data
+    where = sorted((f["path"], f["line"]) for f in data["failures"])
+    assert where == [
+        ("packages/a/src/math.js", 3),
+        ("packages/a/src/math.test.js", 9),
+        ("packages/b/src/math.js", 3),
+        ("packages/b/src/math.test.js", 9),
+    ]
+    assert sorted(line.split(":")[0] for line in data["projects"]) == ["packages/a", "packages/b"]

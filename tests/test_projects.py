@@ -13,7 +13,10 @@ from tests.conftest import serve, text_of, write
 pytestmark = pytest.mark.anyio
 
 PYPROJECT = '[project]\nname = "{name}"\nversion = "0"\n\n[tool.pytest.ini_options]\npythonpath = ["src"]\n'
-FAILING = "from sub import twice\n\n\ndef test_twice():\n    assert twice(2) == 4\n\n\ndef test_wrong():\n    assert twice(1) == 3\n"
+FAILING = (
+    "from sub import twice\n\n\ndef test_twice():\n    assert twice(2) == 4\n\n\n"
+    "def test_wrong():\n    assert twice(1) == 3\n"
+)
 
 
 def _python_project(root: Path, name: str) -> None:
