@@ -4,6 +4,7 @@ and every path in the answers relative to the workspace."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,19 @@ async def test_an_edit_in_a_project_is_linted_by_that_projects_linter(repo: Path
     lint = done.structured_content["lint"]
     assert [(d["path"], d["code"]) for d in lint["introduced"]] == [("pkg/src/sub/__init__.py", "F821")], text_of(done)
     assert lint["preexisting"] == 1 and done.structured_content["reverted"]
+
+
+async def test_a_projects_own_config_names_its_runner_and_volley_config_says_where_it_came_from(repo: Path) -> None:
+    where = "import os, sys; print('ran in', os.path.basename(os.getcwd()), sys.argv[1:])"
+    write(repo, "web/package.json", '{"name": "web"}\n')
+    write(repo, "web/.volley.toml", f'[test]\ncommand = ["python3", "-c", "{where}"]\n')
+    write(repo, ".volley.toml", '[projects."pkg".test]\ncommand = ["python3", "-c", "print(\'pkg runner\')"]\n')
+    async with serve(repo) as client:
+        web = await client.call_tool("run_tests", {"targets": ["web"]})
+        pkg = await client.call_tool("run_tests", {"targets": ["pkg/tests/test_sub.py"]})
+    assert "ran in web ['.']" in web.structured_content["output_head"], text_of(web)
+    assert "pkg runner" in pkg.structured_content["output_head"], text_of(pkg)
+    shown = subprocess.run(
+        [sys.executable, "-m", "volley", "config", "--workspace", str(repo)], capture_output=True, text=True, check=True
+    ).stdout
+    assert f'#   pkg: [projects."pkg"] in {repo / ".volley.toml"}' in shown and "#   web: web/.volley.toml" in shown

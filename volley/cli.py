@@ -8,10 +8,13 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from volley import __version__
 from volley.errors import VolleyError
+
+if TYPE_CHECKING:
+    from volley.workspace import Workspace
 
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 TRANSPORTS = ["stdio", "sse", "http"]
@@ -212,4 +215,22 @@ def _config(args: argparse.Namespace) -> None:
         for key, value in flat.items():
             setting = f"{key} = {json.dumps(value)}"
             lines.append(f"{setting:<{width}}  # {ws.config_sources.get(key, 'default')}")
+        lines += _projects(ws)
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _projects(ws: Workspace) -> list[str]:
+    """The workspace's projects, each with where its [lint] and [test] come from."""
+    from volley.projects import commands_of, project_dirs
+
+    found = [d for d in project_dirs(ws) if d]
+    if not found:
+        return []
+    lines = ["# projects (each runs its own linters and tests, in its folder):"]
+    for project in found:
+        try:
+            where = commands_of(ws, project)[2]
+        except VolleyError as exc:
+            where = f"error: {exc}"
+        lines.append(f"#   {project}: {where}")
+    return lines

@@ -89,6 +89,11 @@ class Command(_Section):
     )
 
 
+class ProjectConfig(_Section):
+    lint: Command | None = None
+    test: Command | None = None
+
+
 class Config(_Section):
     ignore: list[str] = Field(default_factory=list, description="extra ignore patterns (gitignore syntax)")
     deny: list[str] = Field(default_factory=list, description="extra deny patterns (gitignore syntax)")
@@ -128,6 +133,11 @@ class Config(_Section):
     concurrency: Concurrency = Concurrency()
     lint: Command = Command(timeout_s=300.0)
     test: Command = Command()
+    projects: dict[str, ProjectConfig] = Field(
+        default_factory=dict,
+        description='a project\'s own [lint] and [test] (its folder relative to the root): [projects."backend".test] '
+        "command = [...]; a .volley.toml in the project's folder may say the same for it",
+    )
 
 
 @dataclass(frozen=True)

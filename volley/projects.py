@@ -11,10 +11,17 @@ Each project's toolchains are detected in its directory, with the workspace's en
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
+import tomllib
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from volley.concurrency import blocking
+from volley.config import CONFIG_FILE, Command
+from volley.errors import ConfigError, VolleyError
+from volley.exact_open import read_exact
 from volley.index import visible_files
 from volley.toolchains import Role, Toolchain, detect
 from volley.workspace import Workspace
@@ -39,17 +46,47 @@ def project_dirs(ws: Workspace) -> list[str]:
 
 def chains_of(ws: Workspace, project: str) -> list[Toolchain]:
     """The toolchains a project offers, each running in the project's directory (blocking)."""
-    fallback = ws.root if project else None
-    chains = detect(ws.root / project if project else ws.root, ws.config.lint, ws.config.test, fallback)
-    return [dataclasses.replace(c, cwd=project) for c in chains] if project else chains
+    if not project:
+        return detect(ws.root, ws.config.lint, ws.config.test)
+    lint, test, _ = commands_of(ws, project)
+    return [dataclasses.replace(c, cwd=project) for c in detect(ws.root / project, lint, test, ws.root)]
+
+
+def commands_of(ws: Workspace, project: str) -> tuple[Command, Command, str]:
+    """A project's [lint] and [test] and where they come from: the workspace's [projects."<folder>"], else a
+    .volley.toml in the project's folder, else the workspace's settings less its commands (those are the
+    root's)."""
+    lint, test = (c.model_copy(update={"command": None}) for c in (ws.config.lint, ws.config.test))
+    own = ws.config.projects.get(project)
+    if own is not None:
+        where = f'[projects."{project}"] in {ws.config_path}'
+        return own.lint or lint, own.test or test, where
+    rel = f"{project}/{CONFIG_FILE}"
+    if not os.path.isfile(ws.root / rel):
+        return lint, test, "detected"
+    try:
+        data = tomllib.loads(read_exact(ws.resolve(rel).abs).decode())  # inside the sandbox, not denied
+    except (VolleyError, OSError, ValueError) as exc:
+        raise ConfigError(f"{rel}: {exc}") from None
+    try:
+        found = [
+            Command.model_validate({**base.model_dump(), **data.get(role, {})}) if role in data else base
+            for role, base in (("lint", lint), ("test", test))
+        ]
+    except (ValidationError, TypeError) as exc:
+        raise ConfigError(f"{rel}: {exc}") from None
+    return found[0], found[1], rel
 
 
 def plan(ws: Workspace, role: Role, targets: list[str]) -> list[Planned]:
     """Which projects run, with which toolchains and targets (blocking). Empty: none offers the role."""
     dirs = project_dirs(ws)
     cache: dict[str, list[Toolchain]] = {}
+    root_configured = getattr(ws.config, role).command is not None  # then the root runs every path ...
 
     def offered(project: str) -> list[Toolchain]:
+        if project and root_configured and project not in ws.config.projects:  # ... but a project's own
+            return []
         if project not in cache:
             cache[project] = [c for c in chains_of(ws, project) if c.role == role]
         return cache[project]
