@@ -100,3 +100,10 @@ async def test_a_projects_own_config_names_its_runner_and_volley_config_says_whe
         [sys.executable, "-m", "volley", "config", "--workspace", str(repo)], capture_output=True, text=True, check=True
     ).stdout
     assert f'#   pkg: [projects."pkg"] in {repo / ".volley.toml"}' in shown and "#   web: web/.volley.toml" in shown
+
+
+async def test_loose_python_files_at_the_root_do_not_make_it_the_project(repo: Path) -> None:
+    write(repo, "tools/release.py", "print('a script beside the project')\n")  # *.py one level down
+    async with serve(repo) as client:
+        whole = await client.call_tool("run_tests", {})
+    assert (whole.structured_content["runner"], whole.structured_content["failed"]) == ("pytest", 1), text_of(whole)

@@ -3,7 +3,8 @@
 A project is a directory with a project file (pyproject.toml, setup.py, setup.cfg, tox.ini, package.json,
 go.mod, Cargo.toml), found in the file index (no walk of its own; ignored and denied files are not seen).
 A path belongs to the nearest project above it that offers a tool of the role asked; the workspace's root
-is the last resort. With no path, the root's toolchains run when it has any, else every outermost project's.
+is the last resort. With no path, the root runs when it is a project itself (a project file, or a command
+configured for the role), else every outermost project does.
 Each project's toolchains are detected in its directory, with the workspace's environment as the fallback
 (a `.venv` or `node_modules/.bin` at the root serves every project that has none of its own).
 """
@@ -92,10 +93,13 @@ def plan(ws: Workspace, role: Role, targets: list[str]) -> list[Planned]:
         return cache[project]
 
     if not targets:
-        if offered(""):
+        # the root is a project of its own when it has a project file or a configured command: then its suite is
+        # the workspace's; else each outermost project's (the root's loose *.py files are not a project's suite)
+        if ("" in dirs or root_configured or not any(dirs)) and offered(""):
             return [Planned("", offered(""), [])]
         outermost = [d for d in dirs if d and not any(_inside(d, other) for other in dirs if other and other != d)]
-        return [Planned(d, offered(d), []) for d in outermost if offered(d)]
+        plans = [Planned(d, offered(d), []) for d in outermost if offered(d)]
+        return plans or ([Planned("", offered(""), [])] if offered("") else [])
     groups: dict[str, list[str]] = {}
     for target in targets:
         path = target.split("::", 1)[0]
