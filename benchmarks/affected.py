@@ -5,8 +5,9 @@
 For each of the newest non-merge commits that change the package's code in itsdangerous, toolz and click
 (mirrors of the tool library, REALWORLD_MIRRORS), the commit's whole suite runs twice (pytest, JUnit report):
 against the commit's code, and against its parent's code for the modules the commit changed. The tests whose
-outcome differs are the ones the code change decides (as fail-to-pass oracles do): each must be in Volley's
-selection, both ways:
+outcome differs are the ones the code change decides (as fail-to-pass oracles do), less the flaky ones (an
+outcome that differs when the same state runs again: a failing test that leaks state into later ones): each
+must be in Volley's selection, both ways:
 - static (the import graph), computed at the commit against the parent;
 - recorded: the run on the parent's code is the recording run (Volley's plugin, coverage.py), then the
   commit's code is put back and the selection is made against the record.
@@ -133,12 +134,16 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
         git(root, "checkout", "-q", f"{sha}^", "--", *code)  # the commit's tests against its parent's code
         with tempfile.TemporaryDirectory(prefix="record-") as record:
             before, _ = run_suite(root, [test_dir], Recording(record, [test_dir], whole_files=True))
+        decided = [t for t in after if before.get(t) != after[t] and t in before]
+        before_again = run_suite(root, [test_dir])[0] if decided else before  # flaky tests are not decided
         testmon_row = None
         if TESTMON:  # pytest-testmon side by side: its own data built on the same state, then its selection
             data = str(scratch / f"testmon-{sha[:10]}.db")
             run_suite(root, [test_dir], testmon=data)
         git(root, "checkout", "-q", "-f", sha)
-        changed = sorted(t for t in after if before.get(t) != after[t] and t in before)
+        after_again = run_suite(root, [test_dir])[0] if decided else after
+        flaky = sorted(t for t in decided if before_again.get(t) != before[t] or after_again.get(t) != after[t])
+        changed = sorted(t for t in decided if t not in flaky)
         if TESTMON:
             ran, took = run_suite(root, [test_dir], testmon=data)
             testmon_row = {"selected": len(ran), "missed": [t for t in changed if t not in ran], "selected_s": took}
@@ -155,6 +160,7 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
                 "commit": sha[:10],
                 "tests": len(after),
                 "changed_outcomes": len(changed),
+                "flaky": flaky,
                 "whole_s": whole_s,
                 "static": static,
                 "recorded": recorded,

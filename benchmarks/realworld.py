@@ -226,6 +226,11 @@ def main() -> None:
     truth, truth_problems = truth_rows()  # the cases Volley once misread, each against the tool's own run
     rows += ["", *truth]
     problems += truth_problems
+    from benchmarks.realworld_monorepo import rows as monorepo_rows
+
+    monorepo, monorepo_problems = monorepo_rows()  # several projects in one workspace
+    rows += ["", *monorepo]
+    problems += monorepo_problems
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "realworld.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))

@@ -121,11 +121,10 @@ def rows() -> tuple[list[str], int]:
             expected, took = direct(dataclasses.replace(member, subfolder=""), home, home)
             direct_sum += took
             line = per_project.get(member.subfolder, "")
-            numbers = dict(
-                (what, int(n)) for n, what in re.findall(r"(\d+) (passed|failed|errors)", line.split(" (")[0])
-            )
+            found = re.findall(r"(\d+) (passed|failed|errors|subtests passed)", line.split(" (")[0])
+            numbers = {what: int(n) for n, what in found}
             got = {
-                "passed": numbers.get("passed", -1),
+                "passed": numbers.get("passed", -1) + numbers.get("subtests passed", 0),  # JUnit lists subtests
                 "failed": numbers.get("failed", -1),
                 "errors": numbers.get("errors", -1),
                 "skipped+xfailed": expected["skipped+xfailed"],  # the project line does not carry them

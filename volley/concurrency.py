@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import anyio
@@ -304,7 +304,7 @@ async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await workers.run(lambda: fn(*args, **kwargs))
 
 
-async def concurrently(jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+async def concurrently(jobs: Sequence[Callable[[], Awaitable[Any]]]) -> list[Any]:
     """Run jobs at once and return their results in order; the first error is raised as itself."""
     if len(jobs) == 1:
         return [await jobs[0]()]

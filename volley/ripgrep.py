@@ -35,7 +35,7 @@ def search(
     """One chunk per file with a match: its path line, then its numbered lines (blocking)."""
     if engine == "rg" or (engine == "auto" and not _binding_available()):
         return _with_binary(regex, paths, before=before, after=after, max_count=max_count, multiline=multiline)
-    import python_ripgrep
+    import python_ripgrep  # type: ignore[import-not-found,unused-ignore]  # installed below Python 3.13 only
 
     return python_ripgrep.search(
         [regex],

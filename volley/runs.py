@@ -84,7 +84,7 @@ def _own_dir() -> str:
 
 def sweep_dead(base: str) -> list[str]:
     """Remove run directories whose owner process no longer exists; the names removed."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(base)
     except OSError:

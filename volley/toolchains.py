@@ -109,7 +109,7 @@ _KNOWN = {
 def _configured(role: Role, command: Command) -> Toolchain:
     argv = list(command.command or [])
     words = {os.path.basename(a) for a in argv}
-    name = next((w for w in ("ruff", "mypy", "pytest", "eslint", "jest", "vitest") if w in words), None)
+    name: str | None = next((w for w in ("ruff", "mypy", "pytest", "eslint", "jest", "vitest") if w in words), None)
     if name is None and words & {"unittest"}:
         name = "unittest"
     language, parser = _KNOWN.get(name or "", ("configured", "generic"))
@@ -356,7 +356,7 @@ def _tool(venv_bin: Path | None, why: str, name: str) -> tuple[str | None, str]:
 def _bundled_ruff() -> tuple[str | None, str]:
     """The ruff installed with Volley, found from Volley's own install whatever PATH is."""
     try:
-        from ruff.__main__ import find_ruff_bin
+        from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
         return find_ruff_bin(), "bundled with Volley (no ruff in the workspace's environment or on PATH)"
     except (ImportError, FileNotFoundError):

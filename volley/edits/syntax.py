@@ -54,7 +54,7 @@ def syntax_problem(rel: str, text: str, key: str | None = None) -> SyntaxProblem
     source = text.encode("utf-8", errors="surrogateescape")
     with _lock:
         last = _KEPT.get((key, language)) if key is not None else None
-    if last is not None and last.starts and _clean_window(last, source, language, key):
+    if key is not None and last is not None and last.starts and _clean_window(last, source, language, key):
         return None
     tree = _parse(source, language, last)
     if key is not None:

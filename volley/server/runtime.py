@@ -157,6 +157,7 @@ class Runtime:
             for name, result in zip(wss.by_name, ordered, strict=True):
                 entries.append(DirEntry(path=name, type="dir", depth=1))
                 entries += [e.model_copy(update={"depth": e.depth + 1}) for e in result.entries]
+            assert isinstance(merged, ListResult)
             merged = merged.model_copy(
                 update={"path": ".", "entries": entries, "total": merged.total + len(wss.by_name)}
             )

@@ -115,7 +115,7 @@ def _pagerank(out_edges: list[dict[int, float]], personal: list[float], start: l
     ranks = start if start and sum(start) > 0 else list(personal)
     norm = sum(ranks)
     ranks = [r / norm for r in ranks]
-    normalized = []
+    normalized: list[list[tuple[int, float]]] = []
     for row in out_edges:
         total = sum(row.values())
         normalized.append([(j, w / total) for j, w in row.items()] if total else [])
@@ -124,12 +124,12 @@ def _pagerank(out_edges: list[dict[int, float]], personal: list[float], start: l
         iterations += 1
         nxt = [0.0] * n
         dangling = 0.0
-        for i, row in enumerate(normalized):
+        for i, edges in enumerate(normalized):
             r = ranks[i]
-            if not row:
+            if not edges:
                 dangling += r
                 continue
-            for j, w in row:
+            for j, w in edges:
                 nxt[j] += r * w
         restart = DAMPING * dangling
         nxt = [DAMPING * v + (restart + 1 - DAMPING) * personal[k] for k, v in enumerate(nxt)]

@@ -158,17 +158,18 @@ async def grep(
         return GrepResult(
             pattern=pattern, output_mode=output_mode, total_matches=0, total_files=0, searched_files=0, truncated=False
         )
-    options = {
-        "before": before if before is not None else context,
-        "after": after if after is not None else context,
-        "max_count": 1 if output_mode == "files" else None if output_mode == "count" else offset + cap + 1,
-        "multiline": multiline,
-        "shown": pattern,
-    }
+    searching = functools.partial(
+        _search,
+        before=before if before is not None else context,
+        after=after if after is not None else context,
+        max_count=1 if output_mode == "files" else None if output_mode == "count" else offset + cap + 1,
+        multiline=multiline,
+        shown=pattern,
+    )
     if cover is not None:
-        by_file = await blocking(_search_cover, ws, functools.partial(_search, "rg", regex, **options), cover)
+        by_file = await blocking(_search_cover, ws, functools.partial(searching, "rg", regex), cover)
     else:
-        by_file = await _search_files(ws, functools.partial(_search, ws.config.search_engine, regex, **options), files)
+        by_file = await _search_files(ws, functools.partial(searching, ws.config.search_engine, regex), files)
     after_lines = after if after is not None else context
     chars, locate = body_chars(limits.answer_chars), _locator(regex, multiline)
     page = Page(offset, cap, after_lines, chars, limits.grep_line_chars, locate)

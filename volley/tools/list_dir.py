@@ -199,7 +199,8 @@ def _matching(glob: str, regex: re.Pattern[str] | None, paths: list[str], strip:
     literal = _literal(glob)
     if literal:
         return _matching_lines_with(literal, regex, text)
-    found, line, last = [], 0, 0
+    found: list[int] = []
+    line = last = 0
     for match in regex.finditer(text):
         line += text.count("\n", last, match.start())
         last = match.start()

@@ -228,8 +228,9 @@ def _merged(ws: Workspace, job: Job, chains: list[Toolchain], parts: list[TestRe
     failures = [f for p in parts for f in p.failures]
     status = min((p.status for p in parts), key=_STATUS_ORDER.index)
     lines = [
-        f"{chain.cwd or '.'}: {p.runner} {p.status}, {p.passed} passed, {p.failed} failed, {p.errors} errors "
-        f"({p.duration_s:.1f} s)"
+        f"{chain.cwd or '.'}: {p.runner} {p.status}, {p.passed} passed, {p.failed} failed, {p.errors} errors"
+        + (f", {p.subtests_passed} subtests passed" if p.subtests_passed else "")
+        + f" ({p.duration_s:.1f} s)"
         for chain, p in zip(chains, parts, strict=True)
     ]
     return first.model_copy(

@@ -111,7 +111,7 @@ async def fix_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]
     written by edit's writer: all files or none, undoable, never a file the sandbox refuses."""
     files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
     at = chain.argv.index("check") + 1
-    found: dict[str, list[Hunk]] = {}
+    found: dict[str, list[Hunk] | str] = {}
     for group in argv_parts(files, ARGV_CHARS):
         argv = [*chain.argv[:at], "--fix", "--diff", "--force-exclude", *chain.argv[at:], "--", *group]
         done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s, stdout_only=True)
@@ -199,7 +199,8 @@ async def run_output(
     lines = ws.runs.lines(run_id)
     if offset > max(1, len(lines)):
         raise InputError(f"offset {offset} is past the end of {run_id} ({len(lines)} lines)")
-    window, room = [], body_chars(ws.config.limits.answer_chars)
+    window: list[str] = []
+    room = body_chars(ws.config.limits.answer_chars)
     for line in lines[offset - 1 : offset - 1 + limit]:
         room -= len(line) + 8
         if room < 0 and window:
