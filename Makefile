@@ -23,9 +23,10 @@ run:
 	@$(MAKE) --no-print-directory $(BIN)/.installed 1>&2
 	@exec $(BIN)/volley serve --workspace . --log-level INFO
 
-test: $(BIN)/.installed  # lint, format, the suite less its slow tests, two at a time (pytest-xdist)
+test: $(BIN)/.installed  # lint, format, types for each platform, the suite less its slow tests, two at a time
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	for platform in linux darwin win32; do $(BIN)/mypy --platform $$platform volley || exit 1; done
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
 
 test-slow: $(BIN)/.installed  # the long and the load-heavy tests, one at a time (CI runs both targets)

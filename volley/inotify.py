@@ -18,7 +18,7 @@ import struct
 import sys
 import threading
 
-_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+_IN_NONBLOCK, _IN_CLOEXEC = getattr(os, "O_NONBLOCK", 0o4000), getattr(os, "O_CLOEXEC", 0o2000000)  # Linux only
 _IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200  # <sys/inotify.h>
 _IN_DELETE_SELF, _IN_MOVE_SELF, _IN_ONLYDIR, _IN_DONT_FOLLOW = 0x400, 0x800, 0x01000000, 0x02000000
 _IN_Q_OVERFLOW, _IN_IGNORED = 0x4000, 0x8000

@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from volley.errors import ToolchainError
+from volley.platform import KILL, group_alive, signal_group
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def kill_all_runs() -> None:
     """SIGKILL every run still alive, its process group and every process carrying its mark (a daemon that
     left the group and ignores SIGTERM included): the server is going, and nothing it started stays."""
     for pgid, mark in list(_ACTIVE.items()):
-        _signal_all(pgid, _run_members(pgid, mark) if mark else [], signal.SIGKILL)
+        _signal_all(pgid, _run_members(pgid, mark) if mark else [], KILL)
         _ACTIVE.pop(pgid, None)
 
 
@@ -148,7 +149,7 @@ def run_blocking(argv: list[str], abandoned: Callable[[], bool]) -> subprocess.C
                     raise TimeoutError(f"{os.path.basename(argv[0])} stopped: nobody waits for it") from None
     finally:
         if process.returncode is None:
-            _signal_group(process.pid, signal.SIGKILL)
+            _signal_group(process.pid, KILL)
             process.communicate()
         _ACTIVE.pop(process.pid, None)
 
@@ -274,7 +275,7 @@ async def _kill_run(pgid: int, mark: str) -> int:
         while _run_members(pgid, mark):
             await anyio.sleep(0.05)
     if left := _run_members(pgid, mark):
-        _signal_all(pgid, left, signal.SIGKILL)
+        _signal_all(pgid, left, KILL)
     return len([pid for pid in members if pid != pgid])  # the runner itself, stopped at its time limit, is not one
 
 
@@ -286,8 +287,7 @@ def _signal_all(pgid: int, pids: list[int], sig: signal.Signals) -> None:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    signal_group(pgid, sig)
 
 
 def _run_members(pgid: int, mark: str) -> list[int]:
@@ -296,11 +296,7 @@ def _run_members(pgid: int, mark: str) -> list[int]:
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:  # no /proc: fall back to asking the kernel whether the group exists
-        try:
-            os.killpg(pgid, 0)
-            return [pgid]
-        except (ProcessLookupError, PermissionError):
-            return []
+        return [pgid] if group_alive(pgid) else []
     marked = f"{MARK}={mark}\0".encode()
     for pid in pids:
         try:

@@ -16,7 +16,6 @@ expects; the SDK alone would cancel them at once.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import stat
@@ -29,6 +28,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
+from volley.platform import private_copy
 from volley.server import wire_check
 from volley.server.fast_lane import FastLane
 
@@ -217,8 +217,7 @@ async def _wire() -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
     if not (_is_stream(0) and _is_stream(1)):
         yield None, None
         return
-    wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    wire_in, wire_out = private_copy(0), private_copy(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from volley.errors import InputError
 from volley.jobs import JOBS
+from volley.platform import STOP_SIGNALS
 from volley.process import GRACE_S, active_groups, kill_all_runs
 from volley.runs import shared_store
 from volley.server.stdio import serve_stdio
@@ -55,7 +56,7 @@ async def _stdio_until_signalled(server: MCPServer, drain_s: float) -> None:
     async with anyio.create_task_group() as tg:
 
         async def stop_on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
                 async for received in signals:
                     log.info("received %s: stopping", signal.Signals(received).name)
                     JOBS.cancel_all()  # test runs outlive calls, not the server
