@@ -3,6 +3,7 @@ and every path in the answers relative to the workspace."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,22 @@ async def test_loose_python_files_at_the_root_do_not_make_it_the_project(repo: P
     async with serve(repo) as client:
         whole = await client.call_tool("run_tests", {})
     assert (whole.structured_content["runner"], whole.structured_content["failed"]) == ("pytest", 1), text_of(whole)
+
+
+OTHER_PYTHON = next(
+    (p for p in ("python3.11", "python3.12") if shutil.which(p) and f"{sys.version_info[1]}" not in p[-2:]), None
+)
+
+
+@pytest.mark.skipif(OTHER_PYTHON is None, reason="no second Python to give a project its own interpreter")
+async def test_each_project_runs_with_its_own_interpreter(repo: Path) -> None:
+    write(repo, "legacy/setup.cfg", "[metadata]\nname = legacy\n")
+    version = "import sys, unittest\n\n\nclass T(unittest.TestCase):\n    def test_version(self):\n"
+    write(repo, "legacy/tests/test_version.py", version + "        self.fail(f'python {sys.version_info[:2]}')\n")
+    subprocess.run([OTHER_PYTHON, "-m", "venv", "--without-pip", str(repo / "legacy/.venv")], check=True)
+    async with serve(repo) as client:
+        both = await client.call_tool("run_tests", {"targets": ["legacy/tests/test_version.py", "pkg/tests"]})
+    failures = {f["path"]: f["message"] for f in both.structured_content["failures"]}
+    other = tuple(int(n) for n in OTHER_PYTHON.removeprefix("python").split("."))
+    assert f"python {other}" in failures["legacy/tests/test_version.py"], text_of(both)  # legacy's .venv
+    assert "pkg/tests/test_sub.py" in failures  # pkg: the server's PATH, whose pytest is this Python's
