@@ -95,7 +95,7 @@ async def test_a_projects_own_config_names_its_runner_and_volley_config_says_whe
     async with serve(repo) as client:
         web = await client.call_tool("run_tests", {"targets": ["web"]})
         pkg = await client.call_tool("run_tests", {"targets": ["pkg/tests/test_sub.py"]})
-    assert "ran in web ['.']" in web.structured_content["output_head"], text_of(web)
+    assert "ran in web []" in web.structured_content["output_head"], text_of(web)
     assert "pkg runner" in pkg.structured_content["output_head"], text_of(pkg)
     shown = subprocess.run(
         [sys.executable, "-m", "volley", "config", "--workspace", str(repo)], capture_output=True, text=True, check=True
@@ -127,3 +127,22 @@ async def test_each_project_runs_with_its_own_interpreter(repo: Path) -> None:
     other = tuple(int(n) for n in OTHER_PYTHON.removeprefix("python").split("."))
     assert f"python {other}" in failures["legacy/tests/test_version.py"], text_of(both)  # legacy's .venv
     assert "pkg/tests/test_sub.py" in failures  # pkg: the server's PATH, whose pytest is this Python's
+
+
+async def test_fix_lint_fixes_a_projects_files_with_its_linter_one_project_per_call(repo: Path) -> None:
+    write(repo, "pkg/src/sub/util.py", "import os\nimport sys\n\nprint(sys.argv)\n")
+    _python_project(repo / "other", "other")
+    async with serve(repo) as client:
+        fixed = await client.call_tool("fix_lint", {"paths": ["pkg/src/sub/util.py"]})
+        both = await client.call_tool("fix_lint", {"paths": ["pkg", "other"]})
+    assert fixed.structured_content["changed"] == ["pkg/src/sub/util.py"], text_of(fixed)
+    assert (repo / "pkg/src/sub/util.py").read_text() == "import sys\n\nprint(sys.argv)\n"
+    assert both.is_error and "one project per call" in text_of(both) and "pkg, other" in text_of(both)
+
+
+async def test_a_target_naming_a_projects_folder_runs_its_suite_as_the_project_configures_it(repo: Path) -> None:
+    write(repo, "pkg/pyproject.toml", PYPROJECT.format(name="pkg") + 'testpaths = ["tests"]\n')
+    write(repo, "pkg/examples/test_example.py", "def test_example():\n    assert False\n")  # outside testpaths
+    async with serve(repo) as client:
+        suite = await client.call_tool("run_tests", {"targets": ["pkg"]})
+    assert (suite.structured_content["passed"], suite.structured_content["failed"]) == (1, 1), text_of(suite)

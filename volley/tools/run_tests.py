@@ -180,7 +180,8 @@ async def run_tests(
         chain = choose(plan.chains, "test", runner, ws.root)[0]
         if chain.missing:
             raise ToolchainError(chain.missing)
-        runs.append((chain, [inner(plan.project, test_target(ws, t, chain.name)) for t in plan.targets]))
+        paths = [inner(plan.project, test_target(ws, t, chain.name)) for t in plan.targets]
+        runs.append((chain, [p for p in paths if p != "."]))  # the project's folder: its suite, as it runs it
     if not runs:
         raise ToolchainError(missing_toolchain("test", ws.root))
     name = runs[0][0].name if len(runs) == 1 else " + ".join(sorted({c.name for c, _ in runs}))

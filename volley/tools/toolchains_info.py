@@ -16,9 +16,9 @@ from volley.edits.patch import parse as parse_diff
 from volley.errors import InputError, ToolchainError
 from volley.parsers import Diagnostic
 from volley.process import argv_parts, run_process
-from volley.projects import chains_of, project_dirs
+from volley.projects import chains_of, inner, outer, planned, project_dirs
 from volley.text import numbered, read_report
-from volley.toolchains import Toolchain, choose, offered
+from volley.toolchains import Toolchain, choose, missing_toolchain
 from volley.tools.arguments import workspace_target
 from volley.tools.edit import apply_fixes
 from volley.tools.run_linter import (
@@ -109,12 +109,13 @@ class FixResult(BaseModel):
 async def fix_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]) -> tuple[list[str], str | None]:
     """ruff's fixes for the files the read tools see, asked as a diff (`--fix --diff` writes nothing) and
     written by edit's writer: all files or none, undoable, never a file the sandbox refuses."""
-    files = await blocking(sandboxed_files, ws, targets, PY_SOURCES)
+    files = await blocking(sandboxed_files, ws, targets or ([chain.cwd] if chain.cwd else []), PY_SOURCES)
     at = chain.argv.index("check") + 1
     found: dict[str, list[Hunk] | str] = {}
-    for group in argv_parts(files, ARGV_CHARS):
+    home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # the project's folder
+    for group in argv_parts([inner(chain.cwd, f) for f in files], ARGV_CHARS):
         argv = [*chain.argv[:at], "--fix", "--diff", "--force-exclude", *chain.argv[at:], "--", *group]
-        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s, stdout_only=True)
+        done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s, stdout_only=True)
         if done.timed_out or done.exit_code not in (0, 1) or done.dropped_bytes:
             why = (
                 "timed out"
@@ -124,20 +125,22 @@ async def fix_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]
                 else "crashed"
             )
             raise ToolchainError(f"ruff --fix --diff {why} (exit {done.exit_code}): nothing was changed")
-        found.update(parse_diff(done.output.decode("utf-8", errors="surrogateescape")))
+        diff = parse_diff(done.output.decode("utf-8", errors="surrogateescape"))
+        found.update({outer(chain.cwd, path): hunks for path, hunks in diff.items()})
     return await apply_fixes(ws, found)
 
 
 async def eslint_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]) -> tuple[list[str], str | None]:
     """eslint's fixes asked with --fix-dry-run (each fixed file's whole text in its JSON report, nothing
     written), kept for the files the read tools see, and written by edit's writer."""
-    visible = set(await blocking(sandboxed_files, ws, targets, JS_SOURCES))
+    visible = set(await blocking(sandboxed_files, ws, targets or ([chain.cwd] if chain.cwd else []), JS_SOURCES))
     with tempfile.TemporaryDirectory(prefix="volley-fix-") as tmp:
         report = os.path.join(tmp, "report.json")
-        argv = lint_argv(chain, targets, False, report)
+        argv = lint_argv(chain, [inner(chain.cwd, t) for t in targets], False, report)
         at = next(i for i, word in enumerate(argv) if os.path.basename(word).startswith("eslint")) + 1
         argv[at:at] = ["--fix-dry-run"]
-        done = await run_process(argv, cwd=str(ws.root), env=chain.env, timeout=chain.timeout_s)
+        home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # the project's folder
+        done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s)
         try:
             entries = json.loads(read_report(report) or "")
         except ValueError:
@@ -162,9 +165,15 @@ async def fix_lint(
 ) -> FixResult:
     """Apply the linter's safe automatic fixes to files in the workspace (ruff --fix, eslint --fix) and
     report what remains. This changes files."""
-    chains = [c for c in choose(await offered(ws.root, ws.config.lint, ws.config.test), "lint", linter, ws.root)]
-    fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
     targets = [workspace_target(ws, p, "path") for p in paths or []]
+    plans = await planned(ws, "lint", targets)
+    if len(plans) > 1:
+        where = ", ".join(p.project or "the root" for p in plans)
+        raise InputError(f"fix_lint fixes one project per call; these paths are in {where}: name paths in one")
+    if not plans:
+        raise ToolchainError(missing_toolchain("lint", ws.root))
+    chains = choose(plans[0].chains, "lint", linter, ws.root)
+    fixable = [c for c in chains if c.name in ("ruff", "eslint")] or chains[:1]
     chain = fixable[0]
     if (chain.name == "ruff" and "check" in chain.argv) or chain.parser == "eslint-json":  # written by edit's writer
         fixer = fix_through_writer if chain.name == "ruff" else eslint_through_writer
