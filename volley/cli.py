@@ -111,6 +111,13 @@ def _workspaces(args: argparse.Namespace) -> list[Any]:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    early = None
+    if args.transport == "stdio":  # the handshake is answered while the SDK imports (volley/server/early.py)
+        from volley.server.early import start
+
+        settings = repr(sorted((k, v) for k, v in vars(args).items() if k != "run"))
+        early = start(settings, args.workspace or ["."])
+
     from volley.server.app import build_server
     from volley.server.transports import run
 
@@ -131,7 +138,7 @@ def _serve(args: argparse.Namespace) -> None:
     # which spares every full collection while serving and ~180 ms at exit (a client waits for that).
     gc.freeze()
     drain_s = workspaces[0].config.concurrency.call_timeout_s  # calls in flight when stdin ends are answered
-    run(server, args.transport, host=args.host, port=args.port, token=args.token, drain_s=drain_s)
+    run(server, args.transport, host=args.host, port=args.port, token=args.token, drain_s=drain_s, early=early)
 
 
 def _call(args: argparse.Namespace) -> None:

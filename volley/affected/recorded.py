@@ -22,8 +22,8 @@ from pathlib import Path
 
 from volley.affected import Selection, Static, is_test_file, plural, with_failures
 from volley.affected.blocks import MODULE, Blocks, blocks_of, names_of_lines
+from volley.cache_dir import cache_home
 from volley.exact_open import read_exact
-from volley.symbols.disk import cache_home
 from volley.workspace import Workspace
 
 log = logging.getLogger(__name__)

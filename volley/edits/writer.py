@@ -19,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from volley.cache_dir import cache_home
 from volley.exact_open import open_directory
-from volley.symbols.disk import cache_home
 
 log = logging.getLogger(__name__)
 TEMP_PREFIX = ".volley-edit-"

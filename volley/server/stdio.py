@@ -30,6 +30,7 @@ from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPC
 
 from volley.platform import private_copy
 from volley.server import wire_check
+from volley.server.early import Early
 from volley.server.fast_lane import FastLane
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,11 @@ log = logging.getLogger(__name__)
 _MAX_LINE = 32 << 20  # a message is one line; no call needs more (the SDK's transport sets no limit)
 
 
-async def serve_stdio(server: MCPServer, drain_s: float) -> None:
+async def serve_stdio(server: MCPServer, drain_s: float, early: Early | None = None) -> None:
     """Serve one MCP connection over this process's stdin and stdout until the client closes stdin
-    and the requests it sent are answered (or ``drain_s`` has passed)."""
-    async with _wire() as (stdin, stdout), stdio_server(stdin, stdout) as (read_stream, write_stream):  # type: ignore[arg-type]
+    and the requests it sent are answered (or ``drain_s`` has passed); ``early``: the pipes were claimed
+    at start and the handshake may be answered already (early.py)."""
+    async with _wire(early) as (stdin, stdout), stdio_server(stdin, stdout) as (read_stream, write_stream):  # type: ignore[arg-type]
         in_flight = _InFlight()
         lane = None
         if stdin is not None and stdout is not None:
@@ -49,7 +51,7 @@ async def serve_stdio(server: MCPServer, drain_s: float) -> None:
         try:
             await lowlevel.run(
                 _Draining(read_stream, in_flight, drain_s),  # type: ignore[arg-type]
-                _Answering(write_stream, in_flight, lane),  # type: ignore[arg-type]
+                _Answering(write_stream, in_flight, lane, early),  # type: ignore[arg-type]
                 lowlevel.create_initialization_options(),
             )
         finally:
@@ -130,13 +132,18 @@ class _Draining:
 class _Answering:
     """The SDK's write stream, noting each answer (the fast lane opens once ``initialize`` is answered)."""
 
-    def __init__(self, stream: Any, in_flight: _InFlight, lane: FastLane | None) -> None:
-        self._stream, self._in_flight, self._lane = stream, in_flight, lane
+    def __init__(self, stream: Any, in_flight: _InFlight, lane: FastLane | None, early: Early | None) -> None:
+        self._stream, self._in_flight, self._lane, self._early = stream, in_flight, lane, early
 
     async def send(self, item: Any) -> None:
-        await self._stream.send(item)
-        self._in_flight.wrote(item)
         message = getattr(item, "message", None)
+        early = self._early
+        dropped = False
+        if early is not None and isinstance(message, JSONRPCResponse) and message.id in early.asked:
+            dropped = early.settle(message.id, message.model_dump_json(by_alias=True, exclude_unset=True))
+        if not dropped:  # else answered before the SDK was up: the same answer
+            await self._stream.send(item)
+        self._in_flight.wrote(item)
         if self._lane is not None and isinstance(message, JSONRPCResponse):
             self._lane.answered(message.id, message.result)
 
@@ -157,6 +164,7 @@ class _LinesIn:
     def __init__(self, reader: asyncio.StreamReader, answer: Callable[[bytes], None]) -> None:
         self._reader, self._answer = reader, answer
         self.lane: FastLane | None = None  # takes the plain tool calls before the SDK reads them
+        self.early: Early | None = None  # notes the handshake's requests, whose answers it keeps
 
     def __aiter__(self) -> _LinesIn:
         return self
@@ -176,6 +184,8 @@ class _LinesIn:
                     log.info("answered a malformed line with %s", refusal[:200].decode(errors="replace").strip())
                     self._answer(refusal)
                 continue
+            if self.early is not None and message is not None and b'"method"' in line:
+                self.early.note(message)
             if self.lane is not None and self.lane.take(line, message):
                 continue
             if message is not None and (refusal := wire_check.refused_by_sdk(line, message)) is not None:
@@ -212,18 +222,25 @@ class _LinesOut:
 
 
 @asynccontextmanager
-async def _wire() -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
+async def _wire(early: Early | None = None) -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
     """The client's pipes as event-loop streams, or (None, None) to let the SDK serve them its way."""
-    if not (_is_stream(0) and _is_stream(1)):
+    read_already = b""
+    if early is not None:  # claimed at start; what its thread read and did not answer comes first
+        wire_in, wire_out = early.wire_in, early.wire_out
+        read_already = early.hand_over()
+    elif not (_is_stream(0) and _is_stream(1)):
         yield None, None
         return
-    wire_in, wire_out = private_copy(0), private_copy(1)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.dup2(2, 1)
+    else:
+        wire_in, wire_out = private_copy(0), private_copy(1)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.dup2(2, 1)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_MAX_LINE)
+    if read_already:
+        reader.feed_data(read_already)
     in_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
     )
@@ -233,7 +250,9 @@ async def _wire() -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
     writer = asyncio.StreamWriter(out_transport, out_protocol, None, loop)
     lines_out = _LinesOut(writer)
     try:
-        yield _LinesIn(reader, lines_out.write_soon), lines_out
+        lines_in = _LinesIn(reader, lines_out.write_soon)
+        lines_in.early = early
+        yield lines_in, lines_out
     finally:
         lines_out.write_queued()
         in_transport.close()

@@ -21,16 +21,26 @@ from volley.jobs import JOBS
 from volley.platform import STOP_SIGNALS
 from volley.process import GRACE_S, active_groups, kill_all_runs
 from volley.runs import shared_store
+from volley.server.early import Early
 from volley.server.stdio import serve_stdio
 
 log = logging.getLogger(__name__)
 
 
-def run(server: MCPServer, transport: str, *, host: str, port: int, token: str | None, drain_s: float = 120) -> None:
+def run(
+    server: MCPServer,
+    transport: str,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    drain_s: float = 120,
+    early: Early | None = None,
+) -> None:
     """Serve until the client goes away (stdio: its calls in flight answered within ``drain_s``) or the
-    process is stopped."""
+    process is stopped; ``early`` holds the pipes when the handshake was answered while the SDK imported."""
     if transport == "stdio":
-        anyio.run(_stdio_until_signalled, server, drain_s)
+        anyio.run(_stdio_until_signalled, server, drain_s, early)
         return
     if not _is_loopback(host) and not token:
         raise InputError(
@@ -50,7 +60,7 @@ def http_app(server: MCPServer, transport: str, *, host: str, port: int, token: 
     return BearerToken(app, token) if token else app
 
 
-async def _stdio_until_signalled(server: MCPServer, drain_s: float) -> None:
+async def _stdio_until_signalled(server: MCPServer, drain_s: float, early: Early | None = None) -> None:
     """Serve stdio until the client closes it or SIGTERM/SIGINT arrives; either way, running tools
     are cancelled, which kills their process groups, before the process exits."""
     async with anyio.create_task_group() as tg:
@@ -67,7 +77,7 @@ async def _stdio_until_signalled(server: MCPServer, drain_s: float) -> None:
                     return
 
         tg.start_soon(stop_on_signal)
-        await serve_stdio(server, drain_s)
+        await serve_stdio(server, drain_s, early)
         tg.cancel_scope.cancel()
 
 

@@ -15,7 +15,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import sqlite3
 import threading
 from array import array
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import tree_sitter as ts
 
+from volley.cache_dir import cache_home
 from volley.stat_keys import StatKey
 from volley.symbols import extract, languages
 from volley.symbols.extract import Definition, FileSymbols
@@ -30,13 +30,6 @@ from volley.symbols.extract import Definition, FileSymbols
 log = logging.getLogger(__name__)
 
 SCHEMA = 2  # 2: keys hold the ctime
-
-
-def cache_home() -> Path:
-    """Where Volley keeps caches: ``$VOLLEY_CACHE_DIR``, else ``$XDG_CACHE_HOME/volley``, else ``~/.cache/volley``."""
-    if chosen := os.environ.get("VOLLEY_CACHE_DIR"):
-        return Path(chosen)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "volley"
 
 
 def stamp() -> str:

@@ -1,0 +1,220 @@
+"""The handshake answered while the MCP SDK is still importing.
+
+A host starts every configured server and waits for `initialize` and `tools/list` before the model sees a
+tool; importing the SDK is most of Volley's start (about 0.6 s of 0.7 on a quiet machine, seconds on a busy
+one). Over stdio, Volley claims the pipes at once and a thread answers those two requests from what the SDK
+answered the last time this same server started (the same Volley and SDK, arguments, environment and
+workspace configuration: the key), byte for byte as the SDK writes them. Everything the thread reads is
+handed to the SDK once it is up, in order; the SDK's own answers to the requests already answered are
+dropped. With no answers kept yet, the thread only reads, and the SDK's answers are kept for the next start.
+
+Nothing here imports the SDK or pydantic: this module is loaded before them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import select
+import stat
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from volley import __version__
+from volley.cache_dir import cache_home
+from volley.platform import private_copy
+
+log = logging.getLogger(__name__)
+EARLY_METHODS = ("initialize", "tools/list")
+_PLAIN_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+class Early:
+    """The claimed pipes, and a thread answering the handshake until ``hand_over``."""
+
+    def __init__(self, wire_in: int, wire_out: int, key: str) -> None:
+        self.wire_in, self.wire_out, self.key = wire_in, wire_out, key
+        self.kept: dict[str, dict[str, str]] = _load(key)  # method → protocol version → the result's JSON
+        self.replay: list[bytes] = []  # lines for the SDK, in the order read
+        self.rest = b""  # a line not yet whole
+        self.answered: set[Any] = set()  # ids answered here that the SDK answers too (initialize): dropped
+        self.asked: dict[Any, tuple[str, str]] = {}  # id → (method, protocol version): handshake requests it saw
+        self.version = ""  # the protocol version the client asked for in initialize
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="volley-early", daemon=True)
+        self._thread.start()
+
+    def hand_over(self) -> bytes:
+        """Stop reading; what was read and not answered, for the SDK (whole lines, then the rest of one)."""
+        self._stop.set()
+        self._thread.join()
+        return b"".join(self.replay) + self.rest
+
+    def settle(self, request_id: Any, line: str) -> bool:
+        """The SDK's answer (its JSON line) to a request this thread saw: whether to drop it (it was answered
+        here already); else a handshake answer is kept for the next start."""
+        method, version = self.asked.pop(request_id, ("", ""))
+        if request_id in self.answered:
+            self.answered.discard(request_id)
+            return True
+        prefix = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":'
+        if not method or not line.startswith(prefix) or not line.rstrip("\n").endswith("}"):
+            return False
+        result = line.rstrip("\n")[len(prefix) : -1]
+        if self.kept.get(method, {}).get(version) != result:
+            self.kept.setdefault(method, {})[version] = result
+            self._save()
+        return False
+
+    def _save(self) -> None:
+        path = _path(self.key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(self.kept))
+            os.replace(temporary, path)
+        except OSError:
+            pass
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.wire_in], [], [], 0.005)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.wire_in, 1 << 16)
+            except OSError:
+                return
+            if not chunk:  # the client closed stdin: the SDK reads the end itself
+                return
+            self.rest += chunk
+            while b"\n" in self.rest:
+                line, self.rest = self.rest.split(b"\n", 1)
+                try:
+                    answered = self._answered(line)
+                except Exception:  # never lose a line: the SDK's side reads and answers it
+                    log.exception("the early handshake could not read a line")
+                    answered = False
+                if not answered:
+                    self.replay.append(line + b"\n")
+
+    def note(self, message: dict[str, Any] | None) -> None:
+        """A request read after the hand-over: a handshake request's answer is still kept when the SDK gives it."""
+        if message is not None:
+            self._asked(message)
+
+    def _asked(self, message: object) -> tuple[str, Any] | None:
+        """(method, id) of a handshake request whose answer can be kept and given again, noted as asked."""
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or "id" not in message:
+            return None
+        method, request_id, params = message.get("method"), message["id"], message.get("params") or {}
+        if method not in EARLY_METHODS or not _plain(request_id) or not isinstance(params, dict):
+            return None
+        if method == "initialize":
+            self.version = str(params.get("protocolVersion", ""))
+        elif set(params) - {"_meta"} or params.get("_meta") or not self.version:  # a cursor, a token: the SDK's
+            return None
+        self.asked[request_id] = (method, self.version)
+        return method, request_id
+
+    def _answered(self, line: bytes) -> bool:
+        """Answer a handshake request from what was kept: whether the SDK is spared it. `initialize` still goes
+        to the SDK (it starts the session there; its answer is dropped); `tools/list` does not."""
+        if len(line) > 1 << 16 or not (b'"initialize"' in line or b'"tools/list"' in line):
+            return False  # not a handshake request: whatever it is, the SDK's side reads it (wire_check.py)
+        try:
+            asked = self._asked(json.loads(line))
+        except (ValueError, RecursionError):
+            return False
+        if asked is None:
+            return False
+        method, request_id = asked
+        result = self.kept.get(method, {}).get(self.version)
+        if result is None:
+            return False
+        answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'
+        try:
+            os.write(self.wire_out, answer.encode())
+        except OSError:
+            return False
+        log.info("answered %s (protocol %s) before the SDK was up, as it answered last time", method, self.version)
+        if method == "initialize":
+            self.answered.add(request_id)
+            return False
+        del self.asked[request_id]
+        return True
+
+
+def start(settings: str, workspaces: list[str]) -> Early | None:
+    """Claim stdin and stdout and answer the handshake early, where that can be done (None: it cannot: the
+    pipes are not pipes, the platform has no select on pipes, or VOLLEY_EARLY=0)."""
+    if sys.platform == "win32" or os.environ.get("VOLLEY_EARLY") == "0" or not (_stream(0) and _stream(1)):
+        return None
+    wire_in, wire_out = private_copy(0), private_copy(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)  # what a tool or a child process reads or prints never reaches the protocol
+    os.close(null)
+    os.dup2(2, 1)
+    return Early(wire_in, wire_out, _key(settings, workspaces))
+
+
+def _key(settings: str, workspaces: list[str]) -> str:
+    """What the handshake's answers depend on: Volley's code and version, the SDK's, the command's settings,
+    the VOLLEY_* environment, and each workspace's config files."""
+    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{os.getcwd()}\0{settings}".encode())
+    digest.update(repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("VOLLEY_"))).encode())
+    for path in [*sorted(Path(__file__).resolve().parent.parent.rglob("*.py")), *_sdk_files()]:
+        info = path.stat()
+        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    for workspace in workspaces:
+        for name in (".volley.toml", "pyproject.toml"):
+            try:
+                digest.update(Path(workspace, name).read_bytes())
+            except OSError:
+                digest.update(b"-")
+    return digest.hexdigest()[:24]
+
+
+def _sdk_files() -> list[Path]:
+    """The SDK's packages' first files (an install or upgrade rewrites them), found without importing them."""
+    import importlib.util
+
+    found = []
+    for name in ("mcp", "mcp_types"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            found.append(Path(spec.origin))
+    return found
+
+
+def _load(key: str) -> dict[str, dict[str, str]]:
+    try:
+        kept = json.loads(_path(key).read_text())
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def _path(key: str) -> Path:
+    return cache_home() / "early" / f"{key}.json"
+
+
+def _plain(request_id: Any) -> bool:
+    """An id whose JSON is the same however it is written (the SDK writes strings unescaped)."""
+    if isinstance(request_id, bool):
+        return False
+    if isinstance(request_id, int):
+        return True
+    return isinstance(request_id, str) and set(request_id) <= _PLAIN_ID
+
+
+def _stream(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
