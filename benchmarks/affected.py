@@ -55,7 +55,8 @@ def run_suite(
     store when ``recording`` is given; with pytest-testmon and its data file ``testmon``, when given)."""
     report = root / ".affected-report.xml"
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+    argv.append(f"--junitxml={report}")  # xunit1: each case names its file, so class-based ids are found
     if testmon:
         argv.append("--testmon")
         env["TESTMON_DATAFILE"] = testmon
@@ -73,25 +74,29 @@ def run_suite(
     except (OSError, ET.ParseError):
         return outcomes, took
     for case in tree.iter("testcase"):
-        test_id = f"{case.get('file') or case.get('classname', '').replace('.', '/') + '.py'}::{case.get('name')}"
+        test_id = node_id(case.get("file") or "", case.get("classname") or "", case.get("name") or "")
         kinds = [child.tag for child in case]
         outcomes[test_id] = next((k for k in ("failure", "error", "skipped") if k in kinds), "passed")
     report.unlink(missing_ok=True)
     return outcomes, took
 
 
+def node_id(path: str, classname: str, name: str) -> str:
+    """pytest's node id of a JUnit (xunit1) test case: its file, its classes, its name."""
+    module = path.removesuffix(".py").replace("/", ".")
+    classes = classname[len(module) + 1 :].split(".") if classname.startswith(module + ".") else []
+    return "::".join([path or classname.replace(".", "/") + ".py", *classes, name])
+
+
 def covers(selection: Selection, test_id: str) -> bool:
-    """Whether a selection (test files, directories, node ids) holds a JUnit test id (file::name)."""
+    """Whether a selection (test files, directories, node ids) holds a test."""
     if selection.whole_suite:
         return True
-    path, name = test_id.split("::", 1)[0], test_id.rsplit("::", 1)[-1]
-    for target in selection.tests:
-        if "::" in target:
-            if target.split("::", 1)[0] == path and target.rsplit("::", 1)[-1] == name:
-                return True
-        elif path == target or path.startswith(target.rstrip("/") + "/"):
-            return True
-    return False
+    path = test_id.split("::", 1)[0]
+    return any(
+        target == test_id if "::" in target else path == target or path.startswith(target.rstrip("/") + "/")
+        for target in selection.tests
+    )
 
 
 def way_row(selection: Selection, after: dict[str, str], changed: list[str], root: Path, whole_s: float) -> dict:
