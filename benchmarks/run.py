@@ -95,13 +95,46 @@ def peak_rss_mb(pid: int | None) -> float | None:
 # -- 1. startup --------------------------------------------------------------------------------
 
 
-async def startup(params: StdioServerParameters, runs: int) -> float:
-    async def once() -> None:
-        async with Client(params, mode="legacy"):
-            pass
+async def startup(params: StdioServerParameters, runs: int, read: tuple[str, dict] | None = None) -> float:
+    """Median time from the server's start to its answer to initialize (with ``read``: then tools/list and one
+    call as well), as a host waits before its model sees the tools; the shutdown after is not timed."""
 
-    await once()  # warm the OS caches
-    return await median_time(once, runs)
+    async def once() -> float:
+        client = Client(params, mode="legacy")
+        started = time.perf_counter()
+        await client.__aenter__()
+        if read is not None:
+            await client.list_tools()
+            text(await client.call_tool(*read))
+        took = time.perf_counter() - started
+        await client.__aexit__(None, None, None)
+        return took
+
+    await once()  # warm the OS caches (and keep the handshake's answers for the next starts)
+    return statistics.median([await once() for _ in range(runs)])
+
+
+async def startup_rows(root: Path, runs: int) -> dict[str, list[float]]:
+    """start + initialize, and start + initialize + tools/list + one read_file, beside the reference: on a
+    quiet machine, then under 4 CPU hogs."""
+    small = str(root / "django" / "__init__.py")
+    rows: dict[str, list[float]] = {}
+    for load in ("", " (4 CPU hogs)"):
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4 if load else 0)]
+        try:
+            rows[f"start + initialize{load}"] = [
+                await startup(volley_params(root), runs),
+                await startup(reference_params(root), runs),
+            ]
+            rows[f"start + initialize + tools/list + read_file{load}"] = [
+                await startup(volley_params(root), runs, ("read_file", {"path": "django/__init__.py"})),
+                await startup(reference_params(root), runs, ("read_text_file", {"path": small})),
+            ]
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+    return rows
 
 
 # -- 2. peer comparison ------------------------------------------------------------------------
@@ -464,10 +497,8 @@ def report(results: dict[str, Any]) -> str:
         "| work | Volley | reference | Volley / reference |",
         "|---|---|---|---|",
     ]
-    su = results["startup"]
-    out.append(
-        f"| start + initialize | {ms(su['volley'])} | {ms(su['reference'])} | {su['volley'] / su['reference']:.2f} |"
-    )
+    for name, (v, r) in results["startup"].items():
+        out.append(f"| {name} | {ms(v)} | {ms(r)} | {v / r:.2f} |")
     for name, pair in results["peer"].items():
         if name.startswith("_"):
             continue
@@ -575,10 +606,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "agent_runs": runs,
     }
     print("startup…", file=sys.stderr)
-    results["startup"] = {
-        "volley": await startup(volley_params(heavy), runs * 2),
-        "reference": await startup(reference_params(heavy), runs * 2),
-    }
+    results["startup"] = await startup_rows(heavy, runs * 2)
     print("peer…", file=sys.stderr)
     results["peer"] = await peer_rows(heavy, runs * 3)
     print("grep…", file=sys.stderr)
