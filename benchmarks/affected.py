@@ -74,18 +74,22 @@ def run_suite(
     except (OSError, ET.ParseError):
         return outcomes, took
     for case in tree.iter("testcase"):
-        test_id = node_id(case.get("file") or "", case.get("classname") or "", case.get("name") or "")
+        test_id = node_id(root, case.get("file") or "", case.get("classname") or "", case.get("name") or "")
         kinds = [child.tag for child in case]
         outcomes[test_id] = next((k for k in ("failure", "error", "skipped") if k in kinds), "passed")
     report.unlink(missing_ok=True)
     return outcomes, took
 
 
-def node_id(path: str, classname: str, name: str) -> str:
-    """pytest's node id of a JUnit (xunit1) test case: its file, its classes, its name."""
-    module = path.removesuffix(".py").replace("/", ".")
-    classes = classname[len(module) + 1 :].split(".") if classname.startswith(module + ".") else []
-    return "::".join([path or classname.replace(".", "/") + ".py", *classes, name])
+def node_id(root: Path, path: str, classname: str, name: str) -> str:
+    """pytest's node id of a JUnit (xunit1) test case: the module its classname names (the file attribute names
+    where an inherited test is defined, not where it runs), its classes, its name."""
+    parts = classname.split(".") if classname else []
+    for end in range(len(parts), 0, -1):
+        module = "/".join(parts[:end]) + ".py"
+        if (root / module).is_file():
+            return "::".join([module, *parts[end:], name])
+    return f"{path}::{name}"
 
 
 def covers(selection: Selection, test_id: str) -> bool:
