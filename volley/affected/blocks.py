@@ -1,9 +1,11 @@
 """A Python file as the recorded way sees it: its functions' bodies, each with a fingerprint, and the rest.
 
-A test that runs a line of a function's body depends on that function; a change of the body can alter only
-the tests that ran it. Everything else (imports, constants, class bodies, decorators, signatures) runs when
-the module is imported, outside any test: its fingerprint is the file's skeleton, and a change there is
-attributed the static way (the import graph).
+A test that runs a line of a function's body depends on that function; a change of the body, or of its
+signature (parameters, defaults, annotations: only a caller, which runs the body, sees them), can alter only
+the tests that ran it. Everything else (imports, constants, class bodies, the names and decorators of
+functions: a new method may override an inherited one, a decorator may register) runs when the module is
+imported, outside any test: its fingerprint is the file's skeleton, and a change there is attributed the
+static way (the import graph).
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ def blocks_of(text: str) -> Blocks | None:
     found.sort(key=lambda s: (s[0], -s[1]))
     bodies: dict[str, str] = {}
     for _, _, name, node in found:
-        shape = bodies.get(name, "") + "".join(ast.dump(statement) for statement in node.body)
+        signature = ast.dump(node.args) + (ast.dump(node.returns) if node.returns else "")
+        shape = bodies.get(name, "") + signature + "".join(ast.dump(statement) for statement in node.body)
         bodies[name] = _digest(shape)  # a name defined twice: both bodies
-    for _, _, _, node in found:
-        node.body = [ast.Pass()]  # what is left runs at import: signatures, decorators, classes, statements
+    for _, _, _, node in found:  # what is left runs at import: names and decorators of functions, classes, …
+        node.body = [ast.Pass()]
+        node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+        node.returns = None
     spans = [(first, last, name) for first, last, name, _ in found]
     return Blocks(_digest(ast.dump(tree)), bodies, spans)
 
