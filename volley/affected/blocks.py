@@ -48,8 +48,18 @@ def blocks_of(text: str) -> Blocks | None:
         node.body = [ast.Pass()]
         node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
         node.returns = None
+    for branch in ast.walk(tree):
+        if isinstance(branch, ast.If) and _type_checking(branch.test):
+            branch.body = [ast.Pass()]  # never runs: only a type checker reads it
     spans = [(first, last, name) for first, last, name, _ in found]
     return Blocks(_digest(ast.dump(tree)), bodies, spans)
+
+
+def _type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (under any module name)."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _digest(text: str) -> str:
