@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
-from tests.conftest import serve, text_of, write
+from tests.conftest import serve, text_of, wait_for, wait_until_gone, write
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +147,20 @@ async def test_a_target_naming_a_projects_folder_runs_its_suite_as_the_project_c
     async with serve(repo) as client:
         suite = await client.call_tool("run_tests", {"targets": ["pkg"]})
     assert (suite.structured_content["passed"], suite.structured_content["failed"]) == (1, 1), text_of(suite)
+
+
+async def test_a_cancelled_call_kills_every_projects_run(repo: Path) -> None:
+    _python_project(repo / "other", "other")
+    hang = "import os, time\n\n\ndef test_hangs():\n    with open({pids!r}, 'a') as f:\n"
+    hang += "        f.write(f'{{os.getpid()}}\\n')\n    time.sleep(600)\n"
+    for project in ("pkg", "other"):
+        write(repo, f"{project}/tests/test_hang.py", hang.format(pids=str(repo / f"{project}.pids")))
+    targets = ["pkg/tests/test_hang.py", "other/tests/test_hang.py"]
+    async with serve(repo) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "run_tests", {"targets": targets})
+            await wait_for(repo / "pkg.pids")
+            await wait_for(repo / "other.pids")  # both projects' runs are going, at once
+            tg.cancel_scope.cancel()
+        pids = [int(p) for name in ("pkg", "other") for p in (repo / f"{name}.pids").read_text().split()]
+        await wait_until_gone(pids)
