@@ -152,7 +152,7 @@ class Early:
 def start(settings: str, workspaces: list[str]) -> Early | None:
     """Claim stdin and stdout and answer the handshake early, where that can be done (None: it cannot: the
     pipes are not pipes, the platform has no select on pipes, or VOLLEY_EARLY=0)."""
-    if sys.platform == "win32" or os.environ.get("VOLLEY_EARLY") == "0" or not (_stream(0) and _stream(1)):
+    if sys.platform == "win32" or os.environ.get("VOLLEY_EARLY") == "0" or not (is_stream(0) and is_stream(1)):
         return None
     wire_in, wire_out = private_copy(0), private_copy(1)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -212,7 +212,8 @@ def _plain(request_id: Any) -> bool:
     return isinstance(request_id, str) and set(request_id) <= _PLAIN_ID
 
 
-def _stream(fd: int) -> bool:
+def is_stream(fd: int) -> bool:
+    """Whether fd is a pipe or socket, which can be watched (a regular file or /dev/null cannot be)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:

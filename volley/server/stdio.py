@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,7 +29,7 @@ from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPC
 
 from volley.platform import private_copy
 from volley.server import wire_check
-from volley.server.early import Early
+from volley.server.early import Early, is_stream
 from volley.server.fast_lane import FastLane
 
 log = logging.getLogger(__name__)
@@ -228,7 +227,7 @@ async def _wire(early: Early | None = None) -> AsyncIterator[tuple[_LinesIn | No
     if early is not None:  # claimed at start; what its thread read and did not answer comes first
         wire_in, wire_out = early.wire_in, early.wire_out
         read_already = early.hand_over()
-    elif not (_is_stream(0) and _is_stream(1)):
+    elif not (is_stream(0) and is_stream(1)):
         yield None, None
         return
     else:
@@ -257,12 +256,3 @@ async def _wire(early: Early | None = None) -> AsyncIterator[tuple[_LinesIn | No
         lines_out.write_queued()
         in_transport.close()
         out_transport.close()  # what is still buffered is written first
-
-
-def _is_stream(fd: int) -> bool:
-    """Whether fd is a pipe or socket, which asyncio can watch (a regular file or /dev/null cannot be)."""
-    try:
-        mode = os.fstat(fd).st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
