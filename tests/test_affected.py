@@ -86,8 +86,8 @@ async def test_files_that_failed_last_time_run_again(tmp_path: Path) -> None:
         (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return b + a\n")
         chosen = await client.call_tool("run_tests", {"affected": True})
     assert whole.structured_content["failed"] == 1
-    assert "affected (recorded: the code each test ran): 2 tests and 1 test file" in text_of(chosen)
-    assert "failed in the last run" in text_of(chosen) and chosen.structured_content["failed"] == 1
+    assert "3 of 3 test files" in text_of(chosen) and "failed in the last run" in text_of(chosen)
+    assert "the next runs do" in text_of(chosen)  # asked once: pytest runs record from now on (record = auto)
 
 
 async def test_an_edit_can_run_the_tests_it_affects(tmp_path: Path) -> None:
@@ -119,7 +119,9 @@ def _recorded_project(root: Path) -> Path:
 async def test_a_recorded_run_selects_the_tests_that_ran_the_changed_function(tmp_path: Path) -> None:
     root = _recorded_project(tmp_path)
     async with serve(root) as client:
-        whole = await client.call_tool("run_tests", {})
+        first = await client.call_tool("run_tests", {"affected": True})  # nothing recorded: the static way
+        assert "recorded way not taken" in text_of(first) and "the next runs do" in text_of(first)
+        whole = await client.call_tool("run_tests", {})  # record = auto: affected was asked, so this records
         assert whole.structured_content["passed"] == 5, text_of(whole)
         (root / "src/pkg/calc.py").write_text(
             "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return b - a\n"
@@ -140,7 +142,7 @@ async def test_a_recorded_run_selects_the_tests_that_ran_the_changed_function(tm
 
 async def test_code_a_session_fixture_or_an_import_ran_widens_the_recorded_selection(tmp_path: Path) -> None:
     root = _recorded_project(tmp_path)
-    async with serve(root) as client:
+    async with serve(root, "--set", "test.record=always") as client:
         await client.call_tool("run_tests", {})
         setup = root / "src/pkg/setup.py"
         setup.write_text(setup.read_text().replace("return 3", "return 0"))

@@ -82,10 +82,11 @@ class Command(_Section):
         description="[test]: a run still going after this long is answered with what finished so far and its "
         "run id (hosts end requests after 60 s); test_results waits for the rest",
     )
-    record: bool = Field(
-        True,
+    record: Literal["auto", "always", "never"] = Field(
+        "auto",
         description="[test]: pytest runs record which code each test ran (coverage.py, when the project's "
-        "interpreter has it; nothing is installed), for run_tests(affected=true)",
+        "interpreter has it; nothing is installed), for run_tests(affected=true); it slows a run (about 1.6x on "
+        "click's suite), so auto records once affected=true has been asked in the workspace",
     )
 
 

@@ -42,6 +42,11 @@ class Recording:
     whole_files: bool  # no keyword, no fail-fast: every test of each target ran
 
 
+def recording_wanted(root: str, setting: str) -> bool:
+    """Whether a pytest run records: always, never, or (auto) once affected tests were asked for here."""
+    return setting == "always" or (setting == "auto" and _store_path(root).exists())
+
+
 def prepare(argv: list[str], env: dict[str, str], root: str, recording: Recording) -> tuple[list[str], dict[str, str]]:
     """pytest's argv and environment with the recording plugin loaded."""
     os.makedirs(recording.directory, exist_ok=True)

@@ -16,7 +16,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
-from volley.affected.recorded import Recording, Store, prepare, select_recorded, take_in
+from volley.affected.recorded import Recording, Store, prepare, recording_wanted, select_recorded, take_in
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.errors import InputError, ToolchainError, VolleyError
@@ -257,11 +257,18 @@ _STATUS_ORDER: list[Status] = ["crashed", "timed out", "interrupted", "failed", 
 
 def _selected(ws: Workspace, since: str | None) -> Selection:
     changed, failed = changed_files(ws, since), last_failures(str(ws.root))
-    chosen = select_recorded(ws, changed, failed)
+    chosen = select_recorded(ws, changed, failed) if ws.config.test.record != "never" else None
     if chosen is not None:
         return chosen
     chosen = select(ws, changed, failed)
-    why = Store.load(str(ws.root)).note or "no pytest run has recorded which code each test runs yet"
+    store = Store.load(str(ws.root))
+    if ws.config.test.record == "never":
+        why = "[test] record = never"
+    elif store.note:
+        why = store.note
+    else:
+        why = "no pytest run has recorded which code each test runs yet: the next runs do"
+        store.save(str(ws.root))  # asked for: from now on, pytest runs record (record = auto)
     chosen.note = f"recorded way not taken: {why}"
     return chosen
 
@@ -336,7 +343,7 @@ async def _execute(
 
             env = {**chain.env, **run.env}
             recording = None
-            if chain.name == "pytest" and ws.config.test.record:
+            if chain.name == "pytest" and recording_wanted(str(ws.root), ws.config.test.record):
                 whole_files = keyword is None and not fail_fast
                 recording = Recording(os.path.join(tmp, "record"), paths or None, whole_files)
                 run_argv, env = prepare(run.argv, env, str(ws.root), recording)
