@@ -30,6 +30,7 @@ from volley.platform import private_copy
 
 log = logging.getLogger(__name__)
 EARLY_METHODS = ("initialize", "tools/list")
+KEPT_FILES = 32
 _PLAIN_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -77,6 +78,8 @@ class Early:
             temporary = path.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_text(json.dumps(self.kept))
             os.replace(temporary, path)
+            for stale in sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-KEPT_FILES]:
+                stale.unlink(missing_ok=True)  # other builds' and configurations' answers: the newest are kept
         except OSError:
             pass
 
