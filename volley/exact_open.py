@@ -35,7 +35,8 @@ def open_exact(path: str) -> int:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotRegular(errno.EINVAL, "not a regular file", path)
-        os.set_blocking(fd, True)
+        if sys.platform != "win32":  # opened with O_NONBLOCK (a FIFO would block the open); Windows has neither
+            os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,7 @@ class _Directories:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         out = os.open(name, flags, 0o666, dir_fd=fd)
         try:
-            if mode is not None:
+            if mode is not None and sys.platform != "win32":  # Windows keeps only a read-only flag
                 os.fchmod(out, stat.S_IMODE(mode))
             view = memoryview(content)
             while view:
