@@ -36,6 +36,7 @@ from volley.workspace import Workspace
 
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
 RESULTS = Path(__file__).parent / "results" / "affected.json"
+PARTIAL = RESULTS.with_suffix(".partial.jsonl")
 TESTMON = importlib.util.find_spec("testmon") is not None  # pytest-testmon, the anchor (pip install pytest-testmon)
 PROJECTS = {  # mirror → (the suite, the package's code: commits that change it are replayed)
     "pallets+itsdangerous": ("tests", "src/itsdangerous"),
@@ -181,6 +182,9 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
             f"({len(static['missed'])} missed), recorded {recorded['selected']} ({len(recorded['missed'])} missed)",
             file=sys.stderr,
         )
+        PARTIAL.parent.mkdir(exist_ok=True)
+        with PARTIAL.open("a") as out:  # a run stopped midway keeps what it measured
+            out.write(json.dumps(rows[-1]) + "\n")
     return rows
 
 
@@ -189,6 +193,7 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=25, help="commits per project")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
+    PARTIAL.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="volley-affected-") as scratch:
         os.environ["VOLLEY_CACHE_DIR"] = str(Path(scratch) / "cache")  # the records, not the user's
         for name, (test_dir, code) in PROJECTS.items():
