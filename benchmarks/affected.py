@@ -191,13 +191,14 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=25, help="commits per project")
+    parser.add_argument("--projects", nargs="*", default=list(PROJECTS), help="mirrors to replay (default: all)")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     PARTIAL.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="volley-affected-") as scratch:
         os.environ["VOLLEY_CACHE_DIR"] = str(Path(scratch) / "cache")  # the records, not the user's
         for name, (test_dir, code) in PROJECTS.items():
-            if (MIRRORS / name / "repo").is_dir():
+            if name in args.projects and (MIRRORS / name / "repo").is_dir():
                 rows += replay(name, test_dir, code, args.commits, Path(scratch))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=1))
