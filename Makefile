@@ -50,7 +50,7 @@ replay: $(BIN)/.installed  # edit against real history, introduced diagnostics, 
 
 affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: every test whose outcome changed selected
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),20)
+	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),20) $(ARGS)
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"
