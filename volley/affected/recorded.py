@@ -20,10 +20,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from volley import stat_keys
 from volley.affected import Selection, Static, is_test_file, plural, with_failures
 from volley.affected.blocks import MODULE, Blocks, blocks_of, names_of_lines
 from volley.cache_dir import cache_home
 from volley.exact_open import read_exact
+from volley.stat_keys import too_fresh
 from volley.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -99,12 +101,15 @@ def take_in(root: str, recording: Recording, ran_to_the_end: bool) -> str:
         return "nothing recorded"
     blocks: dict[str, Blocks | None] = {}
     shas: dict[str, str] = {}
+    proofs: dict[str, list[int] | None] = {}
     for rel in {rel for per_file in lines.values() for rel in per_file}:
         try:
+            seen = os.stat(os.path.join(root, rel))  # before the read: a write after it moves the key
             data = read_exact(os.path.join(root, rel))
         except OSError:
             continue
         shas[rel] = hashlib.sha1(data).hexdigest()
+        proofs[rel] = None if too_fresh(seen) else list(stat_keys.key(seen))
         blocks[rel] = blocks_of(data.decode("utf-8", errors="surrogateescape")) if rel.endswith(".py") else None
     ran: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for context, per_file in lines.items():
@@ -113,6 +118,8 @@ def take_in(root: str, recording: Recording, ran_to_the_end: bool) -> str:
             if rel in shas:
                 ran[context][rel] = sorted(names_of_lines(found, numbers)) if found else [MODULE]
     _merge(store, ran, blocks, shas, recording, ran_to_the_end)
+    for rel, proof in proofs.items():
+        store.files[rel]["key"] = proof  # a later stat with this key proves the content unchanged
     store.note = ""
     store.save(root)
     return f"recorded {sum(1 for c in ran if c and not c.startswith('@'))} tests over {len(shas)} files"
@@ -283,11 +290,15 @@ def select_recorded(ws: Workspace, changed: list[str], failed_before: list[str])
 
 
 def _changed_since_record(root: str, store: Store) -> set[str]:
-    """The recorded files whose content is not what the record was made on."""
+    """The recorded files whose content is not what the record was made on (read again only when a stat does not
+    prove it unchanged)."""
     changed = set()
     for rel, entry in store.files.items():
+        path = os.path.join(root, rel)
         try:
-            sha = hashlib.sha1(read_exact(os.path.join(root, rel))).hexdigest()
+            if entry.get("key") is not None and list(stat_keys.key(os.stat(path))) == entry["key"]:
+                continue
+            sha = hashlib.sha1(read_exact(path)).hexdigest()
         except OSError:
             sha = ""
         if sha != entry.get("sha"):

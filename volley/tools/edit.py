@@ -31,10 +31,9 @@ from volley.errors import ContentError, InputError
 from volley.exact_open import open_exact
 from volley.index import hard_link_to_denied
 from volley.parsers.common import Diagnostic
-from volley.projects import planned
+from volley.projects import Planned, planned
 from volley.stat_keys import version_of
 from volley.text import human_size
-from volley.toolchains import Toolchain
 from volley.tools.run_linter import LinterRun, lint_once
 from volley.tools.run_tests import TestResult, run_tests
 from volley.workspace import Target, Workspace
@@ -184,14 +183,15 @@ async def edit(
             return EditResult(
                 dry_run=True, files=_summaries(plan, {}), diff=_diff(plan, body_chars(ws.config.limits.answer_chars))
             )
-        chains = await _lint_chains(ws, [p.rel for p in plan]) if lint else []
+        linting = await planned(ws, "lint", [p.rel for p in plan]) if lint else []  # the files' projects' linters
+        chains = [chain for project in linting for chain in project.chains]
         existing = [p.rel for p in plan if p.before is not None and p.action != "delete"]
         before: list[Diagnostic] = []
         before_runs: list[LinterRun] = []
         writes = [writer.Write(p.abs, p.after, p.mode, new=p.before is None) for p in plan]
         syntax: list[SyntaxProblem]
         if chains and existing:  # the baseline is read from the files before they change
-            baseline = functools.partial(_lint_all, ws, existing)
+            baseline = functools.partial(_lint_all, ws, linting, existing)
             syntax, (before, before_runs) = await concurrently([functools.partial(blocking, _syntax, plan), baseline])
             await _write(ws, writes)
         else:
@@ -202,7 +202,7 @@ async def edit(
     after_jobs: list[Callable[[], Awaitable[Any]]] = []
     changed = [p.rel for p in plan if p.after is not None]
     if chains and changed:
-        after_jobs.append(functools.partial(_lint_all, ws, changed))
+        after_jobs.append(functools.partial(_lint_all, ws, linting, changed))
     if tests == "affected":
         after_jobs.append(functools.partial(run_tests, ws, affected=True))
     elif tests:
@@ -450,17 +450,16 @@ def _syntax(plan: list[_Planned]) -> list[SyntaxProblem]:
     return found
 
 
-async def _lint_chains(ws: Workspace, files: list[str]) -> list[Toolchain]:
-    """The linters of the projects these files are in (none: the syntax check and the tests still run)."""
-    return [chain for plan in await planned(ws, "lint", files) for chain in plan.chains]
-
-
-async def _lint_all(ws: Workspace, files: list[str]) -> tuple[list[Diagnostic], list[LinterRun]]:
+async def _lint_all(
+    ws: Workspace, linting: list[Planned], files: list[str]
+) -> tuple[list[Diagnostic], list[LinterRun]]:
+    """Each project's linters on those of ``files`` that lie in it."""
     found: list[Diagnostic] = []
     runs: list[LinterRun] = []
-    for plan in await planned(ws, "lint", files):
-        for chain in plan.chains:
-            once = await lint_once(ws, chain, plan.targets, fix=False)
+    for project in linting:
+        targets = [t for t in project.targets if t in files]
+        for chain in project.chains if targets else []:
+            once = await lint_once(ws, chain, targets, fix=False)
             runs.append(once.run)
             found += once.diagnostics
     return found, runs

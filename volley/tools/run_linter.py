@@ -93,10 +93,9 @@ async def run_linter(
     plans = await planned(ws, "lint", targets)
     if not plans:
         raise ToolchainError(missing_toolchain("lint", ws.root))
-    if linter is not None:  # the one named, in every project that has it
+    if linter is not None:  # the one named, in every project that has it (none has it: said, with what there is)
+        choose([c for p in plans for c in p.chains], "lint", linter, ws.root)
         plans = [dataclasses.replace(p, chains=[c for c in p.chains if c.name == linter]) for p in plans]
-        if not any(p.chains for p in plans):
-            choose([c for p in await planned(ws, "lint", targets) for c in p.chains], "lint", linter, ws.root)
     runs: list[LinterRun] = []
     found: list[Diagnostic] = []
     for plan in plans:
@@ -218,7 +217,7 @@ async def _lint_group(
         argv = lint_argv(chain, targets, fix, report_path)
         if explicit and chain.name == "ruff":
             argv[argv.index("--") : argv.index("--")] = ["--force-exclude"]  # its own `exclude` still applies
-        home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # the project's directory
+        home = str(ws.root / chain.cwd)  # the project's directory
         done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s)
         report = read_report(report_path) if any(report_path in word for word in argv) else None
     if report is not None and allowed is not None:  # a line per finding, its path first

@@ -349,15 +349,14 @@ async def _execute(
                 run_argv, env = prepare(run.argv, env, str(ws.root), recording)
             else:
                 run_argv = run.argv
-            cwd = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)
-            done = await run_process(run_argv, cwd=cwd, env=env, timeout=limit, on_output=take)
+            home = str(ws.root / chain.cwd)  # the project's folder ("": the root); its report's paths are from it
+            done = await run_process(run_argv, cwd=home, env=env, timeout=limit, on_output=take)
             report = read_report(run.report) if run.report else None
             if recording is not None and not done.timed_out and done.exit_code in (0, 1):
                 said = await blocking(take_in, str(ws.root), recording, not fail_fast or done.exit_code == 0)
                 log.info("affected tests: %s", said)
     output = done.output.decode("utf-8", errors="replace")
     running = None
-    home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # paths in its report are relative to it
     if done.timed_out:  # no report was written: what finished, and what was running, from the live output
         counts, running = read_unfinished(chain.parser, output, home)
     else:

@@ -112,7 +112,7 @@ async def fix_through_writer(ws: Workspace, chain: Toolchain, targets: list[str]
     files = await blocking(sandboxed_files, ws, targets or ([chain.cwd] if chain.cwd else []), PY_SOURCES)
     at = chain.argv.index("check") + 1
     found: dict[str, list[Hunk] | str] = {}
-    home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # the project's folder
+    home = str(ws.root / chain.cwd)  # the project's folder
     for group in argv_parts([inner(chain.cwd, f) for f in files], ARGV_CHARS):
         argv = [*chain.argv[:at], "--fix", "--diff", "--force-exclude", *chain.argv[at:], "--", *group]
         done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s, stdout_only=True)
@@ -139,7 +139,7 @@ async def eslint_through_writer(ws: Workspace, chain: Toolchain, targets: list[s
         argv = lint_argv(chain, [inner(chain.cwd, t) for t in targets], False, report)
         at = next(i for i, word in enumerate(argv) if os.path.basename(word).startswith("eslint")) + 1
         argv[at:at] = ["--fix-dry-run"]
-        home = str(ws.root / chain.cwd) if chain.cwd else str(ws.root)  # the project's folder
+        home = str(ws.root / chain.cwd)  # the project's folder
         done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s)
         try:
             entries = json.loads(read_report(report) or "")
