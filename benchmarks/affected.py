@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from volley.affected import Selection, changed_files, select
-from volley.affected.recorded import Recording, prepare, select_recorded, take_in
+from volley.affected.by_record import select_recorded
+from volley.affected.recorded import Recording, prepare, take_in
 from volley.workspace import Workspace
 
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
@@ -56,11 +57,13 @@ def run_suite(
     store when ``recording`` is given; with pytest-testmon and its data file ``testmon``, when given)."""
     report = root / ".affected-report.xml"
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+    argv = [sys.executable, "-m", "pytest", "-q", "-o", "junit_family=xunit1"]
     argv.append(f"--junitxml={report}")  # xunit1: each case names its file, so class-based ids are found
-    if testmon:
-        argv.append("--testmon")
+    if testmon:  # testmon needs pytest's cache provider (without it: INTERNALERROR, KeyError 'lf')
+        argv += ["--testmon", "-o", f"cache_dir={testmon}.cache"]
         env["TESTMON_DATAFILE"] = testmon
+    else:
+        argv += ["-p", "no:cacheprovider"]
     argv += ["--", *targets]
     if recording is not None:
         argv, env = prepare(argv, env, str(root), recording)

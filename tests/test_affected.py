@@ -132,12 +132,48 @@ async def test_a_recorded_run_selects_the_tests_that_ran_the_changed_function(tm
         assert body.structured_content["failed"] == 1 and body.structured_content["passed"] == 0
         assert body.structured_content["argv"][-1] == "tests/test_sub.py::test_sub"
 
-        (root / "src/pkg/calc.py").write_text(
-            "LIMIT = 1\n\n\ndef add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
-        )
-        module = await client.call_tool("run_tests", {"affected": True})  # module-level code: the import graph
-        said = "code outside its functions changed (it runs at import, before any test); 3 test files import it"
+        calc = "LIMIT = {}\n\n\ndef add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return (a - b) * LIMIT\n"
+        (root / "src/pkg/calc.py").write_text(calc.format(1))
+        await client.call_tool("run_tests", {})  # recorded again: sub now reads LIMIT
+        (root / "src/pkg/calc.py").write_text(calc.format(2))
+        module = await client.call_tool("run_tests", {"affected": True})  # code outside functions: by its names
+        said = "src/pkg/calc.py: no function changed; code outside its functions binds LIMIT; "
+        said += "1 test ran code that uses LIMIT"
         assert said in text_of(module), text_of(module)
+        assert module.structured_content["argv"][-1] == "tests/test_sub.py::test_sub"
+        assert module.structured_content["failed"] == 1 and module.structured_content["passed"] == 0
+        (root / "src/pkg/calc.py").write_text(calc.format(1))
+        await client.call_tool("run_tests", {})  # no failure left to run again
+        (root / "src/pkg/calc.py").write_text("VERSION = 3\n" + calc.format(1))
+        unused = await client.call_tool("run_tests", {"affected": True})  # a name no test's code mentions
+        assert "binds VERSION; 0 tests ran code that uses VERSION" in text_of(unused), text_of(unused)
+        assert unused.structured_content["status"] == "no tests"
+        (root / "src/pkg/calc.py").write_text("import os\n\nos.environ['MODE'] = 'x'\n" + calc.format(1))
+        opaque = await client.call_tool("run_tests", {"affected": True})  # an effect without a name: the graph
+        said = "code outside its functions changed (it changes the module os); 3 test files import it"
+        assert said in text_of(opaque), text_of(opaque)
+
+
+async def test_a_changed_class_reaches_the_tests_through_subclasses_and_aliases(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    shapes = "class Base{}:\n    sides = 0\n\n    def count(self):\n        return self.sides\n\n\n"
+    shapes += "class Square(Base):\n    sides = 4\n\n\nclass Circle:\n    sides = 0\n"
+    write(root, "src/pkg/shapes.py", shapes.format(""))
+    uses = "from pkg.shapes import Circle\nfrom pkg.shapes import Square as Sq\n\n\n"
+    uses += "def test_square():\n    assert Sq().count() == 4\n\n\ndef test_circle():\n    assert Circle.sides == 0\n"
+    write(root, "tests/test_shapes.py", uses)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    _commit(root, "shapes")
+    async with serve(root, "--set", "test.record=always") as client:
+        await client.call_tool("run_tests", {})
+        (root / "src/pkg/shapes.py").write_text(shapes.format("(dict)"))
+        based = await client.call_tool("run_tests", {"affected": True})
+        assert "binds Base; 1 test ran code that uses Base, Sq, Square" in text_of(based), text_of(based)
+        assert based.structured_content["argv"][-1] == "tests/test_shapes.py::test_square"
+        (root / "src/pkg/shapes.py").write_text(shapes.format("").replace("sides = 4", "sides = 5"))
+        attribute = await client.call_tool("run_tests", {"affected": True})  # read as self.sides in Base.count
+        assert "sides; 2 tests ran code that uses Base, Circle" in text_of(attribute), text_of(attribute)
+        assert attribute.structured_content["failed"] == 1  # test_square; test_circle reads a `sides` too (by name)
 
 
 async def test_code_a_session_fixture_or_an_import_ran_widens_the_recorded_selection(tmp_path: Path) -> None:
@@ -147,8 +183,9 @@ async def test_code_a_session_fixture_or_an_import_ran_widens_the_recorded_selec
         setup = root / "src/pkg/setup.py"
         setup.write_text(setup.read_text().replace("return 3", "return 0"))
         imported = await client.call_tool("run_tests", {"affected": True})
-        assert "at_import ran at import time" in text_of(imported), text_of(imported)
-        assert imported.structured_content["failed"] == 1  # test_app, reached through the import graph
+        said = "at_import ran at import; 1 test ran code that uses THREE, at_import"  # THREE = at_import()
+        assert said in text_of(imported), text_of(imported)
+        assert imported.structured_content["failed"] == 1 and imported.structured_content["passed"] == 0
         subprocess.run(["git", "checkout", "-q", "--", "."], cwd=root, check=True)
         await client.call_tool("run_tests", {})  # recorded again on the original
         setup.write_text(setup.read_text().replace("'ready': True", "'ready': False"))

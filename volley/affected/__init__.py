@@ -89,7 +89,7 @@ def with_failures(selection: Selection, failed_before: list[str], tests: list[st
     again = [t for t in failed_before if t in tests and t not in selection.tests]
     if again:
         selection.tests = sorted({*selection.tests, *again})
-        selection.reasons.append(f"{len(again)} test files that failed in the last run")
+        selection.reasons.append(f"{plural(len(again), 'test file')} that failed in the last run")
     return selection
 
 

@@ -4,8 +4,8 @@ A test that runs a line of a function's body depends on that function; a change 
 signature (parameters, defaults, annotations: only a caller, which runs the body, sees them), can alter only
 the tests that ran it. Everything else (imports, constants, class bodies, the names and decorators of
 functions: a new method may override an inherited one, a decorator may register) runs when the module is
-imported, outside any test: its fingerprint is the file's skeleton, and a change there is attributed the
-static way (the import graph).
+imported, outside any test: its fingerprint is the file's skeleton, and a change there is followed by the
+names it binds (``bindings``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import ast
 import bisect
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from volley.affected.bindings import Unit, mentions_of, units_of
 
 MODULE = "<module>"  # the lines outside every function body
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -25,6 +27,8 @@ class Blocks:
     skeleton: str  # fingerprint of the text outside the function bodies
     bodies: dict[str, str]  # qualified name → fingerprint of its body (nested functions included)
     spans: list[tuple[int, int, str]]  # (first line, last line, name) of each body, innermost last
+    units: list[Unit] = field(default_factory=list)  # the import-time statements
+    mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the names it mentions
 
 
 def blocks_of(text: str) -> Blocks | None:
@@ -36,23 +40,28 @@ def blocks_of(text: str) -> Blocks | None:
             tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
         return None
+    for branch in ast.walk(tree):
+        if isinstance(branch, ast.If) and _type_checking(branch.test):
+            branch.body = [ast.Pass()]  # never runs: only a type checker reads it
     found: list[tuple[int, int, str, Function]] = []
     _walk(tree, "", found)
     found.sort(key=lambda s: (s[0], -s[1]))
+    units = units_of(tree)
     bodies: dict[str, str] = {}
+    mentions: dict[str, frozenset[str]] = {}
     for _, _, name, node in found:
         signature = ast.dump(node.args) + (ast.dump(node.returns) if node.returns else "")
         shape = bodies.get(name, "") + signature + "".join(ast.dump(statement) for statement in node.body)
         bodies[name] = _digest(shape)  # a name defined twice: both bodies
+        parts = [node.args, *([node.returns] if node.returns else []), *node.body]
+        own = frozenset(name.replace(".<locals>", "").split("."))  # a test mentions itself and its class
+        mentions[name] = mentions.get(name, frozenset()).union(own, *(mentions_of(part) for part in parts))
     for _, _, _, node in found:  # what is left runs at import: names and decorators of functions, classes, …
         node.body = [ast.Pass()]
         node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
         node.returns = None
-    for branch in ast.walk(tree):
-        if isinstance(branch, ast.If) and _type_checking(branch.test):
-            branch.body = [ast.Pass()]  # never runs: only a type checker reads it
     spans = [(first, last, name) for first, last, name, _ in found]
-    return Blocks(_digest(ast.dump(tree)), bodies, spans)
+    return Blocks(_digest(ast.dump(tree)), bodies, spans, units, mentions)
 
 
 def _type_checking(test: ast.expr) -> bool:

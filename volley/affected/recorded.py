@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from volley import stat_keys
-from volley.affected import Selection, Static, is_test_file, plural, with_failures
 from volley.affected.blocks import MODULE, Blocks, blocks_of, names_of_lines
 from volley.cache_dir import cache_home
 from volley.exact_open import read_exact
 from volley.stat_keys import too_fresh
-from volley.workspace import Workspace
 
 log = logging.getLogger(__name__)
 PLUGIN_DIR = str(Path(__file__).parent / "plugin")
-FORMAT = 1
+FORMAT = 2
 SESSION = "@session"
 MODULE_SCOPE = "@module:"
 
@@ -138,6 +136,8 @@ def _merge(
         found = blocks.get(rel)
         entry: dict[str, object] = {"sha": sha, "skeleton": found.skeleton if found else sha}
         entry["bodies"] = found.bodies if found else {}
+        entry["units"] = [unit.as_json() for unit in found.units] if found else []
+        entry["mentions"] = {name: sorted(said) for name, said in found.mentions.items()} if found else {}
         if old is not None and old.get("sha") != sha:  # tests recorded on the old content are stale there
             changed = _changed_names(old, entry)
             for test, per_file in list(store.tests.items()):
@@ -224,83 +224,3 @@ def _numbers(numbits: bytes) -> list[int]:
 
 def _store_path(root: str) -> Path:
     return cache_home() / "affected" / f"{hashlib.sha256(root.encode()).hexdigest()[:16]}.json"
-
-
-def select_recorded(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection | None:
-    """The tests ``changed`` (and every change since the record) can affect, from the record where it can
-    attribute a change, the static way where it cannot (blocking). None: nothing is recorded."""
-    root = str(ws.root)
-    store = Store.load(root)
-    if not store.tests:
-        return None
-    static = Static(ws)
-    unknown = set(static.tests) - store.whole  # test files with tests the record does not hold
-    ids: set[str] = set()
-    files: set[str] = set()
-    reasons: list[str] = []
-
-    def statically(rel: str, why: str) -> str | None:
-        group, whole, because = static.of(rel)
-        files.update(group)
-        reasons.append(f"{rel}: {why}; {because.removeprefix(rel + ': ')}" if because else f"{rel}: {why}")
-        return whole
-
-    for rel in sorted(set(changed) | _changed_since_record(root, store)):
-        entry = store.files.get(rel)
-        if not rel.endswith(".py") or is_test_file(rel) or rel.rsplit("/", 1)[-1] == "conftest.py" or entry is None:
-            group, whole, because = static.of(rel)
-            if whole:
-                return Selection(static.tests, len(static.tests), True, [*reasons, whole], way="recorded")
-            files.update(group)
-            reasons += [because] if because else []
-            continue
-        try:
-            now = blocks_of(read_exact(os.path.join(root, rel)).decode("utf-8", errors="surrogateescape"))
-        except OSError:
-            now = None
-        whole = None
-        if now is None or now.skeleton != entry["skeleton"]:
-            whole = statically(rel, "code outside its functions changed (it runs at import, before any test)")
-        else:
-            bodies = entry["bodies"]
-            assert isinstance(bodies, dict)
-            names = {n for n in bodies.keys() | now.bodies.keys() if bodies.get(n) != now.bodies.get(n)}
-            if names & set(store.wide.get(SESSION, {}).get(rel, ())):
-                why = f"{rel}: a session fixture ran {', '.join(sorted(names))}: the whole suite"
-                return Selection(static.tests, len(static.tests), True, [*reasons, why], way="recorded")
-            if names & set(store.wide.get("", {}).get(rel, ())):
-                whole = statically(rel, f"{', '.join(sorted(names))} ran at import time")
-            else:
-                hit = {t for t, per_file in store.tests.items() if names & set(per_file.get(rel, ()))}
-                scoped = {c[len(MODULE_SCOPE) :] for c, pf in store.wide.items() if c.startswith(MODULE_SCOPE)}
-                scoped = {f for f in scoped if names & set(store.wide[MODULE_SCOPE + f].get(rel, ()))}
-                ids |= hit
-                files |= scoped
-                shown = ", ".join(sorted(names)[:5]) + (" …" if len(names) > 5 else "")
-                ran_them = f"{plural(len(hit), 'test')} ran {shown}" if names else "no function changed"
-                reasons.append(f"{rel}: {ran_them}")
-                group, whole, _ = static.of(rel)
-                files |= group & unknown  # tests the record does not hold: the import graph decides for them
-        if whole:
-            return Selection(static.tests, len(static.tests), True, [*reasons, whole], way="recorded")
-    ids = {t for t in ids if t.split("::", 1)[0] not in files}
-    chosen = Selection(sorted(files) + sorted(ids), len(static.tests), False, reasons, way="recorded")
-    chosen.test_ids = len(ids)
-    return with_failures(chosen, failed_before, static.tests)
-
-
-def _changed_since_record(root: str, store: Store) -> set[str]:
-    """The recorded files whose content is not what the record was made on (read again only when a stat does not
-    prove it unchanged)."""
-    changed = set()
-    for rel, entry in store.files.items():
-        path = os.path.join(root, rel)
-        try:
-            if entry.get("key") is not None and list(stat_keys.key(os.stat(path))) == entry["key"]:
-                continue
-            sha = hashlib.sha1(read_exact(path)).hexdigest()
-        except OSError:
-            sha = ""
-        if sha != entry.get("sha"):
-            changed.add(rel)
-    return changed

@@ -16,7 +16,8 @@ import anyio
 from pydantic import BaseModel, Field
 
 from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
-from volley.affected.recorded import Recording, Store, prepare, recording_wanted, select_recorded, take_in
+from volley.affected.by_record import select_recorded
+from volley.affected.recorded import Recording, Store, prepare, recording_wanted, take_in
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.errors import InputError, ToolchainError, VolleyError

@@ -1,0 +1,196 @@
+"""What a module's import-time code binds, and the names code mentions: how the recorded way follows a change
+of code outside functions to the tests it can reach.
+
+Code outside function bodies runs once, at import, before any test; what it leaves behind is names bound in
+the module (and attributes of its classes). A test can see such a change only through code that mentions one of
+those names, so a changed statement selects the tests that ran code mentioning a name it binds, and the names
+bound by other import-time code that mentions them (aliases, subclasses, decorated functions), to a fixed
+point. A statement whose effect has no name (a call for its side effect, a change to another module's
+object, a module ``__getattr__``) is "opaque": the caller falls back to the import graph.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+from dataclasses import dataclass
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+SPECIAL = {"__getattr__", "__dir__", "__path__", "__class__", "__builtins__", "__spec__", "__loader__"}
+DYNAMIC = {"globals", "locals", "vars", "setattr", "delattr", "exec", "eval", "__import__", "import_module"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One import-time statement (a class's header and each statement of its body are units of their own)."""
+
+    fingerprint: str
+    binds: frozenset[str]
+    mentions: frozenset[str]
+    opaque: str = ""  # why its effect cannot be named ("": it can)
+
+    def as_json(self) -> list[object]:
+        return [self.fingerprint, sorted(self.binds), sorted(self.mentions), self.opaque]
+
+    @classmethod
+    def from_json(cls, raw: list) -> Unit:
+        return cls(raw[0], frozenset(raw[1]), frozenset(raw[2]), raw[3])
+
+
+def units_of(tree: ast.Module) -> list[Unit]:
+    """The module's import-time statements (function bodies excluded; read before they are stripped)."""
+    modules = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in tree.body
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    found: list[Unit] = []
+    for statement in tree.body:
+        _units(statement, (), modules, found)
+    return found
+
+
+def mentions_of(node: ast.AST) -> frozenset[str]:
+    """Every name a piece of code mentions: variables, attributes, imported names, keywords, and string
+    constants that are identifiers (``getattr(x, "name")``, ``__all__``)."""
+    found: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name):
+            found.add(child.id)
+        elif isinstance(child, ast.Attribute):
+            found.add(child.attr)
+        elif isinstance(child, ast.alias):
+            found.update(child.name.split("."))
+            found.add(child.asname or "")
+        elif isinstance(child, ast.ImportFrom) and child.module:
+            found.update(child.module.split("."))
+        elif isinstance(child, ast.keyword) and child.arg:
+            found.add(child.arg)
+        elif isinstance(child, ast.Constant) and isinstance(child.value, str) and child.value.isidentifier():
+            found.add(child.value)
+    found.discard("")
+    return frozenset(found)
+
+
+def _units(node: ast.stmt, owners: tuple[str, ...], modules: set[str], found: list[Unit]) -> None:
+    if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) or isinstance(node, ast.Pass):
+        return  # a docstring, `...`, pass: nothing bound, nothing run
+    if isinstance(node, ast.ClassDef):
+        header = [*node.decorator_list, *node.bases, *node.keywords]
+        shape = node.name + "".join(ast.dump(part) for part in header)
+        binds = {node.name, *owners, *_called_roots(header, modules)}
+        found.append(_unit(shape, binds, _mentions(header), _opaque(header, node.name, owners)))
+        for statement in node.body:
+            _units(statement, (*owners, node.name), modules, found)
+        return
+    if isinstance(node, Function):
+        evaluated = [*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d)]
+        annotations = [a.annotation for a in ast.walk(node.args) if isinstance(a, ast.arg) and a.annotation]
+        annotations += [node.returns] if node.returns else []  # read at run time by some frameworks
+        shape = f"{type(node).__name__} {node.name}" + "".join(ast.dump(part) for part in node.decorator_list)
+        binds = {node.name, *owners, *_called_roots(evaluated, modules)}
+        mentions = _mentions([*evaluated, *annotations])
+        found.append(_unit(shape, binds, mentions, _opaque(evaluated, node.name, owners)))
+        return  # its signature and body are the function's block, with their own fingerprint
+    stripped = _without_bodies(node)
+    binds = _bound(stripped, owners, modules)
+    opaque = _opaque_statement(stripped, modules)
+    found.append(_unit(ast.dump(stripped), binds | set(owners), mentions_of(stripped), opaque))
+
+
+def _unit(shape: str, binds: set[str], mentions: frozenset[str], opaque: str) -> Unit:
+    digest = hashlib.sha1(shape.encode(errors="surrogateescape")).hexdigest()[:16]
+    return Unit(digest, frozenset(binds), mentions, opaque)
+
+
+def _mentions(parts: list) -> frozenset[str]:
+    return frozenset().union(*(mentions_of(part) for part in parts)) if parts else frozenset()
+
+
+def _without_bodies(node: ast.stmt) -> ast.stmt:
+    """A compound statement with the functions it defines reduced to their import-time part."""
+    if not any(isinstance(child, Function) for child in ast.walk(node)):
+        return node
+    node = copy.deepcopy(node)
+    for child in ast.walk(node):
+        if isinstance(child, Function):
+            child.body = [ast.Pass()]
+            child.args = ast.arguments(
+                posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=child.args.defaults
+            )
+            child.returns = None
+    return node
+
+
+def _bound(node: ast.stmt, owners: tuple[str, ...], modules: set[str]) -> set[str]:
+    """The names a statement binds (attributes of its classes included) and the objects its calls may change."""
+    binds: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
+            binds.add(child.id)
+        elif isinstance(child, ast.alias):
+            binds.add((child.asname or child.name).split(".")[0])
+        elif isinstance(child, Function | ast.ClassDef):
+            binds.add(child.name)
+        elif isinstance(child, ast.Attribute | ast.Subscript) and isinstance(child.ctx, ast.Store | ast.Del):
+            root = _root(child)
+            binds |= {root or "", child.attr if isinstance(child, ast.Attribute) else ""}
+    if "__all__" in binds:  # `from m import *` binds what it lists
+        binds |= {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    binds |= _called_roots([node], modules)
+    binds.discard("")
+    return binds
+
+
+def _called_roots(parts: list, modules: set[str]) -> set[str]:
+    """``registry`` of ``registry.add(x)``, ``app`` of ``@app.route("/")``: an object a call may change (a
+    module's function, ``re.compile``, is taken to change nothing)."""
+    roots = set()
+    for part in parts:
+        for child in ast.walk(part):
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                root = _root(child.func.value)
+                if root and root not in modules:
+                    roots.add(root)
+    return roots
+
+
+def _root(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _opaque(parts: list, name: str, owners: tuple[str, ...]) -> str:
+    if not owners and name in SPECIAL:
+        return f"it defines the module's {name}"
+    return next((why for part in parts if (why := _dynamic(part))), "")
+
+
+def _opaque_statement(node: ast.stmt, modules: set[str]) -> str:
+    """Why a statement's effect cannot be named by what it binds ("": it can)."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Attribute | ast.Subscript) and isinstance(child.ctx, ast.Store | ast.Del):
+            root = _root(child)
+            if root is not None and root in modules:
+                return f"it changes the module {root}"
+        if isinstance(child, ast.Expr) and not isinstance(child.value, ast.Constant):
+            return "it calls code for its effect"
+        if isinstance(child, ast.With | ast.AsyncWith):
+            return "it runs a context manager"
+        if isinstance(child, ast.ImportFrom) and any(alias.name == "*" for alias in child.names):
+            return "a star import"
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and child.id in SPECIAL:
+            return f"it sets the module's {child.id}"
+    return _dynamic(node)
+
+
+def _dynamic(node: ast.AST) -> str:
+    for child in ast.walk(node):
+        if isinstance(child, ast.Call):
+            called = child.func.id if isinstance(child.func, ast.Name) else getattr(child.func, "attr", "")
+            if called in DYNAMIC:
+                return f"it calls {called}()"
+    return ""

@@ -1,0 +1,218 @@
+"""The recorded way's selection: the tests that ran a changed function, or code that mentions a name a changed
+import-time statement binds; the import graph where the record cannot attribute a change."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from volley import stat_keys
+from volley.affected import Selection, Static, is_test_file, plural, with_failures
+from volley.affected.bindings import Unit
+from volley.affected.blocks import MODULE, Blocks, blocks_of
+from volley.affected.recorded import MODULE_SCOPE, SESSION, Store
+from volley.exact_open import read_exact
+from volley.workspace import Workspace
+
+
+class WholeSuite(Exception):
+    """The change reaches code every test depends on."""
+
+
+def select_recorded(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection | None:
+    """The tests ``changed`` (and every change since the record) can affect, from the record where it can
+    attribute a change, the static way where it cannot (blocking). None: nothing is recorded."""
+    root = str(ws.root)
+    store = Store.load(root)
+    if not store.tests:
+        return None
+    chooser = _Chooser(ws, store, Static(ws))
+    try:
+        for rel in sorted(set(changed) | _changed_since_record(root, store)):
+            chooser.take(rel)
+        chooser.follow_names()
+    except WholeSuite as exc:
+        tests = chooser.static.tests
+        return Selection(tests, len(tests), True, [*chooser.reasons, str(exc)], way="recorded")
+    ids = {t for t in chooser.ids if t.split("::", 1)[0] not in chooser.files}
+    chosen = Selection(sorted(chooser.files) + sorted(ids), len(chooser.static.tests), False, chooser.reasons)
+    chosen.way, chosen.test_ids = "recorded", len(ids)
+    return with_failures(chosen, failed_before, chooser.static.tests)
+
+
+@dataclass
+class _Chooser:
+    ws: Workspace
+    store: Store
+    static: Static
+    ids: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+    reasons: list[str] = field(default_factory=list)
+    now: dict[str, Blocks] = field(default_factory=dict)  # changed recorded files, as they are now
+    seeds: dict[str, set[str]] = field(default_factory=dict)  # file → names its changed import-time code binds
+
+    def take(self, rel: str) -> None:
+        """Attribute one changed file."""
+        entry = self.store.files.get(rel)
+        name = rel.rsplit("/", 1)[-1]
+        if not rel.endswith(".py") or is_test_file(rel) or name == "conftest.py" or entry is None:
+            group, whole, because = self.static.of(rel)
+            if whole:
+                raise WholeSuite(whole)
+            self.files |= group
+            self.reasons += [because] if because else []
+            return
+        try:
+            now = blocks_of(read_exact(os.path.join(str(self.ws.root), rel)).decode("utf-8", "surrogateescape"))
+        except OSError:
+            now = None
+        if now is None:
+            return self.statically(rel, "it does not parse (or cannot be read)")
+        self.now[rel] = now
+        before = entry.get("bodies") or {}
+        assert isinstance(before, dict)
+        kept_units = entry.get("units") or []
+        assert isinstance(kept_units, list)
+        names = {n for n in before.keys() | now.bodies.keys() if before.get(n) != now.bodies.get(n)}
+        bound: set[str] = set()
+        if now.skeleton != entry["skeleton"]:
+            changed = _changed_units([Unit.from_json(u) for u in kept_units], now.units)
+            opaque = next((u.opaque for u in changed if u.opaque), "")
+            if opaque:
+                return self.statically(rel, f"code outside its functions changed ({opaque})")
+            bound = set().union(*(u.binds for u in changed))
+            self.ids |= {t for t, per_file in self.store.tests.items() if MODULE in per_file.get(rel, ())}
+        if names & set(self.store.wide.get(SESSION, {}).get(rel, ())):
+            raise WholeSuite(f"{rel}: a session fixture ran {', '.join(sorted(names))}: the whole suite")
+        at_import = names & set(self.store.wide.get("", {}).get(rel, ()))
+        bound |= {n.rsplit(".", 1)[-1] for n in at_import}  # what it returned went where its name is mentioned
+        hit = {t for t, per_file in self.store.tests.items() if names & set(per_file.get(rel, ()))}
+        self.ids |= hit
+        self.files |= {f for f in self._scoped() if names & set(self.store.wide[MODULE_SCOPE + f].get(rel, ()))}
+        shown = _shown(names)
+        said = [f"{plural(len(hit), 'test')} ran {shown}" if names else "no function changed"]
+        said += [f"{_shown(at_import)} ran at import"] if at_import else []
+        said += [f"code outside its functions binds {_shown(bound - at_import)}"] if bound - at_import else []
+        self.reasons.append(f"{rel}: {'; '.join(said)}")
+        if bound:
+            self.seeds[rel] = bound
+        group, _, _ = self.static.of(rel)
+        self.files |= group - self.store.whole  # tests the record does not hold: the import graph decides
+
+    def statically(self, rel: str, why: str) -> None:
+        group, whole, because = self.static.of(rel)
+        self.files |= group
+        self.reasons.append(f"{rel}: {why}; {because.removeprefix(rel + ': ')}" if because else f"{rel}: {why}")
+        if whole:
+            raise WholeSuite(whole)
+
+    def follow_names(self) -> None:
+        """Select what mentions a name the changed import-time code binds, through the names bound by the
+        import-time code (and the functions run at import) that mention them, to a fixed point."""
+        if not self.seeds:
+            return
+        names = set().union(*self.seeds.values())
+        units = {rel: self._units(rel) for rel in self.store.files}
+        at_import = self.store.wide.get("", {})
+        while True:
+            grown = set(names)
+            for rel, found in units.items():
+                for unit in found:
+                    if unit.mentions & grown and not unit.binds <= grown:
+                        if unit.opaque:
+                            for seed in sorted(self.seeds):
+                                self.statically(seed, f"{rel} uses what it binds at import ({unit.opaque})")
+                            return
+                        grown |= unit.binds
+            for rel, bodies in at_import.items():
+                grown |= {b.rsplit(".", 1)[-1] for b in bodies if b != MODULE and self._mentions(rel, b) & grown}
+            if grown == names:
+                break
+            names = grown
+        mentioning = _Mentioning(self, names)
+        if mentioning.any(self.store.wide.get(SESSION, {})):
+            raise WholeSuite(f"a session fixture uses {_shown(names)}: the whole suite")
+        for scope in self._scoped():
+            if any(mentioning(rel, b) for rel, blocks in self.store.wide[MODULE_SCOPE + scope].items() for b in blocks):
+                self.files.add(scope)
+        hit = {
+            t
+            for t, per_file in self.store.tests.items()
+            if any(mentioning(r, b) for r, bs in per_file.items() for b in bs)
+        }
+        self.ids |= hit
+        self.reasons.append(f"{plural(len(hit), 'test')} ran code that uses {_shown(names)}")
+
+    def _units(self, rel: str) -> list[Unit]:
+        if rel in self.now:
+            return self.now[rel].units
+        kept = self.store.files.get(rel, {}).get("units") or []
+        assert isinstance(kept, list)
+        return [Unit.from_json(u) for u in kept]
+
+    def _mentions(self, rel: str, block: str) -> frozenset[str]:
+        if rel in self.now:
+            return self.now[rel].mentions.get(block, frozenset())
+        kept = self.store.files.get(rel, {}).get("mentions") or {}
+        assert isinstance(kept, dict)
+        return frozenset(kept.get(block, ()))
+
+    def _scoped(self) -> list[str]:
+        return [c[len(MODULE_SCOPE) :] for c in self.store.wide if c.startswith(MODULE_SCOPE)]
+
+
+class _Mentioning:
+    """Whether a recorded block mentions one of the names (cached: every test asks about the same blocks)."""
+
+    def __init__(self, chooser: _Chooser, names: set[str]) -> None:
+        self.chooser, self.names, self.seen = chooser, names, dict[tuple[str, str], bool]()
+
+    def __call__(self, rel: str, block: str) -> bool:
+        key = (rel, block)
+        if key not in self.seen:
+            if block == MODULE:  # module-level code that ran during a test: what its statements mention
+                said = (
+                    frozenset().union(*(u.mentions for u in self.chooser._units(rel)))
+                    if rel in self.chooser.store.files
+                    else frozenset()
+                )
+            else:
+                said = self.chooser._mentions(rel, block)
+            self.seen[key] = bool(said & self.names)
+        return self.seen[key]
+
+    def any(self, ran: dict[str, list[str]]) -> bool:
+        """Whether any of the blocks a test (or a fixture) ran, per file, mentions one of the names."""
+        return any(self(rel, block) for rel, blocks in ran.items() for block in blocks)
+
+
+def _changed_units(before: list[Unit], after: list[Unit]) -> list[Unit]:
+    """The import-time statements in one version and not the other (compared as multisets of fingerprints)."""
+    old, new = Counter(u.fingerprint for u in before), Counter(u.fingerprint for u in after)
+    return [u for u in after if new[u.fingerprint] > old[u.fingerprint]] + [
+        u for u in before if old[u.fingerprint] > new[u.fingerprint]
+    ]
+
+
+def _shown(names: set[str]) -> str:
+    ordered = sorted(names)
+    return ", ".join(ordered[:5]) + (f" and {len(ordered) - 5} more" if len(ordered) > 5 else "")
+
+
+def _changed_since_record(root: str, store: Store) -> set[str]:
+    """The recorded files whose content is not what the record was made on (read again only when a stat does not
+    prove it unchanged)."""
+    changed = set()
+    for rel, entry in store.files.items():
+        path = os.path.join(root, rel)
+        try:
+            if entry.get("key") is not None and list(stat_keys.key(os.stat(path))) == entry["key"]:
+                continue
+            sha = hashlib.sha1(read_exact(path)).hexdigest()
+        except OSError:
+            sha = ""
+        if sha != entry.get("sha"):
+            changed.add(rel)
+    return changed
