@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-slow smoke bench answers realworld contention replay affected symbols monorepo checkouts clean
+.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected symbols monorepo checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -28,6 +28,9 @@ test: $(BIN)/.installed  # lint, format, types for each platform, the suite less
 	$(BIN)/ruff format --check .
 	for platform in linux darwin win32; do $(BIN)/mypy --platform $$platform volley || exit 1; done
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
+
+test-portable: $(BIN)/.installed  # the suite again on the paths macOS and Windows take (no inotify, no /proc)
+	VOLLEY_PORTABLE=1 $(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
 
 test-slow: $(BIN)/.installed  # the long and the load-heavy tests, one at a time (CI runs both targets)
 	$(BIN)/python -m pytest -m slow $(ARGS)

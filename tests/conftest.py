@@ -17,7 +17,12 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
+from volley.platform import INOTIFY
 from volley.stat_keys import RACY_NS
+
+# Tests of the inotify proof itself: Linux's path; portable mode (VOLLEY_PORTABLE=1) proves listings by stat,
+# which the rest of the suite exercises there.
+needs_inotify = pytest.mark.skipif(not INOTIFY, reason="the inotify proof itself (portable mode proves by stat)")
 
 SECRET = "TOP-SECRET-VALUE-41"
 # The server finds ruff, pytest and python3 on PATH as a user's shell would: this venv's bin comes first.

@@ -10,6 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from volley.ignore import _core_ignorecase
 from volley.index import visible_files
 from volley.workspace import Workspace
 
@@ -149,3 +150,51 @@ def test_a_directorys_contents_pattern_lets_a_deeper_negation_re_include(tmp_pat
     ws = Workspace(tmp_path)
     assert sorted(visible_files(ws, ws.resolve("."))) == sorted(listed)
     assert "packages/app/node_modules/pkg/lib/a.js" in listed and "node_modules/z.js" not in listed
+
+
+CASE_DIRS = ["", "Src", "src2", "Src/Build", "docs/API", "Docs"]
+CASE_FILES = ["Main.PY", "debug.Log", "KEEP.log", "Readme", "x.txt"]
+CASE_PATTERNS = ["*.log", "!keep.LOG", "build/", "/SRC2", "**/api", "main.py", "[Rr]EADME", "src/**", "!SRC/build/**"]
+case_trees = st.fixed_dictionaries(
+    {
+        "files": st.sets(st.tuples(st.sampled_from(CASE_DIRS), st.sampled_from(CASE_FILES)), min_size=1, max_size=20),
+        "ignores": st.dictionaries(
+            st.sampled_from(CASE_DIRS), st.lists(st.sampled_from(CASE_PATTERNS), min_size=1, max_size=4), max_size=3
+        ),
+        "ignorecase": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=case_trees)
+def test_ignore_rules_follow_gits_core_ignorecase(tree: dict) -> None:
+    """On macOS and Windows git sets core.ignorecase, and `Build/` is then ignored by `build/`: Volley follows
+    the repository's setting, either way (git is the oracle, on this case-sensitive filesystem too)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "config", "core.ignorecase", str(tree["ignorecase"]).lower()])
+        for directory, name in tree["files"]:
+            (root / directory).mkdir(parents=True, exist_ok=True)
+            (root / directory / name).write_text("x\n")
+        for directory, lines in tree["ignores"].items():
+            (root / directory).mkdir(parents=True, exist_ok=True)
+            (root / directory / ".gitignore").write_text("\n".join(lines) + "\n")
+        listed = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=root, capture_output=True, check=True
+        ).stdout.decode()
+        ws = Workspace(root)
+        assert set(visible_files(ws, ws.resolve("."))) == {p for p in listed.split("\0") if p}
+
+
+def test_core_ignorecase_is_read_as_git_writes_it(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    for text, expected in [
+        ("[core]\n\trepositoryformatversion = 0\n\tignorecase = true\n", True),
+        ("[core]\n\tIgnoreCase = false ; a comment\n", False),
+        ('[core]\n\tignorecase\n[remote "origin"]\n\tignorecase = false\n', True),
+        ("[user]\n\tname = n\n", None),
+    ]:
+        config.write_text(text)
+        assert _core_ignorecase(config) is expected, text

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import needs_inotify, write
 from tests.test_freshness import age
 from volley.index import FileIndex, index_of, visible_files
 from volley.workspace import Workspace
@@ -102,7 +102,7 @@ def seed_tree(root: Path) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("watched", [True, False], ids=["events", "stats"])
+@pytest.mark.parametrize("watched", [pytest.param(True, marks=needs_inotify), False], ids=["events", "stats"])
 def test_after_each_change_the_kept_index_equals_a_fresh_walk(tmp_path: Path, seed: int, watched: bool) -> None:
     root = tmp_path / "ws"
     seed_tree(root)
@@ -137,6 +137,7 @@ def test_the_list_with_ignored_files_is_patched_too(tmp_path: Path, seed: int) -
         assert _shape(index_of(ws)._snapshots[True]) == fresh(root, include_ignored=True), done
 
 
+@needs_inotify
 def test_a_patch_that_fails_gives_way_to_a_walk_of_the_whole_tree(tmp_path: Path, monkeypatch) -> None:
     """The events a failed patch took are gone with it: the list is walked again rather than trusted."""
     root = tmp_path / "ws"

@@ -10,11 +10,13 @@ import json
 import os
 from pathlib import Path
 
-from tests.conftest import inotify_watches, write
+from tests.conftest import inotify_watches, needs_inotify, write
 from tests.test_freshness import age
 from tests.test_stdio import _call, _handshaken, logged_until
 from volley.index import index_of, visible_files
 from volley.workspace import Workspace
+
+pytestmark = needs_inotify
 
 
 def hidden_change(directory: Path, change) -> None:

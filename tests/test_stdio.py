@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SERVER_ENV, inotify_watches, write
+from tests.conftest import SERVER_ENV, inotify_watches, needs_inotify, write
 
 
 def _message(id_: int | None, method: str, params: dict[str, Any] | None = None) -> str:
@@ -182,6 +182,7 @@ def test_only_visible_directories_are_watched(tmp_path: Path) -> None:
     assert server.wait(timeout=30) == 0
 
 
+@needs_inotify
 def test_a_tree_with_more_directories_than_the_cap_is_watched_up_to_it_and_says_so(tmp_path: Path) -> None:
     """Several servers on one machine must not exhaust the user's inotify watches: the cap holds (the other
     directories are proven by stat, tests/test_inotify_proof.py)."""

@@ -14,6 +14,8 @@ import os
 import stat
 import sys
 
+from volley.platform import PROC
+
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -31,7 +33,7 @@ class Moved(OSError):
 def open_exact(path: str) -> int:
     """A descriptor of the regular file at exactly ``path`` (absolute, its links already resolved), in
     blocking mode; raises OSError when a link stands anywhere on the way or it is not a regular file."""
-    fd = _open_linux(path) if sys.platform == "linux" else _open_by_components(path)
+    fd = _open_linux(path) if PROC else _open_by_components(path)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotRegular(errno.EINVAL, "not a regular file", path)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
+from volley.platform import names_differ_by_case
 from volley.stat_keys import StatKey
 from volley.stat_keys import key as stat_key_of
 
@@ -80,9 +81,12 @@ class PatternFile:
     ``outer`` is prepended for files that sit above the root (the root lies inside a git repo).
     """
 
-    def __init__(self, label: str, lines: list[str], base: str = "", outer: str = "") -> None:
+    def __init__(self, label: str, lines: list[str], base: str = "", outer: str = "", fold: bool = False) -> None:
         numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
-        self.label, self.base, self.outer = label, base, outer
+        if fold:  # names that differ only by case are one name: match lower case against lower case
+            numbered = [(n, line.lower()) for n, line in numbered]
+            base, outer = base.lower(), outer.lower()
+        self.label, self.base, self.outer, self.fold = label, base, outer, fold
         self._numbers = [n for n, _ in numbered]
         self._lines = [line for _, line in numbered]
         self._spec = GitIgnoreSpec.from_lines(self._lines)
@@ -93,12 +97,12 @@ class PatternFile:
         ]
 
     @classmethod
-    def read(cls, path: Path, label: str, base: str = "", outer: str = "") -> PatternFile | None:
+    def read(cls, path: Path, label: str, base: str = "", outer: str = "", fold: bool = False) -> PatternFile | None:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
-        return cls(label, text.splitlines(), base, outer)
+        return cls(label, text.splitlines(), base, outer, fold)
 
     def hides_outer_path(self) -> bool:
         """Whether this file (above the root) ignores the root or one of its ancestors."""
@@ -106,6 +110,8 @@ class PatternFile:
         return any(self._spec.check_file("/".join(parts[:i]) + "/").include for i in range(1, len(parts) + 1))
 
     def match(self, rel: str, is_dir: bool) -> Decision | None:
+        if self.fold:
+            rel = rel.lower()
         if self.base:
             if not rel.startswith(self.base + "/"):
                 return None
@@ -196,11 +202,11 @@ class Chain:
 class IgnoreRules:
     """Loads ignore files on demand, caching each by its mtime and size so edits apply at once."""
 
-    def __init__(self, root: Path, extra_patterns: list[str]) -> None:
-        self.root = root
+    def __init__(self, root: Path, extra_patterns: list[str], fold: bool = False) -> None:
+        self.root, self.fold = root, fold  # fold: names that differ by case are one (core.ignorecase)
         self._cache: dict[Path, tuple[StatKey, PatternFile | None]] = {}
         self.outer_paths: list[Path] = []  # rule files above or beside the tree: reloaded as a whole
-        config = (PatternFile("workspace config `ignore`", extra_patterns),) if extra_patterns else ()
+        config = (PatternFile("workspace config `ignore`", extra_patterns, fold=fold),) if extra_patterns else ()
         outer_gitignores, exclude = self._outer_files(root)
         self._outer_chain = Chain((config, (), tuple(reversed(outer_gitignores)), exclude))
 
@@ -223,12 +229,14 @@ class IgnoreRules:
         for directory in above:
             self.outer_paths.append(directory / ".gitignore")
             outer = root.relative_to(directory).as_posix() + "/"
-            found = PatternFile.read(directory / ".gitignore", str(directory / ".gitignore"), outer=outer)
+            found = PatternFile.read(
+                directory / ".gitignore", str(directory / ".gitignore"), outer=outer, fold=self.fold
+            )
             if found is not None:
                 outer_files.append(found)
         exclude_path = git_root / ".git" / "info" / "exclude"
         outer = "" if git_root == root else root.relative_to(git_root).as_posix() + "/"
-        exclude = PatternFile.read(exclude_path, ".git/info/exclude", outer=outer)
+        exclude = PatternFile.read(exclude_path, ".git/info/exclude", outer=outer, fold=self.fold)
         found_files = [*outer_files, *([exclude] if exclude else [])]
         if any(f.hides_outer_path() for f in found_files):
             return [], ()  # the root itself is ignored there: serving it explicitly overrides that
@@ -255,7 +263,7 @@ class IgnoreRules:
         cached = self._cache.get(path)
         if cached is not None and cached[0] == loaded:
             return cached[1]
-        found = PatternFile.read(path, label, base)
+        found = PatternFile.read(path, label, base, fold=self.fold)
         self._cache[path] = (loaded, found)
         return found
 
@@ -295,6 +303,39 @@ class IgnoreRules:
             if not last:
                 chain = chain.extended(self.own_files(sub))
         return None
+
+
+def ignores_case(root: Path) -> bool:
+    """Whether ignore rules match without regard to case: git's ``core.ignorecase`` for the repository holding
+    ``root`` where it is set (git sets it when the repository is made on a case-insensitive filesystem), else
+    whether this machine's filesystem tells names apart by case."""
+    for git_root in (root, *root.parents):
+        if (git_root / ".git").exists():
+            said = _core_ignorecase(git_root / ".git" / "config")
+            if said is not None:
+                return said
+            break
+    return not names_differ_by_case()
+
+
+def _core_ignorecase(config: Path) -> bool | None:
+    """``core.ignorecase`` as a git config file sets it (None: it does not)."""
+    try:
+        lines = config.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    section, found = "", None
+    for raw in lines:
+        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
+        if line.startswith("["):
+            section = line.strip("[]").strip().lower()
+        elif section == "core" and "=" in line:
+            key, value = (part.strip().lower() for part in line.split("=", 1))
+            if key == "ignorecase":
+                found = value in ("true", "yes", "on", "1")
+        elif section == "core" and line.lower() == "ignorecase":
+            found = True  # a key alone is true
+    return found
 
 
 class DenyRules:

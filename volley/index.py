@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 from volley.index_patch import patched
 from volley.inotify import LOCAL_FILESYSTEMS, DirectoryEvents, filesystem_of, user_watch_limit
+from volley.platform import INOTIFY
 from volley.snapshot import Listing, Recorder, Snapshot
 from volley.stat_keys import stat_key as _stat_key
 from volley.workspace import Target, Workspace
@@ -117,8 +118,8 @@ class FileIndex:
         the reason when it cannot be (blocking: the next proof registers the watches)."""
         if cap <= 0:
             return "watch_max_directories is 0"
-        if sys.platform != "linux":
-            return "inotify is Linux's"
+        if not INOTIFY:
+            return "inotify is Linux's" if sys.platform != "linux" else "portable mode (VOLLEY_PORTABLE=1)"
         kind = filesystem_of(self._root)
         if kind not in LOCAL_FILESYSTEMS:
             return f"{kind or 'an unknown'} filesystem, whose changes made elsewhere inotify may not see"

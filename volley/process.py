@@ -28,7 +28,7 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from volley.errors import ToolchainError
-from volley.platform import KILL, group_alive, signal_group
+from volley.platform import KILL, reaper_argv, run_members, signal_group
 
 log = logging.getLogger(__name__)
 
@@ -60,34 +60,21 @@ def kill_all_runs() -> None:
 # The reaper: a small process of its own session that waits for the server to be gone (its stdin, a pipe
 # only the server holds, reaches its end however the server ended, kill -9 included) and then kills every
 # process carrying one of the server's run marks: what a run left behind never outlives the server.
-_REAPER = """
-import os, signal, sys
-mark = (sys.argv[2] + "=" + sys.argv[1] + "-").encode()
-sys.stdin.buffer.read()
-for name in os.listdir("/proc"):
-    if name.isdigit() and int(name) != os.getpid():
-        try:
-            with open("/proc/" + name + "/environ", "rb") as f:
-                if mark in f.read():
-                    os.kill(int(name), signal.SIGKILL)
-        except OSError:
-            pass
-"""
 _reaper: subprocess.Popen[bytes] | None = None
 _reaper_lock = threading.Lock()
 
 
 def _ensure_reaper() -> None:
-    """Start the reaper once per server, where /proc can show it the marked processes."""
+    """Start the reaper once per server."""
     global _reaper
     with _reaper_lock:
-        if _reaper is None and os.path.isdir("/proc/self"):
+        if _reaper is None:
             _reaper = _start_reaper()
 
 
 def _start_reaper() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-S", "-c", _REAPER, str(os.getpid()), MARK],
+        [*reaper_argv(), str(os.getpid()), MARK],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -291,25 +278,5 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _run_members(pgid: int, mark: str) -> list[int]:
-    """Live (not zombie) processes in the process group ``pgid`` or marked with ``mark``, read from /proc."""
-    members = []
-    try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:  # no /proc: fall back to asking the kernel whether the group exists
-        return [pgid] if group_alive(pgid) else []
-    marked = f"{MARK}={mark}\0".encode()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            if fields[0] == b"Z":
-                continue
-            if int(fields[2]) == pgid:
-                members.append(pid)
-                continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if marked in f.read():
-                    members.append(pid)
-        except (OSError, IndexError, ValueError):
-            continue
-    return members
+    """Live (not zombie) processes in the process group ``pgid`` or marked with ``mark``."""
+    return run_members(pgid, f"{MARK}={mark}")

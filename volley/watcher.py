@@ -11,10 +11,10 @@ proofs alone.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 
 from volley.index import index_of
+from volley.platform import INOTIFY
 from volley.stat_keys import RACY_NS
 from volley.workspace import Workspace
 
@@ -57,7 +57,7 @@ class Watcher:
             finally:
                 index.unwatch()
             return
-        if sys.platform == "linux":
+        if INOTIFY:
             log.info("not watching %s with inotify: %s; listings are proven by stat", self.ws.root, why_not)
             return
         self._run_watchfiles()

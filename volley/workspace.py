@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from volley.client_paths import client_path
 from volley.config import CONFIG_FILE, Config, load_config
 from volley.errors import DeniedError, EscapeError, InputError, NotFoundError
-from volley.ignore import IGNORE_FILES, Chain, Decision, DenyRules, IgnoreRules, posix_rel
+from volley.ignore import IGNORE_FILES, Chain, Decision, DenyRules, IgnoreRules, ignores_case, posix_rel
 
 MAX_PATH_CHARS = 4096
 MAX_NAME_BYTES = 255
@@ -77,7 +78,7 @@ class Workspace:
             config, self.config_path, self.config_sources = self._fixed_config, None, {}
             self.config_refused = ()
         self.config = config
-        self.ignore = IgnoreRules(self.root, list(config.ignore))
+        self.ignore = IgnoreRules(self.root, list(config.ignore), fold=ignores_case(self.root))
         self.deny = DenyRules(list(config.deny))
 
     def rule_files(self) -> list[Path]:
@@ -93,6 +94,7 @@ class Workspace:
         or a link to one, is refused.
         """
         _check_syntax(path)
+        path = client_path(path)
         rel, real, mode, known_as = self._plain(path) or self._followed(path)
         is_dir = stat.S_ISDIR(mode)
         for name in known_as:
@@ -111,6 +113,7 @@ class Workspace:
         an existing directory, whose missing directories are created by the writer). Links are resolved (an
         edit through a link changes its target); denied and ignored paths are refused, as for reading."""
         _check_syntax(path)
+        path = client_path(path)
         if not new:
             target = self.resolve(path, "file")
         else:
@@ -196,7 +199,8 @@ class Workspace:
             )
 
     def _contains(self, path: str) -> bool:
-        return path == self._root_str or path.startswith(self._root_str + os.sep)
+        root, path = os.path.normcase(self._root_str), os.path.normcase(path)  # Windows: C:\A is c:\a
+        return path == root or path.startswith(root + os.sep)
 
     def _hint(self, real: str) -> str:
         parent = os.path.dirname(real)

@@ -1,0 +1,60 @@
+"""What import-time code binds (volley/affected/bindings.py): the names the recorded way follows a change by,
+and the statements whose effect has no name (left to the import graph)."""
+
+from __future__ import annotations
+
+from volley.affected.blocks import blocks_of
+
+
+def _units(source: str) -> list[tuple[set[str], str]]:
+    found = blocks_of(source)
+    assert found is not None
+    return [(set(unit.binds), unit.opaque) for unit in found.units]
+
+
+def test_each_statement_binds_its_names_and_a_class_statement_its_class_too() -> None:
+    source = '"""doc"""\nimport typing as t\nfrom .signer import Signer as S\nLIMIT = 3\n'
+    source += "class C(S):\n    default = LIMIT\n\n    @property\n    def m(self):\n        return self.default\n"
+    source += "def f(x=LIMIT):\n    return x\n"
+    assert _units(source) == [
+        ({"t"}, ""),
+        ({"S"}, ""),
+        ({"LIMIT"}, ""),
+        ({"C"}, ""),
+        ({"C", "default"}, ""),
+        ({"C", "m"}, ""),
+        ({"f"}, ""),
+    ]
+
+
+def test_what_a_call_may_change_and_what_all_lists_are_bound_too() -> None:
+    source = "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef index():\n    return 'x'\n"
+    source += "__all__ = ['index', 'app']\nREG = {}\nREG['a'] = index\n"
+    assert _units(source) == [
+        ({"Flask"}, ""),
+        ({"app"}, ""),
+        ({"index", "app"}, ""),
+        ({"__all__", "index", "app"}, ""),
+        ({"REG"}, ""),
+        ({"REG"}, ""),
+    ]
+
+
+def test_statements_whose_effect_has_no_name_are_opaque() -> None:
+    source = "import os\nimport atexit\nfrom .x import *\nprint('hi')\nos.environ['A'] = '1'\n"
+    source += "with open('f') as f:\n    DATA = f.read()\nglobals()['x'] = 1\ndef __getattr__(name):\n    return name\n"
+    opaque = [why for _, why in _units(source) if why]
+    assert opaque == [
+        "a star import",
+        "it calls code for its effect",
+        "it changes the module os",
+        "it runs a context manager",
+        "it calls globals()",
+        "it defines the module's __getattr__",
+    ]
+
+
+def test_code_only_a_type_checker_reads_binds_nothing() -> None:
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .big import Thing\n"
+    found = blocks_of(source)
+    assert found is not None and [set(u.binds) for u in found.units] == [{"TYPE_CHECKING"}, set()]
