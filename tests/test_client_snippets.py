@@ -78,3 +78,13 @@ def test_the_claude_code_snippet_registers_a_working_server(project: Path, tmp_p
     config = tmp_path / "mcp.json"
     config.write_text(json.dumps({"mcpServers": {"volley": {"command": added["argv"][0], "args": added["argv"][1:]}}}))
     _check_server(config)
+
+
+def test_the_windows_snippet_names_the_venvs_windows_command_by_absolute_paths() -> None:
+    """No Windows machine here: the snippet is checked for what Claude Desktop on Windows needs (it starts
+    servers without your shell's PATH): absolute paths with a drive, the venv's Scripts\\volley.exe."""
+    import ntpath
+
+    server = json.loads((SNIPPETS / "claude_desktop_config.windows.json").read_text())["mcpServers"]["volley"]
+    assert ntpath.isabs(server["command"]) and server["command"].endswith("\\.venv\\Scripts\\volley.exe")
+    assert server["args"][:2] == ["serve", "--workspace"] and ntpath.isabs(server["args"][2])
