@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -227,7 +228,7 @@ async def _wire(early: Early | None = None) -> AsyncIterator[tuple[_LinesIn | No
     if early is not None:  # claimed at start; what its thread read and did not answer comes first
         wire_in, wire_out = early.wire_in, early.wire_out
         read_already = early.hand_over()
-    elif not (is_stream(0) and is_stream(1)):
+    elif sys.platform == "win32" or not (is_stream(0) and is_stream(1)):  # Windows: the SDK's threads read the pipes
         yield None, None
         return
     else:
