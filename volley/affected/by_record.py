@@ -98,8 +98,9 @@ class _Chooser:
         self.reasons.append(f"{rel}: {'; '.join(said)}")
         if bound:
             self.seeds[rel] = bound
-        group, _, _ = self.static.of(rel)
-        self.files |= group - self.store.whole  # tests the record does not hold: the import graph decides
+        if set(self.static.tests) - self.store.whole:  # tests the record does not hold: the import graph decides
+            group, _, _ = self.static.of(rel)
+            self.files |= group - self.store.whole
 
     def statically(self, rel: str, why: str) -> None:
         group, whole, because = self.static.of(rel)
