@@ -59,7 +59,7 @@ async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Pa
     assert "1 of 3 test files" in conftest and "every test below tests/unit" in conftest
     (root / "tests/data.json").write_text('{"a": 1}\n')
     _, data = await _affected(root)
-    assert "the whole suite (3 test files)" in data and "tests/data.json is not Python" in data
+    assert "the whole suite (3 test files)" in data and "tests/data.json is not code" in data
     subprocess.run(["git", "checkout", "-q", "--", "."], cwd=root, check=True)
     (root / "src/pkg/alone.py").write_text("VALUE = 2\n")
     _, alone = await _affected(root)

@@ -188,3 +188,28 @@ async def test_packages_of_a_workspace_run_in_their_folders_with_the_hoisted_run
         ("packages/b/src/math.test.js", 9),
     ]
     assert sorted(line.split(":")[0] for line in data["projects"]) == ["packages/a", "packages/b"]
+
+
+async def test_affected_runs_the_test_files_that_import_a_changed_module(tmp_path: Path) -> None:
+    import subprocess
+
+    write(tmp_path, "package.json", '{"name": "vt", "private": true, "type": "module"}\n')
+    write(tmp_path, "src/math.js", MATH)
+    write(tmp_path, "src/twice.js", 'import { add } from "./math.js";\nexport const twice = (x) => add(x, x);\n')
+    write(tmp_path, "src/other.js", "export const one = () => 1;\n")
+    check = (
+        'import {{ test, expect }} from "vitest";\nimport {{ {0} }} from "./{1}.js";\ntest("{0}", () => {{ {2} }});\n'
+    )
+    write(tmp_path, "src/twice.test.js", check.format("twice", "twice", "expect(twice(2)).toBe(4);"))
+    write(tmp_path, "src/other.test.js", check.format("one", "other", "expect(one()).toBe(1);"))
+    os.symlink(MODULES, tmp_path / "node_modules")
+    write(tmp_path, ".gitignore", "node_modules\n")
+    for command in (["init", "-q"], ["add", "-A"], ["-c", "user.email=a@b", "-c", "user.name=n", "commit", "-qm", "i"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    write(tmp_path, "src/math.js", MATH.replace("return a + b", "return a - b"))
+    async with serve(tmp_path) as client:
+        result = await client.call_tool("run_tests", {"affected": True})
+    data = result.structured_content
+    assert data["selection"].startswith("affected (static: the import graph): 1 of 2 test files"), data
+    assert "src/math.js: 1 test files import it" in data["selection"]
+    assert (data["runner"], data["passed"], data["failed"]) == ("vitest", 0, 1)

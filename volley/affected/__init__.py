@@ -1,8 +1,9 @@
-"""The tests a change can break, found the static way: the workspace's Python import graph, walked backwards
-from each changed module to the test files that import it (directly or through other modules).
+"""The tests a change can break, found the static way: the workspace's import graph (Python here; JavaScript
+and TypeScript in javascript.py), walked backwards from each changed module to the test files that import it
+(directly or through other modules).
 
 Safe by default: what the graph cannot attribute widens the selection and says why: a conftest.py (every
-test below it), configuration or a file that is not Python (the whole suite), a changed module no file
+test below it), configuration or a file that is not code (the whole suite), a changed module no file
 imports (imported dynamically, perhaps: the whole suite). Prose (.md, .rst, .txt) and what lies under docs/
 and .github/ selects nothing. Changed test files are selected themselves, and
 so are the files of tests that failed in the last run.
@@ -15,6 +16,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from volley.affected.javascript import ScriptGraph, is_script, is_script_test
 from volley.concurrency import abandoned
 from volley.errors import InputError
 from volley.exact_open import read_exact
@@ -40,7 +42,9 @@ class Selection:
 
 def is_test_file(rel: str) -> bool:
     name = rel.rsplit("/", 1)[-1]
-    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    if name.endswith(".py"):
+        return name.startswith("test_") or name.endswith("_test.py")
+    return is_script_test(rel)
 
 
 def changed_files(ws: Workspace, since: str | None) -> list[str]:
@@ -101,6 +105,7 @@ class Static:
         self.files = visible_files(ws, ws.resolve("."))
         self.tests = sorted(f for f in self.files if is_test_file(f))
         self._graph: _ImportGraph | None = None
+        self._script_graph: ScriptGraph | None = None
 
     def of(self, rel: str) -> tuple[set[str], str | None, str | None]:
         """(the test files a change of ``rel`` can affect, why the whole suite when it must be, why these)."""
@@ -109,10 +114,12 @@ class Static:
             return set(), None, None  # documentation and CI: no test imports or reads it
         if name in CONFIG_FILES:
             return set(), f"{rel} is configuration: the whole suite", None
-        if not rel.endswith(".py"):
+        if is_script(rel) and not is_script_test(rel):
+            return self._reached(rel, self._scripts())
+        if not rel.endswith(".py") and not is_script(rel):
             if rel.endswith(INERT_SUFFIXES):
                 return set(), None, None
-            return set(), f"{rel} is not Python (data or fixtures a test may read): the whole suite", None
+            return set(), f"{rel} is not code (data or fixtures a test may read): the whole suite", None
         if name == "conftest.py":
             below = os.path.dirname(rel)
             group = {t for t in self.tests if not below or t.startswith(below + "/")}
@@ -123,7 +130,15 @@ class Static:
             return set(), f"{rel} was deleted: the whole suite", None
         if self._graph is None:
             self._graph = _ImportGraph(self.ws, [f for f in self.files if f.endswith(".py")])
-        reached = self._graph.importers_of(rel)
+        return self._reached(rel, self._graph)
+
+    def _scripts(self) -> ScriptGraph:
+        if self._script_graph is None:
+            self._script_graph = ScriptGraph(self.ws, self.files)
+        return self._script_graph
+
+    def _reached(self, rel: str, graph: _ImportGraph | ScriptGraph) -> tuple[set[str], str | None, str | None]:
+        reached = graph.importers_of(rel)
         if not reached:
             return set(), f"{rel}: no file imports it (a dynamic import, perhaps): the whole suite", None
         group = {t for t in reached if is_test_file(t)}
