@@ -191,3 +191,22 @@ async def test_code_a_session_fixture_or_an_import_ran_widens_the_recorded_selec
         setup.write_text(setup.read_text().replace("'ready': True", "'ready': False"))
         session = await client.call_tool("run_tests", {"affected": True})
         assert "a session fixture ran make: the whole suite" in text_of(session), text_of(session)
+
+
+async def test_a_registration_at_import_reaches_the_tests_that_read_the_registry(tmp_path: Path) -> None:
+    """`@register` (a plain function) fills a dict at import: a test that only iterates the dict never mentions
+    the registered function, yet a change of the registration changes its outcome."""
+    root = _project(tmp_path)
+    registry = "HANDLERS = {}\n\n\ndef register(f):\n    HANDLERS[f.__name__] = f\n    return f\n"
+    write(root, "src/pkg/registry.py", registry)
+    write(root, "src/pkg/handlers.py", "from pkg.registry import register\n\n\n@register\ndef hello():\n    return 1\n")
+    every = "import pkg.handlers\nfrom pkg.registry import HANDLERS\n\n\ndef test_every():\n"
+    write(root, "tests/test_registry.py", every + "    assert len(HANDLERS) == 1\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    _commit(root, "registry")
+    async with serve(root, "--set", "test.record=always") as client:
+        await client.call_tool("run_tests", {})
+        (root / "src/pkg/handlers.py").write_text("def hello():\n    return 1\n")  # no longer registered
+        chosen = await client.call_tool("run_tests", {"affected": True})
+        assert chosen.structured_content["failed"] == 1, text_of(chosen)
+        assert "HANDLERS" in text_of(chosen)

@@ -58,3 +58,11 @@ def test_code_only_a_type_checker_reads_binds_nothing() -> None:
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .big import Thing\n"
     found = blocks_of(source)
     assert found is not None and [set(u.binds) for u in found.units] == [{"TYPE_CHECKING"}, set()]
+
+
+def test_what_a_function_changes_outside_itself() -> None:
+    source = "HANDLERS = {}\nSEEN = []\nCOUNT = 0\n\n\ndef register(f, name=None):\n    global COUNT\n"
+    source += "    COUNT += 1\n    HANDLERS[name or f.__name__] = f\n    SEEN.append(f)\n    f.registered = True\n"
+    source += "    local = []\n    local.append(1)\n    return f\n"
+    found = blocks_of(source)
+    assert found is not None and found.writes["register"] == {"COUNT", "HANDLERS", "SEEN"}

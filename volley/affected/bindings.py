@@ -74,6 +74,28 @@ def mentions_of(node: ast.AST) -> frozenset[str]:
     return frozenset(found)
 
 
+def writes_of(function: Function) -> frozenset[str]:
+    """What a function changes outside itself when it runs: the objects it stores into (``REGISTRY[k] = f``,
+    ``obj.attr = v``), calls a method of (``handlers.append(f)``), or declares ``global``; its parameters and
+    its own variables excepted. A decorator run at import changes these for the tests."""
+    params = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
+    declared = {
+        name for node in ast.walk(function) if isinstance(node, ast.Global | ast.Nonlocal) for name in node.names
+    }
+    local = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    found = set(declared)
+    for node in ast.walk(function):
+        target: ast.expr | None = None
+        if isinstance(node, ast.Attribute | ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+            target = node
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+        root = _root(target) if target is not None else None
+        if root is not None and root not in params and (root not in local or root in declared):
+            found.add(root)
+    return frozenset(found)
+
+
 def _units(node: ast.stmt, owners: tuple[str, ...], modules: set[str], found: list[Unit]) -> None:
     if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) or isinstance(node, ast.Pass):
         return  # a docstring, `...`, pass: nothing bound, nothing run

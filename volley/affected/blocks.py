@@ -16,7 +16,7 @@ import hashlib
 import warnings
 from dataclasses import dataclass, field
 
-from volley.affected.bindings import Unit, mentions_of, units_of
+from volley.affected.bindings import Unit, mentions_of, units_of, writes_of
 
 MODULE = "<module>"  # the lines outside every function body
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -29,6 +29,7 @@ class Blocks:
     spans: list[tuple[int, int, str]]  # (first line, last line, name) of each body, innermost last
     units: list[Unit] = field(default_factory=list)  # the import-time statements
     mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the names it mentions
+    writes: dict[str, frozenset[str]] = field(default_factory=dict)  # body → what it changes outside itself
 
 
 def blocks_of(text: str) -> Blocks | None:
@@ -49,6 +50,7 @@ def blocks_of(text: str) -> Blocks | None:
     units = units_of(tree)
     bodies: dict[str, str] = {}
     mentions: dict[str, frozenset[str]] = {}
+    writes: dict[str, frozenset[str]] = {}
     for _, _, name, node in found:
         signature = ast.dump(node.args) + (ast.dump(node.returns) if node.returns else "")
         shape = bodies.get(name, "") + signature + "".join(ast.dump(statement) for statement in node.body)
@@ -56,12 +58,13 @@ def blocks_of(text: str) -> Blocks | None:
         parts = [node.args, *([node.returns] if node.returns else []), *node.body]
         own = frozenset(name.replace(".<locals>", "").split("."))  # a test mentions itself and its class
         mentions[name] = mentions.get(name, frozenset()).union(own, *(mentions_of(part) for part in parts))
+        writes[name] = writes.get(name, frozenset()) | writes_of(node)
     for _, _, _, node in found:  # what is left runs at import: names and decorators of functions, classes, …
         node.body = [ast.Pass()]
         node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
         node.returns = None
     spans = [(first, last, name) for first, last, name, _ in found]
-    return Blocks(_digest(ast.dump(tree)), bodies, spans, units, mentions)
+    return Blocks(_digest(ast.dump(tree)), bodies, spans, units, mentions, writes)
 
 
 def _type_checking(test: ast.expr) -> bool:

@@ -52,6 +52,7 @@ class _Chooser:
     reasons: list[str] = field(default_factory=list)
     now: dict[str, Blocks] = field(default_factory=dict)  # changed recorded files, as they are now
     seeds: dict[str, set[str]] = field(default_factory=dict)  # file → names its changed import-time code binds
+    called: set[str] = field(default_factory=set)  # names the changed import-time code mentions
 
     def take(self, rel: str) -> None:
         """Attribute one changed file."""
@@ -83,11 +84,13 @@ class _Chooser:
             if opaque:
                 return self.statically(rel, f"code outside its functions changed ({opaque})")
             bound = set().union(*(u.binds for u in changed))
+            self.called |= set().union(*(u.mentions for u in changed))  # a function it calls at import, perhaps
             self.ids |= {t for t, per_file in self.store.tests.items() if MODULE in per_file.get(rel, ())}
         if names & set(self.store.wide.get(SESSION, {}).get(rel, ())):
             raise WholeSuite(f"{rel}: a session fixture ran {', '.join(sorted(names))}: the whole suite")
         at_import = names & set(self.store.wide.get("", {}).get(rel, ()))
         bound |= {n.rsplit(".", 1)[-1] for n in at_import}  # what it returned went where its name is mentioned
+        bound |= set().union(*(now.writes.get(n, frozenset()) for n in at_import))  # and what it changed
         hit = {t for t, per_file in self.store.tests.items() if names & set(per_file.get(rel, ()))}
         self.ids |= hit
         self.files |= {f for f in self._scoped() if names & set(self.store.wide[MODULE_SCOPE + f].get(rel, ()))}
@@ -114,9 +117,14 @@ class _Chooser:
         import-time code (and the functions run at import) that mention them, to a fixed point."""
         if not self.seeds:
             return
-        names = set().union(*self.seeds.values())
         units = {rel: self._units(rel) for rel in self.store.files}
         at_import = self.store.wide.get("", {})
+        writes: dict[str, set[str]] = {}  # a function run at import → what it changes (a decorator's registry)
+        for rel, bodies in at_import.items():
+            for body in bodies:
+                if body != MODULE:
+                    writes.setdefault(body.rsplit(".", 1)[-1], set()).update(self._writes(rel, body))
+        names = set().union(*self.seeds.values(), *(writes.get(name, ()) for name in self.called))
         while True:
             grown = set(names)
             for rel, found in units.items():
@@ -126,9 +134,11 @@ class _Chooser:
                             for seed in sorted(self.seeds):
                                 self.statically(seed, f"{rel} uses what it binds at import ({unit.opaque})")
                             return
-                        grown |= unit.binds
+                        grown |= unit.binds.union(*(writes.get(name, ()) for name in unit.mentions))
             for rel, bodies in at_import.items():
-                grown |= {b.rsplit(".", 1)[-1] for b in bodies if b != MODULE and self._mentions(rel, b) & grown}
+                for body in bodies:
+                    if body != MODULE and self._mentions(rel, body) & grown:
+                        grown |= {body.rsplit(".", 1)[-1], *self._writes(rel, body)}
             if grown == names:
                 break
             names = grown
@@ -157,6 +167,13 @@ class _Chooser:
         if rel in self.now:
             return self.now[rel].mentions.get(block, frozenset())
         kept = self.store.files.get(rel, {}).get("mentions") or {}
+        assert isinstance(kept, dict)
+        return frozenset(kept.get(block, ()))
+
+    def _writes(self, rel: str, block: str) -> frozenset[str]:
+        if rel in self.now:
+            return self.now[rel].writes.get(block, frozenset())
+        kept = self.store.files.get(rel, {}).get("writes") or {}
         assert isinstance(kept, dict)
         return frozenset(kept.get(block, ()))
 

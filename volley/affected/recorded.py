@@ -28,7 +28,7 @@ from volley.stat_keys import too_fresh
 
 log = logging.getLogger(__name__)
 PLUGIN_DIR = str(Path(__file__).parent / "plugin")
-FORMAT = 2
+FORMAT = 3
 SESSION = "@session"
 MODULE_SCOPE = "@module:"
 
@@ -138,6 +138,7 @@ def _merge(
         entry["bodies"] = found.bodies if found else {}
         entry["units"] = [unit.as_json() for unit in found.units] if found else []
         entry["mentions"] = {name: sorted(said) for name, said in found.mentions.items()} if found else {}
+        entry["writes"] = {name: sorted(w) for name, w in found.writes.items() if w} if found else {}
         if old is not None and old.get("sha") != sha:  # tests recorded on the old content are stale there
             changed = _changed_names(old, entry)
             for test, per_file in list(store.tests.items()):
