@@ -33,14 +33,17 @@ class Blocks:
 
 
 def blocks_of(text: str) -> Blocks | None:
-    """The file's blocks (None: it does not parse). Fingerprints are of the syntax tree, so comments, blank
-    lines and formatting change none of them."""
+    """The file's blocks (None: it does not parse, or nests deeper than Python's recursion limit lets a tree be
+    walked). Fingerprints are of the syntax tree, so comments, blank lines and formatting change none of them."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError):
+            return _blocks(ast.parse(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def _blocks(tree: ast.Module) -> Blocks:
     for branch in ast.walk(tree):
         if isinstance(branch, ast.If) and _type_checking(branch.test):
             branch.body = [ast.Pass()]  # never runs: only a type checker reads it
