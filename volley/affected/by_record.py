@@ -164,16 +164,17 @@ class _Chooser:
         return [Unit.from_json(u) for u in kept]
 
     def _mentions(self, rel: str, block: str) -> frozenset[str]:
-        if rel in self.now:
-            return self.now[rel].mentions.get(block, frozenset())
-        kept = self.store.files.get(rel, {}).get("mentions") or {}
-        assert isinstance(kept, dict)
-        return frozenset(kept.get(block, ()))
+        return self._of_block(rel, block, "mentions")
 
     def _writes(self, rel: str, block: str) -> frozenset[str]:
+        return self._of_block(rel, block, "writes")
+
+    def _of_block(self, rel: str, block: str, kind: str) -> frozenset[str]:
+        """A function's names of one kind, as the file is now where it changed, else as recorded."""
         if rel in self.now:
-            return self.now[rel].writes.get(block, frozenset())
-        kept = self.store.files.get(rel, {}).get("writes") or {}
+            now: dict[str, frozenset[str]] = getattr(self.now[rel], kind)
+            return now.get(block, frozenset())
+        kept = self.store.files.get(rel, {}).get(kind) or {}
         assert isinstance(kept, dict)
         return frozenset(kept.get(block, ()))
 
