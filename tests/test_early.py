@@ -13,23 +13,29 @@ from tests.conftest import SERVER_ENV, write
 INITIALIZE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
 
 
-def _session(root: Path, cache: Path, ids: tuple[object, object], early: bool) -> tuple[list[bytes], str]:
-    """Raw answer lines to initialize, tools/list, a read_file and tools/list again; and the server's log."""
+READ = {"name": "read_file", "arguments": {"path": "a.py"}}
+
+
+def _session(
+    root: Path,
+    cache: Path,
+    ids: tuple[object, object],
+    early: bool,
+    calls: tuple[dict, ...] = (READ,),
+    version: str = "2025-06-18",
+    argv: tuple[str, ...] = (),
+) -> tuple[list[bytes], str]:
+    """Raw answer lines to initialize, tools/list, the calls and tools/list again; and the server's log."""
     messages = [
-        {"jsonrpc": "2.0", "id": ids[0], "method": "initialize", "params": INITIALIZE},
+        {"jsonrpc": "2.0", "id": ids[0], "method": "initialize", "params": {**INITIALIZE, "protocolVersion": version}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": ids[1], "method": "tools/list"},
-        {
-            "jsonrpc": "2.0",
-            "id": 90,
-            "method": "tools/call",
-            "params": {"name": "read_file", "arguments": {"path": "a.py"}},
-        },
-        {"jsonrpc": "2.0", "id": 91, "method": "tools/list", "params": {}},
+        *({"jsonrpc": "2.0", "id": 90 + n, "method": "tools/call", "params": call} for n, call in enumerate(calls)),
+        {"jsonrpc": "2.0", "id": 80, "method": "tools/list", "params": {}},
     ]
     env = {**SERVER_ENV, "VOLLEY_CACHE_DIR": str(cache), "VOLLEY_EARLY": "1" if early else "0"}
-    argv = [sys.executable, "-m", "volley", "serve", "--workspace", str(root), "--log-level", "INFO"]
-    server = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    command = [sys.executable, "-m", "volley", "serve", "--workspace", str(root), "--log-level", "INFO", *argv]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert server.stdin is not None and server.stdout is not None
     answers = []
     for message in messages:
@@ -70,3 +76,56 @@ def test_other_ids_and_another_configuration_get_their_own_answers(tmp_path: Pat
     changed, changed_log = _session(root, cache, (1, 2), early=True)
     assert changed == changed_sdk and changed[1] != sdk[1] and "before the SDK was up" not in changed_log
     assert os.path.isdir(cache / "early")
+
+
+def test_a_read_answered_before_the_sdk_is_up_is_the_sdks_own_answer_byte_for_byte(tmp_path: Path) -> None:
+    """read_file, answered by early_calls.py while the SDK imports: every kind of answer equals the SDK's, in
+    both protocol eras, with and without structured results; what it does not take, the SDK answers."""
+    root = tmp_path / "ws"
+    write(root, "a.py", "x = 'héllo'\n" + "y = 2\n" * 30)
+    write(root, ".env", "SECRET=1\n")
+    write(root, "b.txt", '\x1b[31m\t"quoted"\u2028\n')
+    calls = (
+        READ,
+        {"name": "read_file", "arguments": {"path": "a.py", "offset": 3, "limit": 5}},
+        {"name": "read_file", "arguments": {"path": ["a.py", "b.txt", "missing.py", ".env"]}},
+        {"name": "read_file", "arguments": {"path": ".env"}},  # refused: a tool error
+        {"name": "read_file", "arguments": {"path": "nowhere/x.py"}},
+        {"name": "read_file", "arguments": {"path": "a.py", "offset": 0}},  # invalid: the SDK's own words
+        {"name": "read_file", "arguments": {"path": "a.py", "offset": 99}},
+        {"name": "list_dir", "arguments": {}},  # not taken early
+    )
+    cache = tmp_path / "cache"
+    for version in ("2025-06-18", "2026-07-28"):
+        for argv in ((), ("--set", "structured_output=true")):
+            sdk, _ = _session(root, cache, (1, 2), False, calls, version, argv)
+            _session(root, cache, (1, 2), True, calls, version, argv)  # keeps the handshake's answers
+            early, log = _session(root, cache, (1, 2), True, calls, version, argv)
+            assert early == sdk, (version, argv)
+            # five answered early; the invalid one is the SDK's, which is then up and answers the rest
+            assert log.count("answered tools/call read_file before the SDK was up") == 5, log
+            assert b"Input should be greater than or equal to 1" in early[7] and b"x = 'h\xc3\xa9llo'" in early[2]
+
+
+def test_no_read_is_answered_early_while_an_interrupted_edit_waits_to_be_completed(tmp_path: Path, monkeypatch) -> None:
+    """A crash left an edit of two files half renamed: the server completes it before serving, so a read
+    answered before that would show a file as it is about to stop being."""
+    from volley.edits import writer
+
+    root = tmp_path / "ws"
+    write(root, "a.py", "x = 1\n")
+    write(root, "two.py", "two = 1\n")
+    cache = tmp_path / "cache"
+    _session(root, cache, (1, 2), True)  # keeps the handshake's answers
+    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(cache))  # the journal where that server looks for it
+    writes = [writer.Write(str(root / "a.py"), b"x = 2\n"), writer.Write(str(root / "two.py"), b"two = 2\n")]
+    temps = {w.path: writer._temp_name(w.path, "crashtest", n) for n, w in enumerate(writes)}
+    with writer._Directories(create=set()) as dirs:
+        for w in writes:
+            dirs.write(temps[w.path], w.content or b"", None)
+    writer._write_journal(writer._journal_path(str(root), "crashtest"), "committing", str(root), writes, temps)
+    os.replace(temps[writes[0].path], writes[0].path)  # the first rename happened, then the crash
+    calls = ({"name": "read_file", "arguments": {"path": "two.py"}},)
+    answers, log = _session(root, cache, (1, 2), True, calls)
+    assert b"two = 2" in answers[2] and "answered tools/call" not in log
+    assert "answered tools/list (protocol 2025-06-18) before the SDK was up" in log

@@ -118,13 +118,21 @@ def _serve(args: argparse.Namespace) -> None:
         settings = repr(sorted((k, v) for k, v in vars(args).items() if k != "run"))
         early = start(settings, args.workspace or ["."])
 
-    from volley.server.app import build_server
-    from volley.server.transports import run
-
     if args.read_only:
         args.settings = [*args.settings, "read_only=true"]
     workspaces = _workspaces(args)
     from_roots = not args.workspace
+    if early is not None:  # read_file answered before the SDK is up, over one fixed workspace
+        from volley.edits.writer import interrupted
+        from volley.server.early_calls import EarlyCalls
+
+        # not over several workspaces (routing), the client's roots, nor files an interrupted edit will change
+        single = len(workspaces) == 1 and not from_roots and not interrupted(str(workspaces[0].root))
+        early.take_calls(EarlyCalls(workspaces[0], workspaces[0].config.structured_output) if single else None)
+
+    from volley.server.app import build_server
+    from volley.server.transports import run
+
     server = build_server(workspaces, log_level=args.log_level, watch_files=not args.no_watch, from_roots=from_roots)
     served = ", ".join(str(ws.root) for ws in workspaces)
     if from_roots:

@@ -57,6 +57,13 @@ def apply(root: str, writes: list[Write]) -> None:
         journal.unlink(missing_ok=True)
 
 
+def interrupted(root: str) -> bool:
+    """Whether a crashed server left an edit of ``root`` for ``recover`` to complete (its files are not yet what
+    they will be)."""
+    folder = _journal_dir(root)
+    return folder.is_dir() and any(folder.glob("*.json"))
+
+
 def recover(root: str) -> list[str]:
     """Complete or undo what a crashed server left for ``root`` (blocking): the files it touched."""
     touched: list[str] = []

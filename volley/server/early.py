@@ -7,6 +7,8 @@ answered the last time this same server started (the same Volley and SDK, argume
 workspace configuration: the key), byte for byte as the SDK writes them. Everything the thread reads is
 handed to the SDK once it is up, in order; the SDK's own answers to the requests already answered are
 dropped. With no answers kept yet, the thread only reads, and the SDK's answers are kept for the next start.
+Once the handshake was answered here, plain read_file calls are answered here too (early_calls.py), as the
+SDK would answer them.
 
 Nothing here imports the SDK or pydantic: this module is loaded before them.
 """
@@ -22,11 +24,14 @@ import stat
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from volley import __version__
 from volley.cache_dir import cache_home
 from volley.platform import private_copy
+
+if TYPE_CHECKING:
+    from volley.server.early_calls import EarlyCalls
 
 log = logging.getLogger(__name__)
 EARLY_METHODS = ("initialize", "tools/list")
@@ -45,9 +50,17 @@ class Early:
         self.answered: set[Any] = set()  # ids answered here that the SDK answers too (initialize): dropped
         self.asked: dict[Any, tuple[str, str]] = {}  # id → (method, protocol version): handshake requests it saw
         self.version = ""  # the protocol version the client asked for in initialize
+        self.handshaken = False  # initialize was answered here: tool calls may be too
+        self.calls: EarlyCalls | None = None  # what answers them, once its modules are loaded (take_calls)
+        self._calls_known = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="volley-early", daemon=True)
         self._thread.start()
+
+    def take_calls(self, calls: EarlyCalls | None) -> None:
+        """What answers tool calls here (None: nothing does; the SDK answers them all)."""
+        self.calls = calls
+        self._calls_known.set()
 
     def hand_over(self) -> bytes:
         """Stop reading; what was read and not answered, for the SDK (whole lines, then the rest of one)."""
@@ -127,6 +140,10 @@ class Early:
     def _answered(self, line: bytes) -> bool:
         """Answer a handshake request from what was kept: whether the SDK is spared it. `initialize` still goes
         to the SDK (it starts the session there; its answer is dropped); `tools/list` does not."""
+        if b'"logging/setLevel"' in line:
+            self.handshaken = False  # the client wants a log line per call: the SDK sends those
+        if self.handshaken and b'"tools/call"' in line:
+            return self._called(line)
         if len(line) > 1 << 16 or not (b'"initialize"' in line or b'"tools/list"' in line):
             return False  # not a handshake request: whatever it is, the SDK's side reads it (wire_check.py)
         try:
@@ -141,14 +158,40 @@ class Early:
             return False
         answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'
         try:
-            os.write(self.wire_out, answer.encode())
+            _write_all(self.wire_out, answer.encode())
         except OSError:
             return False
         log.info("answered %s (protocol %s) before the SDK was up, as it answered last time", method, self.version)
         if method == "initialize":
             self.answered.add(request_id)
+            self.handshaken = True
             return False
         del self.asked[request_id]
+        return True
+
+    def _called(self, line: bytes) -> bool:
+        """Answer a plain tool call here when early_calls.py can (whether the SDK is spared it)."""
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or message.get("method") != "tools/call":
+            return False
+        request_id, params = message.get("id"), message.get("params")
+        if not _plain(request_id) or not isinstance(params, dict) or set(params) - {"name", "arguments"}:
+            return False  # a progress token, a request's own log level, a task: the SDK's
+        while not self._calls_known.wait(0.005):
+            if self._stop.is_set():
+                return False
+        name = params.get("name")
+        result = self.calls.answer(name, params.get("arguments", {})) if self.calls and isinstance(name, str) else None
+        if result is None:
+            return False
+        try:
+            _write_all(self.wire_out, f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'.encode())
+        except OSError:
+            return False
+        log.info("answered tools/call %s before the SDK was up", name)
         return True
 
 
@@ -204,6 +247,13 @@ def _load(key: str) -> dict[str, dict[str, str]]:
 
 def _path(key: str) -> Path:
     return cache_home() / "early" / f"{key}.json"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (a pipe may take a long answer in parts)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _plain(request_id: Any) -> bool:
