@@ -66,3 +66,15 @@ def test_what_a_function_changes_outside_itself() -> None:
     source += "    local = []\n    local.append(1)\n    return f\n"
     found = blocks_of(source)
     assert found is not None and found.writes["register"] == {"COUNT", "HANDLERS", "SEEN"}
+
+
+def test_a_line_of_a_decorator_inside_a_function_is_the_functions() -> None:
+    """A test whose first statement is a decorated function failed on the decorator (click's 9f9b149ea3: the
+    decorator did not exist yet): that line is the test's own code, not the module's."""
+    from volley.affected.blocks import names_of_lines
+
+    source = "import click\n\n\ndef test_it():\n    @click.command()\n    @click.new_option()\n"
+    source += "    def cli():\n        pass\n"
+    found = blocks_of(source)
+    assert found is not None
+    assert names_of_lines(found, [5, 6]) == {"test_it"} and names_of_lines(found, [8]) == {"test_it.<locals>.cli"}

@@ -105,7 +105,9 @@ def _walk(node: ast.AST, prefix: str, found: list[tuple[int, int, str, Function]
     for child in ast.iter_child_nodes(node):
         if isinstance(child, Function):
             name = f"{prefix}{child.name}"
-            found.append((child.body[0].lineno, child.end_lineno or child.body[-1].lineno, name, child))
+            first = child.body[0]  # from its decorators, when the body begins with a decorated definition
+            start = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))])
+            found.append((start, child.end_lineno or child.body[-1].lineno, name, child))
             _walk(child, f"{name}.<locals>.", found)
         elif isinstance(child, ast.ClassDef):
             _walk(child, f"{prefix}{child.name}.", found)
