@@ -129,3 +129,34 @@ def test_no_read_is_answered_early_while_an_interrupted_edit_waits_to_be_complet
     answers, log = _session(root, cache, (1, 2), True, calls)
     assert b"two = 2" in answers[2] and "answered tools/call" not in log
     assert "answered tools/list (protocol 2025-06-18) before the SDK was up" in log
+
+
+def test_volley_call_reads_without_the_sdk_and_says_what_the_sdk_would(tmp_path: Path) -> None:
+    """`volley call read_file …` (one tool, one process) is answered by early_calls.py: the same output and
+    exit code as through the SDK, and the SDK is never imported."""
+    root = tmp_path / "ws"
+    write(root, "a.py", "x = 'héllo'\n" + "y = 2\n" * 30)
+    write(root, ".env", "SECRET=1\n")
+    cases = [["path=a.py", "offset=3", "limit=4"], ["path=.env"], ["path=a.py", "offset=0"], ['{"path": ["a.py"]}']]
+    for arguments in cases:
+        for extra in ([], ["--json"]):
+            argv = [sys.executable, "-m", "volley", "call", "read_file", *arguments, "--workspace", str(root), *extra]
+            runs = [
+                subprocess.run(argv, capture_output=True, env={**SERVER_ENV, "VOLLEY_EARLY": early}, timeout=60)
+                for early in ("0", "1")
+            ]
+            assert (runs[0].returncode, runs[0].stdout, runs[0].stderr) == (
+                runs[1].returncode,
+                runs[1].stdout,
+                runs[1].stderr,
+            ), arguments
+    probe = "import sys, volley.cli\nsys.argv = ['volley', *sys.argv[1:]]\ntry:\n    volley.cli.main()\n"
+    probe += "except SystemExit:\n    pass\nprint('mcp' in sys.modules, file=sys.stderr)\n"
+    seen = subprocess.run(
+        [sys.executable, "-c", probe, "call", "read_file", "path=a.py", "--workspace", str(root)],
+        capture_output=True,
+        text=True,
+        env=SERVER_ENV,
+        timeout=60,
+    )
+    assert "x = 'héllo'" in seen.stdout and seen.stderr.strip().endswith("False"), seen.stderr

@@ -150,6 +150,11 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _call(args: argparse.Namespace) -> None:
+    arguments = _parse_arguments(args.arguments)
+    workspaces = _workspaces(args)
+    answered = _call_early(workspaces, args.tool, arguments, args.json)
+    if answered is not None:
+        raise SystemExit(answered)
     import anyio
 
     from volley.jobs import JOBS
@@ -158,11 +163,30 @@ def _call(args: argparse.Namespace) -> None:
 
     shared_store().keeping = False  # the process ends with the answer: offer no run_output id
     JOBS.detach = False  # nor answer a test run before it ends: nothing could ask for the rest
-    server = build_server(_workspaces(args), log_level=args.log_level, watch_files=False, structured=args.json or None)
+    server = build_server(workspaces, log_level=args.log_level, watch_files=False, structured=args.json or None)
     gc.freeze()  # as in _serve: the collector has nothing to find among the SDK's objects
-    arguments = _parse_arguments(args.arguments)
     code = anyio.run(_call_async, server, args.tool, arguments, args.json)
     raise SystemExit(code)
+
+
+def _call_early(workspaces: list[Any], tool: str, arguments: dict[str, Any], as_json: bool) -> int | None:
+    """A plain read_file answered without the SDK (volley/server/early_calls.py), printed as _call_async prints
+    an answer: its exit code, or None when the SDK must answer."""
+    from volley.edits.writer import interrupted
+    from volley.server.early_calls import EarlyCalls
+
+    if os.environ.get("VOLLEY_EARLY") == "0" or len(workspaces) != 1 or interrupted(str(workspaces[0].root)):
+        return None
+    answer = EarlyCalls(workspaces[0], structured=as_json).answer(tool, arguments)
+    if answer is None:
+        return None
+    result = json.loads(answer)
+    if as_json and "structuredContent" in result:
+        sys.stdout.write(json.dumps(result["structuredContent"], indent=2, ensure_ascii=False) + "\n")
+    else:
+        text = "\n".join(block.get("text", "") for block in result["content"])
+        (sys.stderr if result["isError"] else sys.stdout).write(text + "\n")
+    return 1 if result["isError"] else 0
 
 
 async def _call_async(server: Any, tool: str, arguments: dict[str, Any], as_json: bool) -> int:
