@@ -160,3 +160,39 @@ def test_volley_call_reads_without_the_sdk_and_says_what_the_sdk_would(tmp_path:
         timeout=60,
     )
     assert "x = 'héllo'" in seen.stdout and seen.stderr.strip().endswith("False"), seen.stderr
+
+
+def test_a_read_stuck_past_the_hand_over_is_left_to_the_sdk_and_never_answered_twice(monkeypatch) -> None:
+    """A read that hangs (a hung network filesystem) must not hold the server's start: the SDK takes the call
+    over after HAND_OVER_S, and the early thread, when the read returns at last, writes nothing."""
+    import threading
+
+    from volley.server import early as early_module
+
+    monkeypatch.setattr(early_module, "HAND_OVER_S", 0.05)
+    started, release = threading.Event(), threading.Event()
+
+    class Stuck:
+        def answer(self, name: str, arguments: object) -> str:
+            started.set()
+            release.wait()
+            return '{"content":[],"isError":false}'
+
+    read_in, write_in = os.pipe()
+    read_out, write_out = os.pipe()
+    early = early_module.Early(read_in, write_out, "stuck-read-test")
+    early.handshaken = True
+    early.take_calls(Stuck())  # type: ignore[arg-type]
+    call = b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"a"}}}\n'
+    os.write(write_in, call + b'{"jsonrpc":"2.0","method":"notifications/x"}\n{"partial')
+    assert started.wait(30)
+    handed = early.hand_over()
+    assert handed == call + b'{"jsonrpc":"2.0","method":"notifications/x"}\n{"partial'  # in order, nothing lost
+    release.set()
+    early._thread.join(30)
+    os.set_blocking(read_out, False)
+    try:
+        written = os.read(read_out, 1 << 16)
+    except BlockingIOError:
+        written = b""
+    assert written == b"" and not early._thread.is_alive()

@@ -51,3 +51,9 @@ def fit(text: str, chars: int, how_to_continue: str) -> str:
     if "\n" in head:
         head = head[: head.rindex("\n")]
     return head + note
+
+
+def fit_answer(text: str, configured_chars: int, tool: str) -> str:
+    """A tool's rendered answer within the call's budget, as every call's answer is cut (the runtime's, and the
+    read answered before the SDK is up)."""
+    return fit(text, answer_chars(configured_chars), f"call {tool} on less: a narrower path or glob, or an offset")

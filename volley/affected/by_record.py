@@ -145,14 +145,8 @@ class _Chooser:
         mentioning = _Mentioning(self, names)
         if mentioning.any(self.store.wide.get(SESSION, {})):
             raise WholeSuite(f"a session fixture uses {_shown(names)}: the whole suite")
-        for scope in self._scoped():
-            if any(mentioning(rel, b) for rel, blocks in self.store.wide[MODULE_SCOPE + scope].items() for b in blocks):
-                self.files.add(scope)
-        hit = {
-            t
-            for t, per_file in self.store.tests.items()
-            if any(mentioning(r, b) for r, bs in per_file.items() for b in bs)
-        }
+        self.files |= {scope for scope in self._scoped() if mentioning.any(self.store.wide[MODULE_SCOPE + scope])}
+        hit = {test for test, per_file in self.store.tests.items() if mentioning.any(per_file)}
         self.ids |= hit
         self.reasons.append(f"{plural(len(hit), 'test')} ran code that uses {_shown(names)}")
 
@@ -192,11 +186,7 @@ class _Mentioning:
         key = (rel, block)
         if key not in self.seen:
             if block == MODULE:  # module-level code that ran during a test: what its statements mention
-                said = (
-                    frozenset().union(*(u.mentions for u in self.chooser._units(rel)))
-                    if rel in self.chooser.store.files
-                    else frozenset()
-                )
+                said = frozenset().union(*(u.mentions for u in self.chooser._units(rel)))
             else:
                 said = self.chooser._mentions(rel, block)
             self.seen[key] = bool(said & self.names)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 EARLY_METHODS = ("initialize", "tools/list")
 KEPT_FILES = 32
+HAND_OVER_S = 2.0  # how long the SDK waits for a call this thread is answering (normally milliseconds)
 _PLAIN_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -54,6 +55,11 @@ class Early:
         self.calls: EarlyCalls | None = None  # what answers them, once its modules are loaded (take_calls)
         self._calls_known = threading.Event()
         self._stop = threading.Event()
+        # What the SDK takes over is decided under this lock: a line being answered (_pending) that the hand-over
+        # stops waiting for goes to the SDK, and is never answered here too.
+        self._lock = threading.Lock()
+        self._pending = b""
+        self._abandoned = False
         self._thread = threading.Thread(target=self._read, name="volley-early", daemon=True)
         self._thread.start()
 
@@ -63,10 +69,13 @@ class Early:
         self._calls_known.set()
 
     def hand_over(self) -> bytes:
-        """Stop reading; what was read and not answered, for the SDK (whole lines, then the rest of one)."""
+        """Stop reading; what was read and not answered, for the SDK (whole lines, then the rest of one). A call
+        still being answered after HAND_OVER_S (a read stuck on a hung filesystem) is the SDK's to answer."""
         self._stop.set()
-        self._thread.join()
-        return b"".join(self.replay) + self.rest
+        self._thread.join(HAND_OVER_S)
+        with self._lock:
+            self._abandoned = True
+            return b"".join(self.replay) + self._pending + self.rest
 
     def settle(self, request_id: Any, line: str) -> bool:
         """The SDK's answer (its JSON line) to a request this thread saw: whether to drop it (it was answered
@@ -101,22 +110,31 @@ class Early:
             ready, _, _ = select.select([self.wire_in], [], [], 0.005)
             if not ready:
                 continue
-            try:
-                chunk = os.read(self.wire_in, 1 << 16)
-            except OSError:
-                return
-            if not chunk:  # the client closed stdin: the SDK reads the end itself
-                return
-            self.rest += chunk
+            with self._lock:
+                if self._abandoned:
+                    return
+                try:
+                    chunk = os.read(self.wire_in, 1 << 16)
+                except OSError:
+                    return
+                if not chunk:  # the client closed stdin: the SDK reads the end itself
+                    return
+                self.rest += chunk
             while b"\n" in self.rest:
-                line, self.rest = self.rest.split(b"\n", 1)
+                with self._lock:
+                    line, self.rest = self.rest.split(b"\n", 1)
+                    self._pending = line + b"\n"
                 try:
                     answered = self._answered(line)
                 except Exception:  # never lose a line: the SDK's side reads and answers it
                     log.exception("the early handshake could not read a line")
                     answered = False
-                if not answered:
-                    self.replay.append(line + b"\n")
+                with self._lock:
+                    if self._abandoned:
+                        return  # the hand-over took the line
+                    if not answered:
+                        self.replay.append(self._pending)
+                    self._pending = b""
 
     def note(self, message: dict[str, Any] | None) -> None:
         """A request read after the hand-over: a handshake request's answer is still kept when the SDK gives it."""
@@ -156,10 +174,7 @@ class Early:
         result = self.kept.get(method, {}).get(self.version)
         if result is None:
             return False
-        answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'
-        try:
-            _write_all(self.wire_out, answer.encode())
-        except OSError:
+        if not self._send(request_id, result):
             return False
         log.info("answered %s (protocol %s) before the SDK was up, as it answered last time", method, self.version)
         if method == "initialize":
@@ -187,11 +202,21 @@ class Early:
         result = self.calls.answer(name, params.get("arguments", {})) if self.calls and isinstance(name, str) else None
         if result is None:
             return False
-        try:
-            _write_all(self.wire_out, f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'.encode())
-        except OSError:
+        if not self._send(request_id, result):
             return False
         log.info("answered tools/call %s before the SDK was up", name)
+        return True
+
+    def _send(self, request_id: Any, result: str) -> bool:
+        """Write an answer, unless the SDK has taken over (whether it was written)."""
+        answer = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'.encode()
+        with self._lock:
+            if self._abandoned:
+                return False
+            try:
+                _write_all(self.wire_out, answer)
+            except OSError:
+                return False
         return True
 
 

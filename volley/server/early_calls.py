@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from volley.budget import answer_chars, fit
+from volley.budget import fit_answer
 from volley.errors import VolleyError
 from volley.tools.read_file import read_now
 from volley.workspace import Workspace
@@ -44,8 +44,7 @@ class EarlyCalls:
         except Exception:  # whatever the SDK's side would say of it, it says
             log.exception("an early read_file failed; the SDK answers it")
             return None
-        budget = answer_chars(self.ws.config.limits.answer_chars)
-        text = fit(result.render(), budget, "call read_file on less: a narrower path or glob, or an offset")
+        text = fit_answer(result.render(), self.ws.config.limits.answer_chars, "read_file")
         answer: dict[str, Any] = {"content": [{"text": text, "type": "text"}], "isError": False}
         if self.structured:
             answer["structuredContent"] = result.model_dump(mode="json")

@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, LoggingLevel, TextContent
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from volley.budget import answer_chars, fit
+from volley.budget import fit_answer
 from volley.concurrency import Scheduler, blocking, concurrently
 from volley.errors import InputError, VolleyError
 from volley.server.spec import ToolSpec
@@ -64,8 +64,7 @@ class Runtime:
             await self.tell(ctx, "info", f"{spec.name} failed after {elapsed_ms(started)}: {exc}")
             raise ToolError(str(exc)) from None
         await self.tell(ctx, "debug", f"{spec.name} answered in {elapsed_ms(started)}")
-        budget = answer_chars(self.workspaces.first.config.limits.answer_chars)
-        text = fit(result.render(), budget, f"call {spec.name} on less: a narrower path or glob, or an offset")
+        text = fit_answer(result.render(), self.workspaces.first.config.limits.answer_chars, spec.name)
         return CallToolResult(
             content=[TextContent(type="text", text=text)],
             structured_content=result.model_dump(mode="json") if self.structured else None,
