@@ -172,7 +172,7 @@ async def test_a_changed_class_reaches_the_tests_through_subclasses_and_aliases(
         assert based.structured_content["argv"][-1] == "tests/test_shapes.py::test_square"
         (root / "src/pkg/shapes.py").write_text(shapes.format("").replace("sides = 4", "sides = 5"))
         attribute = await client.call_tool("run_tests", {"affected": True})  # read as self.sides in Base.count
-        assert "sides; 2 tests ran code that uses Base, Circle" in text_of(attribute), text_of(attribute)
+        assert "2 tests ran code that uses Base, Sq, Square, sides" in text_of(attribute), text_of(attribute)
         assert attribute.structured_content["failed"] == 1  # test_square; test_circle reads a `sides` too (by name)
 
 
@@ -210,3 +210,31 @@ async def test_a_registration_at_import_reaches_the_tests_that_read_the_registry
         chosen = await client.call_tool("run_tests", {"affected": True})
         assert chosen.structured_content["failed"] == 1, text_of(chosen)
         assert "HANDLERS" in text_of(chosen)
+
+
+async def test_a_name_bound_at_import_selects_the_code_of_its_own_module_and_its_importers(tmp_path: Path) -> None:
+    """A bare name is its module's: a changed `import os` (or `from typing import Any`) in one module reaches
+    the code that reads `os` there, not every module that imports os of its own (click's 3b16957cba selected
+    its whole suite that way). A name imported from the workspace's module is followed to its importers."""
+    root = _project(tmp_path)
+    here = "import os\nfrom typing import Any\n\nSEP = os.sep\n\n\ndef where() -> Any:\n    return os.sep\n"
+    write(root, "src/pkg/here.py", here)
+    there = "import os\nfrom typing import Any\n\n\ndef cwd() -> Any:\n    return os.getcwd()\n"
+    write(root, "src/pkg/there.py", there)
+    write(root, "tests/test_here.py", "from pkg.here import where\n\n\ndef test_where():\n    assert where()\n")
+    write(root, "tests/test_there.py", "from pkg.there import cwd\n\n\ndef test_cwd():\n    assert cwd()\n")
+    write(root, "tests/test_sep.py", "from pkg.here import SEP\n\n\ndef test_sep():\n    assert SEP\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    _commit(root, "here and there")
+    async with serve(root, "--set", "test.record=always") as client:
+        await client.call_tool("run_tests", {})
+        changed = here.replace("import os\n", "import os, sys\n").replace("import Any", "import Any, List")
+        (root / "src/pkg/here.py").write_text(changed)
+        chosen = await client.call_tool("run_tests", {"affected": True})
+        assert chosen.structured_content["passed"] == 2, text_of(chosen)
+        said = text_of(chosen)
+        assert "2 tests ran code that uses" in said and "test_there" not in said, said
+        assert sorted(chosen.structured_content["argv"][-2:]) == [
+            "tests/test_here.py::test_where",
+            "tests/test_sep.py::test_sep",
+        ], said

@@ -9,7 +9,7 @@ from volley.affected.blocks import blocks_of
 def _units(source: str) -> list[tuple[set[str], str]]:
     found = blocks_of(source)
     assert found is not None
-    return [(set(unit.binds), unit.opaque) for unit in found.units]
+    return [(set(unit.binds | unit.changes), unit.opaque) for unit in found.units]
 
 
 def test_each_statement_binds_its_names_and_a_class_statement_its_class_too() -> None:
@@ -78,3 +78,15 @@ def test_a_line_of_a_decorator_inside_a_function_is_the_functions() -> None:
     found = blocks_of(source)
     assert found is not None
     assert names_of_lines(found, [5, 6]) == {"test_it"} and names_of_lines(found, [8]) == {"test_it.<locals>.cli"}
+
+
+def test_the_line_an_overloads_stub_shares_with_its_signature_is_the_modules() -> None:
+    """click's `edit` has three `@t.overload` stubs whose `...` ends the signature's last line, which runs at
+    import (its annotations): that line said `edit` ran at import, and the whole suite followed its name."""
+    from volley.affected.blocks import names_of_lines
+
+    source = "import typing as t\n\n\n@t.overload\ndef edit(text: str) -> str: ...\n\n\n"
+    source += "def edit(text):\n    return text\n"
+    found = blocks_of(source)
+    assert found is not None
+    assert names_of_lines(found, [5]) == {"<module>"} and names_of_lines(found, [9]) == {"edit"}

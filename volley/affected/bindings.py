@@ -7,6 +7,10 @@ those names, so a changed statement selects the tests that ran code mentioning a
 bound by other import-time code that mentions them (aliases, subclasses, decorated functions), to a fixed
 point. A statement whose effect has no name (a call for its side effect, a change to another module's
 object, a module ``__getattr__``) is "opaque": the caller falls back to the import graph.
+
+A bare name is its own module's: code reads ``os`` of its module, so a changed ``import os`` reaches the
+code of that module that reads ``os``, and the modules that import the name from it (by name: ``from m
+import x`` mentions ``x`` wherever it is). Attributes, keywords and identifier strings are seen anywhere.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 SPECIAL = {"__getattr__", "__dir__", "__path__", "__class__", "__builtins__", "__spec__", "__loader__"}
+STAR = "a star import"  # binds every name its module binds
 DYNAMIC = {"globals", "locals", "vars", "setattr", "delattr", "exec", "eval", "__import__", "import_module"}
 
 
@@ -26,20 +32,24 @@ class Unit:
     """One import-time statement (a class's header and each statement of its body are units of their own)."""
 
     fingerprint: str
-    binds: frozenset[str]
-    mentions: frozenset[str]
+    binds: frozenset[str]  # names it binds in its module (attributes of its classes included)
+    mentions: frozenset[str]  # names it may see anywhere (``mentions_of``)
     opaque: str = ""  # why its effect cannot be named ("": it can)
+    reads: frozenset[str] = frozenset()  # bare names: its module's
+    changes: frozenset[str] = frozenset()  # objects it changes in place (``REG[k] = v``): maybe another module's
 
     def as_json(self) -> list[object]:
-        return [self.fingerprint, sorted(self.binds), sorted(self.mentions), self.opaque]
+        names = [sorted(self.binds), sorted(self.mentions)]
+        return [self.fingerprint, *names, self.opaque, sorted(self.reads), sorted(self.changes)]
 
     @classmethod
     def from_json(cls, raw: list) -> Unit:
-        return cls(raw[0], frozenset(raw[1]), frozenset(raw[2]), raw[3])
+        return cls(raw[0], frozenset(raw[1]), frozenset(raw[2]), raw[3], frozenset(raw[4]), frozenset(raw[5]))
 
 
-def units_of(tree: ast.Module) -> list[Unit]:
-    """The module's import-time statements (function bodies excluded; read before they are stripped)."""
+def units_of(tree: ast.Module, local: Collection[str] | None = None) -> list[Unit]:
+    """The module's import-time statements (function bodies excluded; read before they are stripped); ``local``
+    as for ``mentions_of``."""
     modules = {
         (alias.asname or alias.name).split(".")[0]
         for node in tree.body
@@ -48,30 +58,42 @@ def units_of(tree: ast.Module) -> list[Unit]:
     }
     found: list[Unit] = []
     for statement in tree.body:
-        _units(statement, (), modules, found)
+        _units(statement, (), modules, local, found)
     return found
 
 
-def mentions_of(node: ast.AST) -> frozenset[str]:
-    """Every name a piece of code mentions: variables, attributes, imported names, keywords, and string
-    constants that are identifiers (``getattr(x, "name")``, ``__all__``)."""
-    found: set[str] = set()
+def mentions_of(node: ast.AST, local: Collection[str] | None = None) -> tuple[frozenset[str], frozenset[str]]:
+    """(reads, mentions) of a piece of code: the bare names it reads or binds (its own module's), and the names
+    it may see anywhere: attributes, keywords, string constants that are identifiers (``getattr(x, "name")``,
+    ``__all__``), and what ``from m import x`` takes from a module of the workspace (``local``: the names of
+    its modules and packages; None: any module may be one; a module that is not, ``typing``, binds nothing
+    a change here alters)."""
+    reads: set[str] = set()
+    seen: set[str] = set()
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
-            found.add(child.id)
+            reads.add(child.id if isinstance(child.ctx, ast.Load) else "")  # `x = 1` reads no x
+        elif isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name):
+            reads.add(child.target.id)  # `x += 1` does
         elif isinstance(child, ast.Attribute):
-            found.add(child.attr)
-        elif isinstance(child, ast.alias):
-            found.update(child.name.split("."))
-            found.add(child.asname or "")
-        elif isinstance(child, ast.ImportFrom) and child.module:
-            found.update(child.module.split("."))
+            seen.add(child.attr)
+        elif isinstance(child, ast.Import):
+            reads.update((alias.asname or alias.name).split(".")[0] for alias in child.names)
+        elif isinstance(child, ast.ImportFrom):
+            module = (child.module or "").split(".")
+            ours = child.level > 0 or local is None or module[0] in local
+            if ours:
+                seen.update(module)
+            for alias in child.names:
+                (seen if ours else reads).add(alias.name)
+                reads.add(alias.asname or "")
         elif isinstance(child, ast.keyword) and child.arg:
-            found.add(child.arg)
+            seen.add(child.arg)
         elif isinstance(child, ast.Constant) and isinstance(child.value, str) and child.value.isidentifier():
-            found.add(child.value)
-    found.discard("")
-    return frozenset(found)
+            seen.add(child.value)
+    reads.discard("")
+    seen.discard("")
+    return frozenset(reads), frozenset(seen)
 
 
 def writes_of(function: Function) -> frozenset[str]:
@@ -96,39 +118,46 @@ def writes_of(function: Function) -> frozenset[str]:
     return frozenset(found)
 
 
-def _units(node: ast.stmt, owners: tuple[str, ...], modules: set[str], found: list[Unit]) -> None:
+def _units(
+    node: ast.stmt, owners: tuple[str, ...], modules: set[str], local: Collection[str] | None, found: list[Unit]
+) -> None:
     if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) or isinstance(node, ast.Pass):
         return  # a docstring, `...`, pass: nothing bound, nothing run
     if isinstance(node, ast.ClassDef):
         header = [*node.decorator_list, *node.bases, *node.keywords]
         shape = node.name + "".join(ast.dump(part) for part in header)
-        binds = {node.name, *owners, *_called_roots(header, modules)}
-        found.append(_unit(shape, binds, _mentions(header), _opaque(header, node.name, owners)))
+        said = _mentions(header, local)
+        changes = _called_roots(header, modules)
+        found.append(_unit(shape, {node.name, *owners}, said, _opaque(header, node.name, owners), changes))
         for statement in node.body:
-            _units(statement, (*owners, node.name), modules, found)
+            _units(statement, (*owners, node.name), modules, local, found)
         return
     if isinstance(node, Function):
         evaluated = [*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d)]
         annotations = [a.annotation for a in ast.walk(node.args) if isinstance(a, ast.arg) and a.annotation]
         annotations += [node.returns] if node.returns else []  # read at run time by some frameworks
         shape = f"{type(node).__name__} {node.name}" + "".join(ast.dump(part) for part in node.decorator_list)
-        binds = {node.name, *owners, *_called_roots(evaluated, modules)}
-        mentions = _mentions([*evaluated, *annotations])
-        found.append(_unit(shape, binds, mentions, _opaque(evaluated, node.name, owners)))
+        said = _mentions([*evaluated, *annotations], local)
+        opaque = _opaque(evaluated, node.name, owners)
+        found.append(_unit(shape, {node.name, *owners}, said, opaque, _called_roots(evaluated, modules)))
         return  # its signature and body are the function's block, with their own fingerprint
     stripped = _without_bodies(node)
-    binds = _bound(stripped, owners, modules)
+    binds, changes = _bound(stripped, owners, modules)
     opaque = _opaque_statement(stripped, modules)
-    found.append(_unit(ast.dump(stripped), binds | set(owners), mentions_of(stripped), opaque))
+    found.append(_unit(ast.dump(stripped), binds, mentions_of(stripped, local), opaque, changes))
 
 
-def _unit(shape: str, binds: set[str], mentions: frozenset[str], opaque: str) -> Unit:
+def _unit(
+    shape: str, binds: set[str], said: tuple[frozenset[str], frozenset[str]], opaque: str, changes: set[str]
+) -> Unit:
     digest = hashlib.sha1(shape.encode(errors="surrogateescape")).hexdigest()[:16]
-    return Unit(digest, frozenset(binds), mentions, opaque)
+    reads, mentions = said
+    return Unit(digest, frozenset(binds), mentions, opaque, reads, frozenset(changes))
 
 
-def _mentions(parts: list) -> frozenset[str]:
-    return frozenset().union(*(mentions_of(part) for part in parts)) if parts else frozenset()
+def _mentions(parts: list, local: Collection[str] | None) -> tuple[frozenset[str], frozenset[str]]:
+    found = [mentions_of(part, local) for part in parts]
+    return frozenset().union(*(r for r, _ in found)), frozenset().union(*(m for _, m in found))
 
 
 def _without_bodies(node: ast.stmt) -> ast.stmt:
@@ -146,9 +175,11 @@ def _without_bodies(node: ast.stmt) -> ast.stmt:
     return node
 
 
-def _bound(node: ast.stmt, owners: tuple[str, ...], modules: set[str]) -> set[str]:
-    """The names a statement binds (attributes of its classes included) and the objects its calls may change."""
-    binds: set[str] = set()
+def _bound(node: ast.stmt, owners: tuple[str, ...], modules: set[str]) -> tuple[set[str], set[str]]:
+    """The names a statement binds (attributes of its classes included), and the objects it changes in place:
+    what it stores into (``REG[k] = v``, ``obj.attr = v``) and what its calls may change."""
+    binds: set[str] = set(owners)
+    changes: set[str] = set()
     for child in ast.walk(node):
         if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
             binds.add(child.id)
@@ -157,13 +188,14 @@ def _bound(node: ast.stmt, owners: tuple[str, ...], modules: set[str]) -> set[st
         elif isinstance(child, Function | ast.ClassDef):
             binds.add(child.name)
         elif isinstance(child, ast.Attribute | ast.Subscript) and isinstance(child.ctx, ast.Store | ast.Del):
-            root = _root(child)
-            binds |= {root or "", child.attr if isinstance(child, ast.Attribute) else ""}
+            changes.add(_root(child) or "")
+            binds.add(child.attr if isinstance(child, ast.Attribute) else "")
     if "__all__" in binds:  # `from m import *` binds what it lists
         binds |= {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
-    binds |= _called_roots([node], modules)
+    changes |= _called_roots([node], modules)
     binds.discard("")
-    return binds
+    changes.discard("")
+    return binds, changes
 
 
 def _called_roots(parts: list, modules: set[str]) -> set[str]:
@@ -203,7 +235,7 @@ def _opaque_statement(node: ast.stmt, modules: set[str]) -> str:
         if isinstance(child, ast.With | ast.AsyncWith):
             return "it runs a context manager"
         if isinstance(child, ast.ImportFrom) and any(alias.name == "*" for alias in child.names):
-            return "a star import"
+            return STAR
         if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and child.id in SPECIAL:
             return f"it sets the module's {child.id}"
     return _dynamic(node)

@@ -14,6 +14,7 @@ import ast
 import bisect
 import hashlib
 import warnings
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from volley.affected.bindings import Unit, mentions_of, units_of, writes_of
@@ -28,46 +29,66 @@ class Blocks:
     bodies: dict[str, str]  # qualified name → fingerprint of its body (nested functions included)
     spans: list[tuple[int, int, str]]  # (first line, last line, name) of each body, innermost last
     units: list[Unit] = field(default_factory=list)  # the import-time statements
-    mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the names it mentions
+    mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the names it may see anywhere
+    reads: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the bare names it reads (its module's)
     writes: dict[str, frozenset[str]] = field(default_factory=dict)  # body → what it changes outside itself
 
 
-def blocks_of(text: str) -> Blocks | None:
+def blocks_of(text: str, local: Collection[str] | None = None) -> Blocks | None:
     """The file's blocks (None: it does not parse, or nests deeper than Python's recursion limit lets a tree be
-    walked). Fingerprints are of the syntax tree, so comments, blank lines and formatting change none of them."""
+    walked). Fingerprints are of the syntax tree, so comments, blank lines and formatting change none of them.
+    ``local``: the names of the workspace's modules (``local_names``; None: any module may be one)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _blocks(ast.parse(text))
+            return _blocks(ast.parse(text), local)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
-def _blocks(tree: ast.Module) -> Blocks:
+def local_names(paths: Iterable[str]) -> frozenset[str]:
+    """Every name a module or package of these files may be imported by (each folder and each module's name)."""
+    found: set[str] = set()
+    for rel in paths:
+        if rel.endswith(".py"):
+            found.update(rel[:-3].split("/"))
+    return frozenset(found)
+
+
+def _blocks(tree: ast.Module, local: Collection[str] | None) -> Blocks:
     for branch in ast.walk(tree):
         if isinstance(branch, ast.If) and _type_checking(branch.test):
             branch.body = [ast.Pass()]  # never runs: only a type checker reads it
     found: list[tuple[int, int, str, Function]] = []
     _walk(tree, "", found)
     found.sort(key=lambda s: (s[0], -s[1]))
-    units = units_of(tree)
+    units = units_of(tree, local)
     bodies: dict[str, str] = {}
     mentions: dict[str, frozenset[str]] = {}
+    reads: dict[str, frozenset[str]] = {}
     writes: dict[str, frozenset[str]] = {}
     for _, _, name, node in found:
         signature = ast.dump(node.args) + (ast.dump(node.returns) if node.returns else "")
         shape = bodies.get(name, "") + signature + "".join(ast.dump(statement) for statement in node.body)
         bodies[name] = _digest(shape)  # a name defined twice: both bodies
         parts = [node.args, *([node.returns] if node.returns else []), *node.body]
+        said = [mentions_of(part, local) for part in parts]
         own = frozenset(name.replace(".<locals>", "").split("."))  # a test mentions itself and its class
-        mentions[name] = mentions.get(name, frozenset()).union(own, *(mentions_of(part) for part in parts))
+        reads[name] = reads.get(name, frozenset()).union(own, *(r for r, _ in said))
+        mentions[name] = mentions.get(name, frozenset()).union(*(m for _, m in said))
         writes[name] = writes.get(name, frozenset()) | writes_of(node)
     for _, _, _, node in found:  # what is left runs at import: names and decorators of functions, classes, …
         node.body = [ast.Pass()]
         node.args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
         node.returns = None
-    spans = [(first, last, name) for first, last, name, _ in found]
-    return Blocks(_digest(ast.dump(tree)), bodies, spans, units, mentions, writes)
+    spans = [(first, last, name) for first, last, name, node in found if not _overload(node)]
+    return Blocks(_digest(ast.dump(tree)), bodies, spans, units, mentions, reads, writes)
+
+
+def _overload(node: Function) -> bool:
+    """``@overload`` (``typing.overload``): the body never runs (the name is bound to the last definition), and
+    its ``...`` shares a line with the signature, which runs at import: that line is the module's."""
+    return any((d.id if isinstance(d, ast.Name) else getattr(d, "attr", "")) == "overload" for d in node.decorator_list)
 
 
 def _type_checking(test: ast.expr) -> bool:

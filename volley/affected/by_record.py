@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from volley import stat_keys
 from volley.affected import Selection, Static, is_test_file, plural, with_failures
-from volley.affected.bindings import Unit
-from volley.affected.blocks import MODULE, Blocks, blocks_of
+from volley.affected.bindings import STAR, Unit
+from volley.affected.blocks import MODULE, Blocks, blocks_of, local_names
 from volley.affected.recorded import MODULE_SCOPE, SESSION, Store
 from volley.exact_open import read_exact
 from volley.workspace import Workspace
@@ -52,6 +52,7 @@ class _Chooser:
     reasons: list[str] = field(default_factory=list)
     now: dict[str, Blocks] = field(default_factory=dict)  # changed recorded files, as they are now
     seeds: dict[str, set[str]] = field(default_factory=dict)  # file → names its changed import-time code binds
+    objects: set[str] = field(default_factory=set)  # what it changes in place (``REG[k] = v``)
     called: set[str] = field(default_factory=set)  # names the changed import-time code mentions
 
     def take(self, rel: str) -> None:
@@ -66,7 +67,8 @@ class _Chooser:
             self.reasons += [because] if because else []
             return
         try:
-            now = blocks_of(read_exact(os.path.join(str(self.ws.root), rel)).decode("utf-8", "surrogateescape"))
+            text = read_exact(os.path.join(str(self.ws.root), rel)).decode("utf-8", "surrogateescape")
+            now = blocks_of(text, local_names([*self.store.files, rel]))
         except OSError:
             now = None
         if now is None:
@@ -78,29 +80,33 @@ class _Chooser:
         assert isinstance(kept_units, list)
         names = {n for n in before.keys() | now.bodies.keys() if before.get(n) != now.bodies.get(n)}
         bound: set[str] = set()
+        objects: set[str] = set()
         if now.skeleton != entry["skeleton"]:
             changed = _changed_units([Unit.from_json(u) for u in kept_units], now.units)
             opaque = next((u.opaque for u in changed if u.opaque), "")
             if opaque:
                 return self.statically(rel, f"code outside its functions changed ({opaque})")
             bound = set().union(*(u.binds for u in changed))
-            self.called |= set().union(*(u.mentions for u in changed))  # a function it calls at import, perhaps
+            objects = set().union(*(u.changes for u in changed))
+            self.called |= set().union(*(u.mentions | u.reads for u in changed))  # a function it calls at import
             self.ids |= {t for t, per_file in self.store.tests.items() if MODULE in per_file.get(rel, ())}
         if names & set(self.store.wide.get(SESSION, {}).get(rel, ())):
             raise WholeSuite(f"{rel}: a session fixture ran {', '.join(sorted(names))}: the whole suite")
         at_import = names & set(self.store.wide.get("", {}).get(rel, ()))
         bound |= {n.rsplit(".", 1)[-1] for n in at_import}  # what it returned went where its name is mentioned
-        bound |= set().union(*(now.writes.get(n, frozenset()) for n in at_import))  # and what it changed
+        objects |= set().union(*(now.writes.get(n, frozenset()) for n in at_import))  # and what it changed
         hit = {t for t, per_file in self.store.tests.items() if names & set(per_file.get(rel, ()))}
         self.ids |= hit
         self.files |= {f for f in self._scoped() if names & set(self.store.wide[MODULE_SCOPE + f].get(rel, ()))}
         shown = _shown(names)
         said = [f"{plural(len(hit), 'test')} ran {shown}" if names else "no function changed"]
         said += [f"{_shown(at_import)} ran at import"] if at_import else []
-        said += [f"code outside its functions binds {_shown(bound - at_import)}"] if bound - at_import else []
+        named = (bound | objects) - at_import
+        said += [f"code outside its functions binds {_shown(named)}"] if named else []
         self.reasons.append(f"{rel}: {'; '.join(said)}")
         if bound:
-            self.seeds[rel] = bound
+            self.seeds.setdefault(rel, set()).update(bound)
+        self.objects |= objects
         if set(self.static.tests) - self.store.whole:  # tests the record does not hold: the import graph decides
             group, _, _ = self.static.of(rel)
             self.files |= group - self.store.whole
@@ -113,9 +119,10 @@ class _Chooser:
             raise WholeSuite(whole)
 
     def follow_names(self) -> None:
-        """Select what mentions a name the changed import-time code binds, through the names bound by the
-        import-time code (and the functions run at import) that mention them, to a fixed point."""
-        if not self.seeds:
+        """Select what reads a name the changed import-time code binds (in its module, or where it is imported
+        by name), through the names bound by the import-time code (and the functions run at import) that read
+        them, to a fixed point."""
+        if not self.seeds and not self.objects:
             return
         units = {rel: self._units(rel) for rel in self.store.files}
         at_import = self.store.wide.get("", {})
@@ -124,31 +131,33 @@ class _Chooser:
             for body in bodies:
                 if body != MODULE:
                     writes.setdefault(body.rsplit(".", 1)[-1], set()).update(self._writes(rel, body))
-        names = set().union(*self.seeds.values(), *(writes.get(name, ()) for name in self.called))
+        star = {rel for rel, found in units.items() if any(u.opaque == STAR for u in found)}
+        objects = self.objects.union(*(writes.get(name, ()) for name in self.called))
+        reach = _Reach({rel: set(names) for rel, names in self.seeds.items()}, objects, star)
         while True:
-            grown = set(names)
+            size = reach.size()
             for rel, found in units.items():
                 for unit in found:
-                    if unit.mentions & grown and not unit.binds <= grown:
+                    if reach.hit(rel, unit.reads, unit.mentions) and not reach.holds(rel, unit.binds, unit.changes):
                         if unit.opaque:
                             for seed in sorted(self.seeds):
                                 self.statically(seed, f"{rel} uses what it binds at import ({unit.opaque})")
                             return
-                        grown |= unit.binds.union(*(writes.get(name, ()) for name in unit.mentions))
+                        said = unit.reads | unit.mentions
+                        reach.add(rel, unit.binds, unit.changes.union(*(writes.get(n, ()) for n in said)))
             for rel, bodies in at_import.items():
                 for body in bodies:
-                    if body != MODULE and self._mentions(rel, body) & grown:
-                        grown |= {body.rsplit(".", 1)[-1], *self._writes(rel, body)}
-            if grown == names:
+                    if body != MODULE and reach.hit(rel, self._reads(rel, body), self._mentions(rel, body)):
+                        reach.add(rel, {body.rsplit(".", 1)[-1]}, self._writes(rel, body))
+            if reach.size() == size:
                 break
-            names = grown
-        mentioning = _Mentioning(self, names)
+        mentioning = _Mentioning(self, reach)
         if mentioning.any(self.store.wide.get(SESSION, {})):
-            raise WholeSuite(f"a session fixture uses {_shown(names)}: the whole suite")
+            raise WholeSuite(f"a session fixture uses {_shown(reach.names)}: the whole suite")
         self.files |= {scope for scope in self._scoped() if mentioning.any(self.store.wide[MODULE_SCOPE + scope])}
         hit = {test for test, per_file in self.store.tests.items() if mentioning.any(per_file)}
         self.ids |= hit
-        self.reasons.append(f"{plural(len(hit), 'test')} ran code that uses {_shown(names)}")
+        self.reasons.append(f"{plural(len(hit), 'test')} ran code that uses {_shown(reach.names)}")
 
     def _units(self, rel: str) -> list[Unit]:
         if rel in self.now:
@@ -159,6 +168,9 @@ class _Chooser:
 
     def _mentions(self, rel: str, block: str) -> frozenset[str]:
         return self._of_block(rel, block, "mentions")
+
+    def _reads(self, rel: str, block: str) -> frozenset[str]:
+        return self._of_block(rel, block, "reads")
 
     def _writes(self, rel: str, block: str) -> frozenset[str]:
         return self._of_block(rel, block, "writes")
@@ -176,24 +188,58 @@ class _Chooser:
         return [c[len(MODULE_SCOPE) :] for c in self.store.wide if c.startswith(MODULE_SCOPE)]
 
 
-class _Mentioning:
-    """Whether a recorded block mentions one of the names (cached: every test asks about the same blocks)."""
+@dataclass
+class _Reach:
+    """The names a change reaches: per module, the names bound there (a bare name is its module's); objects
+    changed in place (read by a bare name anywhere: whose they are is not known); the modules that import
+    every name with ``*``."""
 
-    def __init__(self, chooser: _Chooser, names: set[str]) -> None:
-        self.chooser, self.names, self.seen = chooser, names, dict[tuple[str, str], bool]()
+    bound: dict[str, set[str]]
+    objects: set[str]
+    star: set[str]
+    names: set[str] = field(default_factory=set)  # all of them: seen anywhere by attribute, keyword, import
+
+    def __post_init__(self) -> None:
+        self.names = self.objects.union(*self.bound.values())
+
+    def hit(self, rel: str, reads: frozenset[str], mentions: frozenset[str]) -> bool:
+        """Whether code of module ``rel`` that reads and mentions these names sees one the change reaches."""
+        if mentions & self.names or reads & self.objects:
+            return True
+        return bool(reads & (self.names if rel in self.star else self.bound.get(rel, set())))
+
+    def holds(self, rel: str, binds: frozenset[str], changes: frozenset[str]) -> bool:
+        return binds <= self.bound.get(rel, set()) and changes <= self.objects
+
+    def add(self, rel: str, binds: set[str] | frozenset[str], changes: set[str] | frozenset[str]) -> None:
+        self.bound.setdefault(rel, set()).update(binds)
+        self.objects |= changes
+        self.names |= binds | changes
+
+    def size(self) -> int:
+        return len(self.objects) + sum(len(names) for names in self.bound.values())
+
+
+class _Mentioning:
+    """Whether a recorded block sees a name the change reaches (cached: every test asks about the same blocks)."""
+
+    def __init__(self, chooser: _Chooser, reach: _Reach) -> None:
+        self.chooser, self.reach, self.seen = chooser, reach, dict[tuple[str, str], bool]()
 
     def __call__(self, rel: str, block: str) -> bool:
         key = (rel, block)
         if key not in self.seen:
-            if block == MODULE:  # module-level code that ran during a test: what its statements mention
-                said = frozenset().union(*(u.mentions for u in self.chooser._units(rel)))
+            if block == MODULE:  # module-level code that ran during a test: what its statements read and mention
+                units = self.chooser._units(rel)
+                reads = frozenset().union(*(u.reads for u in units))
+                mentions = frozenset().union(*(u.mentions for u in units))
             else:
-                said = self.chooser._mentions(rel, block)
-            self.seen[key] = bool(said & self.names)
+                reads, mentions = self.chooser._reads(rel, block), self.chooser._mentions(rel, block)
+            self.seen[key] = self.reach.hit(rel, reads, mentions)
         return self.seen[key]
 
     def any(self, ran: dict[str, list[str]]) -> bool:
-        """Whether any of the blocks a test (or a fixture) ran, per file, mentions one of the names."""
+        """Whether any of the blocks a test (or a fixture) ran, per file, sees one of the names."""
         return any(self(rel, block) for rel, blocks in ran.items() for block in blocks)
 
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from volley import stat_keys
-from volley.affected.blocks import MODULE, Blocks, blocks_of, names_of_lines
+from volley.affected.blocks import MODULE, Blocks, blocks_of, local_names, names_of_lines
 from volley.cache_dir import cache_home
 from volley.exact_open import read_exact
 from volley.stat_keys import too_fresh
 
 log = logging.getLogger(__name__)
 PLUGIN_DIR = str(Path(__file__).parent / "plugin")
-FORMAT = 3
+FORMAT = 4
 SESSION = "@session"
 MODULE_SCOPE = "@module:"
 
@@ -100,7 +100,9 @@ def take_in(root: str, recording: Recording, ran_to_the_end: bool) -> str:
     blocks: dict[str, Blocks | None] = {}
     shas: dict[str, str] = {}
     proofs: dict[str, list[int] | None] = {}
-    for rel in {rel for per_file in lines.values() for rel in per_file}:
+    ran_files = {rel for per_file in lines.values() for rel in per_file}
+    local = local_names(ran_files)  # every module a test imported ran: its file is here
+    for rel in ran_files:
         try:
             seen = os.stat(os.path.join(root, rel))  # before the read: a write after it moves the key
             data = read_exact(os.path.join(root, rel))
@@ -108,7 +110,8 @@ def take_in(root: str, recording: Recording, ran_to_the_end: bool) -> str:
             continue
         shas[rel] = hashlib.sha1(data).hexdigest()
         proofs[rel] = None if too_fresh(seen) else list(stat_keys.key(seen))
-        blocks[rel] = blocks_of(data.decode("utf-8", errors="surrogateescape")) if rel.endswith(".py") else None
+        text = data.decode("utf-8", errors="surrogateescape")
+        blocks[rel] = blocks_of(text, local) if rel.endswith(".py") else None
     ran: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for context, per_file in lines.items():
         for rel, numbers in per_file.items():
@@ -138,6 +141,7 @@ def _merge(
         entry["bodies"] = found.bodies if found else {}
         entry["units"] = [unit.as_json() for unit in found.units] if found else []
         entry["mentions"] = {name: sorted(said) for name, said in found.mentions.items()} if found else {}
+        entry["reads"] = {name: sorted(said) for name, said in found.reads.items()} if found else {}
         entry["writes"] = {name: sorted(w) for name, w in found.writes.items() if w} if found else {}
         if old is not None and old.get("sha") != sha:  # tests recorded on the old content are stale there
             changed = _changed_names(old, entry)
