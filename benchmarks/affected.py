@@ -12,12 +12,15 @@ must be in Volley's selection, both ways:
 - recorded: the run on the parent's code is the recording run (Volley's plugin, coverage.py), then the
   commit's code is put back and the selection is made against the record.
 Then each selection runs alone, timed against the whole suite; fractions are of the suite's tests.
+
+Each project runs in an environment of its own (benchmarks/.cache/affected-envs, made on the first run): its
+test dependencies, coverage.py (the recorded way's) and pytest-testmon (loaded only for its own runs), as the
+project's developers would have it; not Volley's, whose pytest plugins would add to every run's start.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -38,12 +41,27 @@ from volley.workspace import Workspace
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
 RESULTS = Path(__file__).parent / "results" / "affected.json"
 PARTIAL = RESULTS.with_suffix(".partial.jsonl")
-TESTMON = importlib.util.find_spec("testmon") is not None  # pytest-testmon, the anchor (pip install pytest-testmon)
-PROJECTS = {  # mirror → (the suite, the package's code: commits that change it are replayed)
-    "pallets+itsdangerous": ("tests", "src/itsdangerous"),
-    "pytoolz+toolz": ("toolz/tests", "toolz"),
-    "pallets+click": ("tests", "src/click"),
+ENVS = Path(__file__).parent / ".cache" / "affected-envs"
+TOOLS = ["pytest==9.2.0", "coverage==7.17.5", "pytest-testmon==2.2.0"]  # testmon: the anchor, side by side
+PROJECTS = {  # mirror → (the suite, the package's code: commits that change it are replayed, its test deps)
+    "pallets+itsdangerous": ("tests", "src/itsdangerous", ["freezegun==1.5.5"]),
+    "pytoolz+toolz": ("toolz/tests", "toolz", []),
+    "pallets+click": ("tests", "src/click", []),
 }
+
+
+def project_python(name: str, deps: list[str]) -> str:
+    """The interpreter of the project's own test environment (made when missing or when its list changed)."""
+    env = ENVS / name
+    python = env / "bin" / "python"
+    wanted = " ".join([*TOOLS, *deps])
+    marker = env / ".installed"
+    if not marker.exists() or marker.read_text() != wanted:
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", "--clear", str(env)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TOOLS, *deps], check=True)
+        marker.write_text(wanted)
+    return str(python)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -51,19 +69,19 @@ def git(repo: Path, *args: str) -> str:
 
 
 def run_suite(
-    root: Path, targets: list[str], recording: Recording | None = None, testmon: str | None = None
+    python: str, root: Path, targets: list[str], recording: Recording | None = None, testmon: str | None = None
 ) -> tuple[dict[str, str], float]:
     """Outcome per test id and the wall time of a pytest run over ``targets`` (recorded into the workspace's
     store when ``recording`` is given; with pytest-testmon and its data file ``testmon``, when given)."""
     report = root / ".affected-report.xml"
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
-    argv = [sys.executable, "-m", "pytest", "-q", "-o", "junit_family=xunit1"]
+    argv = [python, "-m", "pytest", "-q", "-o", "junit_family=xunit1"]
     argv.append(f"--junitxml={report}")  # xunit1: each case names its file, so class-based ids are found
     if testmon:  # testmon needs pytest's cache provider (without it: INTERNALERROR, KeyError 'lf')
         argv += ["--testmon", "-o", f"cache_dir={testmon}.cache"]
         env["TESTMON_DATAFILE"] = testmon
     else:
-        argv += ["-p", "no:cacheprovider"]
+        argv += ["-p", "no:cacheprovider", "-p", "no:pytest-testmon"]
     argv += ["--", *targets]
     if recording is not None:
         argv, env = prepare(argv, env, str(root), recording)
@@ -108,6 +126,7 @@ def covers(selection: Selection, test_id: str) -> bool:
 
 
 def way_row(
+    python: str,
     selection: Selection,
     after: dict[str, str],
     changed: list[str],
@@ -124,7 +143,7 @@ def way_row(
     if selection.whole_suite:
         took = whole_s
     elif selection.tests:
-        took = run_suite(root, selection.tests)[1]
+        took = run_suite(python, root, selection.tests)[1]
     else:
         took = 0.0
     return {
@@ -137,10 +156,14 @@ def way_row(
     }
 
 
-def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -> list[dict[str, Any]]:
+def replay(name: str, count: int, scratch: Path) -> list[dict[str, Any]]:
+    test_dir, code_dir, deps = PROJECTS[name]
+    python = project_python(name, deps)
     mirror = MIRRORS / name / "repo"
     root = scratch / name.split("+")[1]
     subprocess.run(["git", "clone", "-q", "--shared", str(mirror), str(root)], check=True)
+    install = [python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(root)]
+    subprocess.run(install, check=True, capture_output=True)  # its metadata: click's tests read its version
     shas = git(root, "log", "--no-merges", "--format=%H", "-300", "--", code_dir).split()
     rows: list[dict[str, Any]] = []
     for sha in shas:
@@ -148,7 +171,7 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
             break
         git(root, "checkout", "-q", "-f", sha)
         git(root, "clean", "-qfdx")
-        after, whole_s = run_suite(root, [test_dir])
+        after, whole_s = run_suite(python, root, [test_dir])
         code = [
             f
             for f in git(root, "diff", "--name-only", "--diff-filter=M", f"{sha}^", sha, "--", code_dir).split()
@@ -159,31 +182,30 @@ def replay(name: str, test_dir: str, code_dir: str, count: int, scratch: Path) -
         shutil.rmtree(Path(os.environ["VOLLEY_CACHE_DIR"]) / "affected", ignore_errors=True)
         git(root, "checkout", "-q", f"{sha}^", "--", *code)  # the commit's tests against its parent's code
         with tempfile.TemporaryDirectory(prefix="record-") as record:
-            before, _ = run_suite(root, [test_dir], Recording(record, [test_dir], whole_files=True))
+            before, _ = run_suite(python, root, [test_dir], Recording(record, [test_dir], whole_files=True))
         decided = [t for t in after if before.get(t) != after[t] and t in before]
-        before_again = run_suite(root, [test_dir])[0] if decided else before  # flaky tests are not decided
-        testmon_row = None
-        if TESTMON:  # pytest-testmon side by side: its own data built on the same state, then its selection
-            data = str(scratch / f"testmon-{sha[:10]}.db")
-            run_suite(root, [test_dir], testmon=data)
+        before_again = run_suite(python, root, [test_dir])[0] if decided else before  # flaky tests are not decided
+        data = str(scratch / f"testmon-{sha[:10]}.db")  # pytest-testmon side by side: its data on the same state
+        run_suite(python, root, [test_dir], testmon=data)
         git(root, "checkout", "-q", "-f", sha)
-        after_again = run_suite(root, [test_dir])[0] if decided else after
+        after_again = run_suite(python, root, [test_dir])[0] if decided else after
         flaky = sorted(t for t in decided if before_again.get(t) != before[t] or after_again.get(t) != after[t])
         changed = sorted(t for t in decided if t not in flaky)
-        if TESTMON:
-            ran, took = run_suite(root, [test_dir], testmon=data)
-            testmon_row = {"selected": len(ran), "missed": [t for t in changed if t not in ran], "selected_s": took}
+        ran, took = run_suite(python, root, [test_dir], testmon=data)  # then its selection
+        testmon_row = {"selected": len(ran), "missed": [t for t in changed if t not in ran], "selected_s": took}
         ws = Workspace(root)
         started = time.perf_counter()
         static_selection = select(ws, changed_files(ws, f"{sha}^"), [])
-        static = way_row(static_selection, after, changed, root, whole_s, test_dir, time.perf_counter() - started)
+        static = way_row(
+            python, static_selection, after, changed, root, whole_s, test_dir, time.perf_counter() - started
+        )
         started = time.perf_counter()
         recorded_selection = select_recorded(ws, changed_files(ws, None), [])
         choosing = time.perf_counter() - started
         if recorded_selection is None:
             print(f"{name} {sha[:10]}: nothing recorded", file=sys.stderr)
             continue
-        recorded = way_row(recorded_selection, after, changed, root, whole_s, test_dir, choosing)
+        recorded = way_row(python, recorded_selection, after, changed, root, whole_s, test_dir, choosing)
         rows.append(
             {
                 "project": name,
@@ -220,9 +242,9 @@ def main() -> int:
     PARTIAL.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="volley-affected-") as scratch:
         os.environ["VOLLEY_CACHE_DIR"] = str(Path(scratch) / "cache")  # the records, not the user's
-        for name, (test_dir, code) in PROJECTS.items():
+        for name in PROJECTS:
             if name in args.projects and (MIRRORS / name / "repo").is_dir():
-                rows += replay(name, test_dir, code, args.commits, Path(scratch))
+                rows += replay(name, args.commits, Path(scratch))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=1))
     return tables(rows)

@@ -238,3 +238,30 @@ async def test_a_name_bound_at_import_selects_the_code_of_its_own_module_and_its
             "tests/test_here.py::test_where",
             "tests/test_sep.py::test_sep",
         ], said
+
+
+async def test_a_module_getattr_that_is_gone_reaches_the_tests_that_called_it(tmp_path: Path) -> None:
+    """A removed module `__getattr__` is seen only by code that called it, which ran its body: those tests, not
+    every importer (itsdangerous's 4bb03cd681 removed the one that served `__version__`). One that is added
+    may answer any name: the import graph decides."""
+    root = _project(tmp_path)
+    old = "def __getattr__(name):\n    if name == 'OLD':\n        return 1\n    raise AttributeError(name)\n"
+    write(root, "src/pkg/names.py", f"NEW = 2\n\n\n{old}")
+    # `import pkg.names`: pytest's collection asks a module in a test module's namespace for fixture markers
+    # (`names._fixture_function_marker`), which runs its __getattr__ at import: the import graph decides then
+    write(root, "tests/test_old.py", "import pkg.names\n\n\ndef test_old():\n    assert pkg.names.OLD == 1\n")
+    write(root, "tests/test_new.py", "import pkg.names\n\n\ndef test_new():\n    assert pkg.names.NEW == 2\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    _commit(root, "names")
+    async with serve(root, "--set", "test.record=always") as client:
+        await client.call_tool("run_tests", {})
+        (root / "src/pkg/names.py").write_text("NEW = 2\n")
+        gone = await client.call_tool("run_tests", {"affected": True})
+        assert "1 test ran __getattr__" in text_of(gone), text_of(gone)
+        assert gone.structured_content["argv"][-1] == "tests/test_old.py::test_old"
+        assert gone.structured_content["failed"] == 1 and gone.structured_content["passed"] == 0
+        subprocess.run(["git", "checkout", "-q", "--", "."], cwd=root, check=True)
+        await client.call_tool("run_tests", {})  # recorded again, with __getattr__
+        (root / "src/pkg/names.py").write_text(f"NEW = 2\n\n\n{old.replace('OLD', 'OTHER')}\n\n\n{old}")
+        added = await client.call_tool("run_tests", {"affected": True})  # a second one: the import graph
+        assert "it defines the module's __getattr__" in text_of(added), text_of(added)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 SPECIAL = {"__getattr__", "__dir__", "__path__", "__class__", "__builtins__", "__spec__", "__loader__"}
 STAR = "a star import"  # binds every name its module binds
+HOOK = "it defines the module's "  # __getattr__, __dir__: called for names the module does not bind
 DYNAMIC = {"globals", "locals", "vars", "setattr", "delattr", "exec", "eval", "__import__", "import_module"}
 
 
@@ -219,7 +220,7 @@ def _root(node: ast.expr) -> str | None:
 
 def _opaque(parts: list, name: str, owners: tuple[str, ...]) -> str:
     if not owners and name in SPECIAL:
-        return f"it defines the module's {name}"
+        return f"{HOOK}{name}"
     return next((why for part in parts if (why := _dynamic(part))), "")
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from volley import stat_keys
 from volley.affected import Selection, Static, is_test_file, plural, with_failures
-from volley.affected.bindings import STAR, Unit
+from volley.affected.bindings import HOOK, STAR, Unit
 from volley.affected.blocks import MODULE, Blocks, blocks_of, local_names
 from volley.affected.recorded import MODULE_SCOPE, SESSION, Store
 from volley.exact_open import read_exact
@@ -82,8 +82,9 @@ class _Chooser:
         bound: set[str] = set()
         objects: set[str] = set()
         if now.skeleton != entry["skeleton"]:
-            changed = _changed_units([Unit.from_json(u) for u in kept_units], now.units)
-            opaque = next((u.opaque for u in changed if u.opaque), "")
+            added, removed = _changed_units([Unit.from_json(u) for u in kept_units], now.units)
+            changed = added + removed
+            opaque = _opaque(added, removed, set(self.store.wide.get("", {}).get(rel, ())))
             if opaque:
                 return self.statically(rel, f"code outside its functions changed ({opaque})")
             bound = set().union(*(u.binds for u in changed))
@@ -243,12 +244,25 @@ class _Mentioning:
         return any(self(rel, block) for rel, blocks in ran.items() for block in blocks)
 
 
-def _changed_units(before: list[Unit], after: list[Unit]) -> list[Unit]:
-    """The import-time statements in one version and not the other (compared as multisets of fingerprints)."""
+def _changed_units(before: list[Unit], after: list[Unit]) -> tuple[list[Unit], list[Unit]]:
+    """The import-time statements only the new version has, and those only the old one had (compared as
+    multisets of fingerprints)."""
     old, new = Counter(u.fingerprint for u in before), Counter(u.fingerprint for u in after)
-    return [u for u in after if new[u.fingerprint] > old[u.fingerprint]] + [
-        u for u in before if old[u.fingerprint] > new[u.fingerprint]
-    ]
+    added = [u for u in after if new[u.fingerprint] > old[u.fingerprint]]
+    return added, [u for u in before if old[u.fingerprint] > new[u.fingerprint]]
+
+
+def _opaque(added: list[Unit], removed: list[Unit], ran_at_import: set[str]) -> str:
+    """Why the changed statements' effect has no name ("": it has one). A module ``__getattr__`` (or
+    ``__dir__``) that is gone is the exception when it did not run at import: only code that called it saw it,
+    and that code ran its body, which the record holds."""
+    for unit in added:
+        if unit.opaque:
+            return unit.opaque
+    for unit in removed:
+        if unit.opaque and not (unit.opaque.startswith(HOOK) and not unit.binds & ran_at_import):
+            return unit.opaque
+    return ""
 
 
 def _shown(names: set[str]) -> str:
