@@ -129,7 +129,7 @@ def _units(
         shape = node.name + "".join(ast.dump(part) for part in header)
         said = _mentions(header, local)
         changes = _called_roots(header, modules)
-        found.append(_unit(shape, {node.name, *owners}, said, _opaque(header, node.name, owners), changes))
+        found.append(_unit(shape, _members(node.name, owners), said, _opaque(header, node.name, owners), changes))
         for statement in node.body:
             _units(statement, (*owners, node.name), modules, local, found)
         return
@@ -140,12 +140,20 @@ def _units(
         shape = f"{type(node).__name__} {node.name}" + "".join(ast.dump(part) for part in node.decorator_list)
         said = _mentions([*evaluated, *annotations], local)
         opaque = _opaque(evaluated, node.name, owners)
-        found.append(_unit(shape, {node.name, *owners}, said, opaque, _called_roots(evaluated, modules)))
+        found.append(_unit(shape, _members(node.name, owners), said, opaque, _called_roots(evaluated, modules)))
         return  # its signature and body are the function's block, with their own fingerprint
     stripped = _without_bodies(node)
-    binds, changes = _bound(stripped, owners, modules)
+    binds, changes = _bound(stripped, modules)
+    binds = set(owners[:1]) if owners else binds  # a class's statement: the class
     opaque = _opaque_statement(stripped, modules)
     found.append(_unit(ast.dump(stripped), binds, mentions_of(stripped, local), opaque, changes))
+
+
+def _members(name: str, owners: tuple[str, ...]) -> set[str]:
+    """What a definition binds in its module: its name, or in a class's body the class (its members are seen
+    only through the class or its instances, and both come from code that reads the class's name, a
+    subclass's, or a registry that code filled: matching ``.write`` anywhere selected every stream's)."""
+    return set(owners[:1]) if owners else {name}
 
 
 def _unit(
@@ -176,10 +184,10 @@ def _without_bodies(node: ast.stmt) -> ast.stmt:
     return node
 
 
-def _bound(node: ast.stmt, owners: tuple[str, ...], modules: set[str]) -> tuple[set[str], set[str]]:
-    """The names a statement binds (attributes of its classes included), and the objects it changes in place:
-    what it stores into (``REG[k] = v``, ``obj.attr = v``) and what its calls may change."""
-    binds: set[str] = set(owners)
+def _bound(node: ast.stmt, modules: set[str]) -> tuple[set[str], set[str]]:
+    """The names a statement binds, and the objects it changes in place: what it stores into (``REG[k] = v``,
+    ``obj.attr = v``) and what its calls may change."""
+    binds: set[str] = set()
     changes: set[str] = set()
     for child in ast.walk(node):
         if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store | ast.Del):
@@ -231,7 +239,7 @@ def _opaque_statement(node: ast.stmt, modules: set[str]) -> str:
             root = _root(child)
             if root is not None and root in modules:
                 return f"it changes the module {root}"
-        if isinstance(child, ast.Expr) and not isinstance(child.value, ast.Constant):
+        if isinstance(child, ast.Expr) and not isinstance(child.value, ast.Constant) and not _method(child, modules):
             return "it calls code for its effect"
         if isinstance(child, ast.With | ast.AsyncWith):
             return "it runs a context manager"
@@ -240,6 +248,16 @@ def _opaque_statement(node: ast.stmt, modules: set[str]) -> str:
         if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and child.id in SPECIAL:
             return f"it sets the module's {child.id}"
     return _dynamic(node)
+
+
+def _method(statement: ast.Expr, modules: set[str]) -> bool:
+    """``ALLOWED.update({...})``: a call of a method of one of the module's objects, which changes that object
+    (``_called_roots``), as the same call in an assignment would; a module's function is no such method."""
+    call = statement.value
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+        return False
+    root = _root(call.func.value)
+    return root is not None and root not in modules
 
 
 def _dynamic(node: ast.AST) -> str:
