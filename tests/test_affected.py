@@ -14,8 +14,10 @@ pytestmark = pytest.mark.anyio
 
 
 def _commit(root: Path, message: str) -> None:
+    """Commit every change of the tree, new files included."""
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     who = ["-c", "user.email=a@b", "-c", "user.name=n"]
-    subprocess.run(["git", *who, "commit", "-qam", message], cwd=root, check=True)
+    subprocess.run(["git", *who, "commit", "-qm", message], cwd=root, check=True)
 
 
 def _project(root: Path) -> Path:
@@ -31,8 +33,7 @@ def _project(root: Path) -> Path:
     write(root, "README.md", "words\n")
     write(root, "tests/data.json", "{}\n")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=n", "commit", "-qm", "init"], cwd=root, check=True)
+    _commit(root, "init")
     return root
 
 
@@ -111,7 +112,6 @@ def _recorded_project(root: Path) -> Path:
     write(root, "tests/conftest.py", f"import pytest\nfrom pkg.setup import make\n\n\n{fixture}")
     app = "def test_app(app):\n    assert app['ready'] and THREE\n"
     write(root, "tests/test_app.py", f"from pkg.early import THREE\n\n\n{app}")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     _commit(root, "more")
     return root
 
@@ -162,7 +162,6 @@ async def test_a_changed_class_reaches_the_tests_through_subclasses_and_aliases(
     uses = "from pkg.shapes import Circle\nfrom pkg.shapes import Square as Sq\n\n\n"
     uses += "def test_square():\n    assert Sq().count() == 4\n\n\ndef test_circle():\n    assert Circle.sides == 0\n"
     write(root, "tests/test_shapes.py", uses)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     _commit(root, "shapes")
     async with serve(root, "--set", "test.record=always") as client:
         await client.call_tool("run_tests", {})
@@ -203,7 +202,6 @@ async def test_a_registration_at_import_reaches_the_tests_that_read_the_registry
     write(root, "src/pkg/handlers.py", "from pkg.registry import register\n\n\n@register\ndef hello():\n    return 1\n")
     every = "import pkg.handlers\nfrom pkg.registry import HANDLERS\n\n\ndef test_every():\n"
     write(root, "tests/test_registry.py", every + "    assert len(HANDLERS) == 1\n")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     _commit(root, "registry")
     async with serve(root, "--set", "test.record=always") as client:
         await client.call_tool("run_tests", {})
@@ -225,7 +223,6 @@ async def test_a_name_bound_at_import_selects_the_code_of_its_own_module_and_its
     write(root, "tests/test_here.py", "from pkg.here import where\n\n\ndef test_where():\n    assert where()\n")
     write(root, "tests/test_there.py", "from pkg.there import cwd\n\n\ndef test_cwd():\n    assert cwd()\n")
     write(root, "tests/test_sep.py", "from pkg.here import SEP\n\n\ndef test_sep():\n    assert SEP\n")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     _commit(root, "here and there")
     async with serve(root, "--set", "test.record=always") as client:
         await client.call_tool("run_tests", {})
@@ -252,7 +249,6 @@ async def test_a_module_getattr_that_is_gone_reaches_the_tests_that_called_it(tm
     # (`names._fixture_function_marker`), which runs its __getattr__ at import: the import graph decides then
     write(root, "tests/test_old.py", "import pkg.names\n\n\ndef test_old():\n    assert pkg.names.OLD == 1\n")
     write(root, "tests/test_new.py", "import pkg.names\n\n\ndef test_new():\n    assert pkg.names.NEW == 2\n")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     _commit(root, "names")
     async with serve(root, "--set", "test.record=always") as client:
         await client.call_tool("run_tests", {})

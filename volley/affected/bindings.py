@@ -1,16 +1,17 @@
-"""What a module's import-time code binds, and the names code mentions: how the recorded way follows a change
-of code outside functions to the tests it can reach.
+"""What a module's import-time code binds, and the names code reads and mentions: how the recorded way follows
+a change of code outside functions to the tests it can reach.
 
 Code outside function bodies runs once, at import, before any test; what it leaves behind is names bound in
-the module (and attributes of its classes). A test can see such a change only through code that mentions one of
-those names, so a changed statement selects the tests that ran code mentioning a name it binds, and the names
-bound by other import-time code that mentions them (aliases, subclasses, decorated functions), to a fixed
+the module and objects changed in place. A test can see such a change only through code that reads one of
+those names, so a changed statement selects the tests that ran code reading a name it binds, and the names
+bound by other import-time code that reads them (aliases, subclasses, decorated functions), to a fixed
 point. A statement whose effect has no name (a call for its side effect, a change to another module's
 object, a module ``__getattr__``) is "opaque": the caller falls back to the import graph.
 
 A bare name is its own module's: code reads ``os`` of its module, so a changed ``import os`` reaches the
-code of that module that reads ``os``, and the modules that import the name from it (by name: ``from m
-import x`` mentions ``x`` wherever it is). Attributes, keywords and identifier strings are seen anywhere.
+code of that module that reads ``os``, and the modules that import the name from it (``from m import x``
+mentions ``x``, matched wherever it is, as attributes, keywords and identifier strings are). A class's
+statements bind the class: its members are reached through it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Unit:
     """One import-time statement (a class's header and each statement of its body are units of their own)."""
 
     fingerprint: str
-    binds: frozenset[str]  # names it binds in its module (attributes of its classes included)
+    binds: frozenset[str]  # names it binds in its module (a class's statement: the class)
     mentions: frozenset[str]  # names it may see anywhere (``mentions_of``)
     opaque: str = ""  # why its effect cannot be named ("": it can)
     reads: frozenset[str] = frozenset()  # bare names: its module's
@@ -73,7 +74,8 @@ def mentions_of(node: ast.AST, local: Collection[str] | None = None) -> tuple[fr
     seen: set[str] = set()
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
-            reads.add(child.id if isinstance(child.ctx, ast.Load) else "")  # `x = 1` reads no x
+            if isinstance(child.ctx, ast.Load):  # `x = 1` reads no x
+                reads.add(child.id)
         elif isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name):
             reads.add(child.target.id)  # `x += 1` does
         elif isinstance(child, ast.Attribute):

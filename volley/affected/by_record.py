@@ -1,4 +1,4 @@
-"""The recorded way's selection: the tests that ran a changed function, or code that mentions a name a changed
+"""The recorded way's selection: the tests that ran a changed function, or code that reads a name a changed
 import-time statement binds; the import graph where the record cannot attribute a change."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from volley import stat_keys
 from volley.affected import Selection, Static, is_test_file, plural, with_failures
@@ -68,7 +69,7 @@ class _Chooser:
             return
         try:
             text = read_exact(os.path.join(str(self.ws.root), rel)).decode("utf-8", "surrogateescape")
-            now = blocks_of(text, local_names([*self.store.files, rel]))
+            now = blocks_of(text, self._local | local_names([rel]))
         except OSError:
             now = None
         if now is None:
@@ -111,6 +112,11 @@ class _Chooser:
         if set(self.static.tests) - self.store.whole:  # tests the record does not hold: the import graph decides
             group, _, _ = self.static.of(rel)
             self.files |= group - self.store.whole
+
+    @cached_property
+    def _local(self) -> frozenset[str]:
+        """The names of the workspace's modules that the record holds (every module a test imported)."""
+        return local_names(self.store.files)
 
     def statically(self, rel: str, why: str) -> None:
         group, whole, because = self.static.of(rel)
