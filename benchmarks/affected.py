@@ -1,9 +1,10 @@
 """Affected tests against real history: every test whose outcome a commit changed must be selected.
 
-    python -m benchmarks.affected [--commits 25]      # per project; `make affected`
+    python -m benchmarks.affected [--commits 25] [--projects …] [--no-testmon]     # `make affected`
 
-For each of the newest non-merge commits that change the package's code in itsdangerous, toolz and click
-(mirrors of the tool library, REALWORLD_MIRRORS), the commit's whole suite runs twice (pytest, JUnit report):
+For each of the newest non-merge commits that change the package's code in itsdangerous, toolz, click and
+more-itertools (mirrors of the tool library, REALWORLD_MIRRORS; more-itertools's 20 s suite spends its time in
+its tests, the others' in pytest's start-up), the commit's whole suite runs twice (pytest, JUnit report):
 against the commit's code, and against its parent's code for the modules the commit changed. The tests whose
 outcome differs are the ones the code change decides (as fail-to-pass oracles do), less the flaky ones (an
 outcome that differs when the same state runs again: a failing test that leaks state into later ones): each
@@ -47,6 +48,7 @@ PROJECTS = {  # mirror → (the suite, the package's code: commits that change i
     "pallets+itsdangerous": ("tests", "src/itsdangerous", ["freezegun==1.5.5"]),
     "pytoolz+toolz": ("toolz/tests", "toolz", []),
     "pallets+click": ("tests", "src/click", []),
+    "more-itertools+more-itertools": ("tests", "more_itertools", []),  # a suite whose time is in its tests
 }
 
 
@@ -156,7 +158,7 @@ def way_row(
     }
 
 
-def replay(name: str, count: int, scratch: Path) -> list[dict[str, Any]]:
+def replay(name: str, count: int, scratch: Path, testmon: bool) -> list[dict[str, Any]]:
     test_dir, code_dir, deps = PROJECTS[name]
     python = project_python(name, deps)
     mirror = MIRRORS / name / "repo"
@@ -186,13 +188,16 @@ def replay(name: str, count: int, scratch: Path) -> list[dict[str, Any]]:
         decided = [t for t in after if before.get(t) != after[t] and t in before]
         before_again = run_suite(python, root, [test_dir])[0] if decided else before  # flaky tests are not decided
         data = str(scratch / f"testmon-{sha[:10]}.db")  # pytest-testmon side by side: its data on the same state
-        run_suite(python, root, [test_dir], testmon=data)
+        if testmon:
+            run_suite(python, root, [test_dir], testmon=data)
         git(root, "checkout", "-q", "-f", sha)
         after_again = run_suite(python, root, [test_dir])[0] if decided else after
         flaky = sorted(t for t in decided if before_again.get(t) != before[t] or after_again.get(t) != after[t])
         changed = sorted(t for t in decided if t not in flaky)
-        ran, took = run_suite(python, root, [test_dir], testmon=data)  # then its selection
-        testmon_row = {"selected": len(ran), "missed": [t for t in changed if t not in ran], "selected_s": took}
+        testmon_row = None
+        if testmon:
+            ran, took = run_suite(python, root, [test_dir], testmon=data)  # then its selection
+            testmon_row = {"selected": len(ran), "missed": [t for t in changed if t not in ran], "selected_s": took}
         ws = Workspace(root)
         started = time.perf_counter()
         static_selection = select(ws, changed_files(ws, f"{sha}^"), [])
@@ -234,6 +239,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=25, help="commits per project")
     parser.add_argument("--projects", nargs="*", default=list(PROJECTS), help="mirrors to replay (default: all)")
+    parser.add_argument("--no-testmon", action="store_true", help="leave pytest-testmon's runs out (the longest)")
     parser.add_argument("--tables-from", nargs="*", type=Path, help="print the tables of earlier runs' .jsonl rows")
     args = parser.parse_args()
     if args.tables_from:
@@ -244,8 +250,11 @@ def main() -> int:
         os.environ["VOLLEY_CACHE_DIR"] = str(Path(scratch) / "cache")  # the records, not the user's
         for name in PROJECTS:
             if name in args.projects and (MIRRORS / name / "repo").is_dir():
-                rows += replay(name, args.commits, Path(scratch))
+                rows += replay(name, args.commits, Path(scratch), not args.no_testmon)
     RESULTS.parent.mkdir(exist_ok=True)
+    replayed = {row["project"] for row in rows}
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []  # the other projects' rows stay
+    rows = [row for row in kept if row["project"] not in replayed] + rows
     RESULTS.write_text(json.dumps(rows, indent=1))
     return tables(rows)
 
