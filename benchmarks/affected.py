@@ -2,13 +2,13 @@
 
     python -m benchmarks.affected [--commits 25] [--projects …] [--no-testmon]     # `make affected`
 
-For each of the newest non-merge commits that change the package's code in itsdangerous, toolz, click and
-more-itertools (mirrors of the tool library, REALWORLD_MIRRORS; more-itertools's 20 s suite spends its time in
-its tests, the others' in pytest's start-up), the commit's whole suite runs twice (pytest, JUnit report):
-against the commit's code, and against its parent's code for the modules the commit changed. The tests whose
-outcome differs are the ones the code change decides (as fail-to-pass oracles do), less the flaky ones (an
-outcome that differs when the same state runs again: a failing test that leaks state into later ones): each
-must be in Volley's selection, both ways:
+For each of the newest non-merge commits that change the package's code in itsdangerous, toolz, click,
+more-itertools and rich (mirrors of the tool library, REALWORLD_MIRRORS; more-itertools's 20 s suite and rich's
+5 s one spend their time in their tests, the others' sub-second suites in pytest's start-up), the commit's
+whole suite runs twice (pytest, JUnit report): against the commit's code, and against its parent's code for
+the modules the commit changed. The tests whose outcome differs are the ones the code change decides (as
+fail-to-pass oracles do), less the flaky ones (an outcome that differs when the same state runs again: a failing
+test that leaks state into later ones): each must be in Volley's selection, both ways:
 - static (the import graph), computed at the commit against the parent;
 - recorded: the run on the parent's code is the recording run (Volley's plugin, coverage.py), then the
   commit's code is put back and the selection is made against the record.
@@ -16,12 +16,15 @@ Then each selection runs alone, timed against the whole suite; fractions are of 
 
 Each project runs in an environment of its own (benchmarks/.cache/affected-envs, made on the first run): its
 test dependencies, coverage.py (the recorded way's) and pytest-testmon (loaded only for its own runs), as the
-project's developers would have it; not Volley's, whose pytest plugins would add to every run's start.
+project's developers would have it; not Volley's, whose pytest plugins would add to every run's start. Runs
+write bytecode as a developer's do (PYTHONDONTWRITEBYTECODE is dropped): pytest's rewritten test modules are
+cached, as they are in a checkout someone works in.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -42,6 +45,7 @@ from volley.workspace import Workspace
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
 RESULTS = Path(__file__).parent / "results" / "affected.json"
 PARTIAL = RESULTS.with_suffix(".partial.jsonl")
+HANG_S = 300  # a suite run this long hangs (the longest whole suite here takes 20 s): no outcomes
 ENVS = Path(__file__).parent / ".cache" / "affected-envs"
 TOOLS = ["pytest==9.2.0", "coverage==7.17.5", "pytest-testmon==2.2.0"]  # testmon: the anchor, side by side
 PROJECTS = {  # mirror → (the suite, the package's code: commits that change it are replayed, its test deps)
@@ -49,6 +53,11 @@ PROJECTS = {  # mirror → (the suite, the package's code: commits that change i
     "pytoolz+toolz": ("toolz/tests", "toolz", []),
     "pallets+click": ("tests", "src/click", []),
     "more-itertools+more-itertools": ("tests", "more_itertools", []),  # a suite whose time is in its tests
+    "Textualize+rich": (  # a 5 s suite over many modules (a console, tables, progress bars, syntax, …)
+        "tests",
+        "rich",
+        ["pygments==2.19.2", "markdown-it-py==4.3.0", "mdurl==0.1.2", "attrs==26.1.0", "typing_extensions==4.16.0"],
+    ),
 }
 
 
@@ -77,6 +86,7 @@ def run_suite(
     store when ``recording`` is given; with pytest-testmon and its data file ``testmon``, when given)."""
     report = root / ".affected-report.xml"
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a developer's machine: bytecode and rewritten tests cached
     argv = [python, "-m", "pytest", "-q", "-o", "junit_family=xunit1"]
     argv.append(f"--junitxml={report}")  # xunit1: each case names its file, so class-based ids are found
     if testmon:  # testmon needs pytest's cache provider (without it: INTERNALERROR, KeyError 'lf')
@@ -88,11 +98,15 @@ def run_suite(
     if recording is not None:
         argv, env = prepare(argv, env, str(root), recording)
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, timeout=900)
+    try:
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, timeout=HANG_S)
+    except subprocess.TimeoutExpired:  # a commit that fixes an endless loop: its tests hang at the parent
+        return {}, time.perf_counter() - started
     took = time.perf_counter() - started
     if recording is not None:
         take_in(str(root), recording, done.returncode in (0, 1))
     outcomes: dict[str, str] = {}
+    _located.cache_clear()  # the checkout changed since the last run
     try:
         tree = ET.parse(report)
     except (OSError, ET.ParseError):
@@ -110,10 +124,20 @@ def node_id(root: Path, path: str, classname: str, name: str) -> str:
     where an inherited test is defined, not where it runs), its classes, its name."""
     parts = classname.split(".") if classname else []
     for end in range(len(parts), 0, -1):
-        module = "/".join(parts[:end]) + ".py"
-        if (root / module).is_file():
+        module = _located(root, "/".join(parts[:end]) + ".py")
+        if module:
             return "::".join([module, *parts[end:], name])
     return f"{path}::{name}"
+
+
+@functools.cache
+def _located(root: Path, module: str) -> str | None:
+    """A module's path from the root: as named, or the one file below that ends so (a test folder without an
+    ``__init__.py`` is on sys.path itself: rich's ``tests/test_cells.py`` is ``test_cells``)."""
+    if (root / module).is_file():
+        return module
+    found = [p for p in root.glob(f"**/{module}") if ".git" not in p.parts]
+    return found[0].relative_to(root).as_posix() if len(found) == 1 else None
 
 
 def covers(selection: Selection, test_id: str) -> bool:
@@ -185,6 +209,9 @@ def replay(name: str, count: int, scratch: Path, testmon: bool) -> list[dict[str
         git(root, "checkout", "-q", f"{sha}^", "--", *code)  # the commit's tests against its parent's code
         with tempfile.TemporaryDirectory(prefix="record-") as record:
             before, _ = run_suite(python, root, [test_dir], Recording(record, [test_dir], whole_files=True))
+        if not before:
+            print(f"{name} {sha[:10]}: the parent's code does not finish the suite: not decided", file=sys.stderr)
+            continue
         decided = [t for t in after if before.get(t) != after[t] and t in before]
         before_again = run_suite(python, root, [test_dir])[0] if decided else before  # flaky tests are not decided
         data = str(scratch / f"testmon-{sha[:10]}.db")  # pytest-testmon side by side: its data on the same state

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from volley.affected.javascript import ScriptGraph, is_script, is_script_test
@@ -182,7 +183,7 @@ class _ImportGraph:
             return set()
         package = rel.rsplit("/", 1)[0].replace("/", ".") if "/" in rel else ""
         found: set[str] = set()
-        for node in ast.walk(tree):
+        for node in _statements(list(tree.body)):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     found |= self._files(alias.name)
@@ -204,6 +205,16 @@ class _ImportGraph:
         for end in range(1, len(parts) + 1):
             found |= self.by_name.get(".".join(parts[:end]), set())
         return found
+
+
+def _statements(body: list[ast.AST]) -> Iterator[ast.AST]:
+    """Every statement, nested ones too, without walking expressions (an import is a statement)."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
 
 
 def _names(rel: str) -> list[str]:

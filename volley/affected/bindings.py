@@ -104,20 +104,24 @@ def writes_of(function: Function) -> frozenset[str]:
     ``obj.attr = v``), calls a method of (``handlers.append(f)``), or declares ``global``; its parameters and
     its own variables excepted. A decorator run at import changes these for the tests."""
     params = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
-    declared = {
-        name for node in ast.walk(function) if isinstance(node, ast.Global | ast.Nonlocal) for name in node.names
-    }
-    local = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    found = set(declared)
-    for node in ast.walk(function):
+    declared: set[str] = set()
+    local: set[str] = set()
+    roots: set[str] = set()
+    for node in ast.walk(function):  # one pass: a large module's functions are many
         target: ast.expr | None = None
-        if isinstance(node, ast.Attribute | ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                local.add(node.id)
+        elif isinstance(node, ast.Attribute | ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
             target = node
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             target = node.func.value
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            declared.update(node.names)
         root = _root(target) if target is not None else None
-        if root is not None and root not in params and (root not in local or root in declared):
-            found.add(root)
+        if root is not None and root not in params:
+            roots.add(root)
+    found = declared | {root for root in roots if root not in local or root in declared}
     return frozenset(found)
 
 
