@@ -2,10 +2,12 @@
 
 After Russ Cox's "Regular Expression Matching with a Trigram Index": each part of the pattern is known by the
 strings it matches exactly (when they are few), else by what its matches start and end with, and by what they
-must contain. Trigrams are of bytes folded to ASCII lower case (the index folds the same way), so one index
-serves case-sensitive and case-insensitive searches; a case-insensitive letter stands for each of its Unicode
-case variants (``k``: ``K``, ``k`` and the Kelvin sign). Whatever the planner does not understand (a
-syntax it does not know, ``(?x)``, ``(?-u)``) plans nothing: the search reads every file, as without an index.
+must contain. Trigrams are of characters, each in lower case (as the index keeps them: tantivy's n-gram
+tokenizer and lower-caser), so one index serves case-sensitive and case-insensitive searches; a
+case-insensitive letter stands for each of its Unicode case variants (``k``: ``K``, ``k`` and the Kelvin sign).
+Only ASCII characters (and those variants) make trigrams: beyond ASCII, Python's and Rust's case tables may
+differ by a Unicode version. Whatever the planner does not understand (a syntax it does not know, ``(?x)``,
+``(?-u)``) plans nothing: the search reads every file, as without an index.
 A plan may let through files that do not match (the search then finds nothing there); it never keeps out one
 that does.
 """
@@ -30,19 +32,19 @@ class Unplannable(Exception):
 class Query:
     """All of ``grams`` and, for each group in ``any_of``, one of its queries. No grams and no groups: true."""
 
-    grams: frozenset[bytes] = frozenset()
+    grams: frozenset[str] = frozenset()
     any_of: frozenset[frozenset[Query]] = frozenset()
 
     @property
     def true(self) -> bool:
         return not self.grams and not self.any_of
 
-    def holds(self, present: set[bytes] | frozenset[bytes]) -> bool:
+    def holds(self, present: set[str] | frozenset[str]) -> bool:
         """Whether a text with these trigrams may match."""
         return self.grams <= present and all(any(q.holds(present) for q in group) for group in self.any_of)
 
     def __str__(self) -> str:
-        parts = [repr(g.decode("utf-8", "replace")) for g in sorted(self.grams)]
+        parts = [repr(g) for g in sorted(self.grams)]
         parts += ["(" + " | ".join(sorted(str(q) for q in group)) + ")" for group in self.any_of]
         return " & ".join(parts) or "true"
 
@@ -68,18 +70,18 @@ def either(queries: list[Query]) -> Query:
     return Query(common, frozenset([rest]))
 
 
-def of_strings(strings: frozenset[bytes]) -> Query:
+def of_strings(strings: frozenset[str]) -> Query:
     """A text holding one of ``strings``: for each, all of its trigrams (true if one is shorter than a trigram)."""
-    return either([Query(frozenset(s[i : i + GRAM] for i in range(len(s) - GRAM + 1))) for s in strings])
+    return either([Query(frozenset(fold(s[i : i + GRAM]) for i in range(len(s) - GRAM + 1))) for s in strings])
 
 
 @dataclass(frozen=True)
 class _Info:
     """What is known of the matches of a part of the pattern."""
 
-    exact: frozenset[bytes] | None  # the strings it matches, all of them (None: too many to keep)
-    prefix: frozenset[bytes]  # every match starts with one of these ({b""}: nothing known)
-    suffix: frozenset[bytes]  # every match ends with one of these
+    exact: frozenset[str] | None  # the strings it matches, all of them (None: too many to keep)
+    prefix: frozenset[str]  # every match starts with one of these ({""}: nothing known)
+    suffix: frozenset[str]  # every match ends with one of these
     match: Query  # what every match contains besides
 
     def condition(self) -> Query:
@@ -88,11 +90,11 @@ class _Info:
         return both(self.match, both(of_strings(self.prefix), of_strings(self.suffix)))
 
 
-_EMPTY = frozenset([b""])
+_EMPTY = frozenset([""])
 _ANY = _Info(None, _EMPTY, _EMPTY, TRUE)
 
 
-def _exact(strings: frozenset[bytes]) -> _Info:
+def _exact(strings: frozenset[str]) -> _Info:
     return _Info(strings, strings, strings, TRUE)
 
 
@@ -116,11 +118,11 @@ def _concat(x: _Info, y: _Info) -> _Info:
     return _Info(None, prefix, suffix, match)
 
 
-def _cross(a: frozenset[bytes], b: frozenset[bytes]) -> frozenset[bytes]:
+def _cross(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
     return frozenset(x + y for x in a for y in b)
 
 
-def _bounded(ends: frozenset[bytes], match: Query, keep_start: bool) -> tuple[frozenset[bytes], Query]:
+def _bounded(ends: frozenset[str], match: Query, keep_start: bool) -> tuple[frozenset[str], Query]:
     """Ends kept short (the first or last bytes of a start or end are one too) and few (else a condition)."""
     if len(ends) > _MOST:
         return _EMPTY, both(match, of_strings(ends))
@@ -137,8 +139,8 @@ def _alternate(x: _Info, y: _Info) -> _Info:
     prefix = (x.exact if x.exact is not None else x.prefix) | (y.exact if y.exact is not None else y.prefix)
     suffix = (x.exact if x.exact is not None else x.suffix) | (y.exact if y.exact is not None else y.suffix)
     match = either([x.condition(), y.condition()])
-    prefix = _EMPTY if b"" in prefix or len(prefix) > _MOST else frozenset(p[: 2 * GRAM] for p in prefix)
-    suffix = _EMPTY if b"" in suffix or len(suffix) > _MOST else frozenset(s[-2 * GRAM :] for s in suffix)
+    prefix = _EMPTY if "" in prefix or len(prefix) > _MOST else frozenset(p[: 2 * GRAM] for p in prefix)
+    suffix = _EMPTY if "" in suffix or len(suffix) > _MOST else frozenset(s[-2 * GRAM :] for s in suffix)
     return _Info(None, prefix, suffix, match)
 
 
@@ -155,33 +157,32 @@ def _optional(x: _Info) -> _Info:
     return _ANY
 
 
-def fold(data: bytes) -> bytes:
-    """Bytes as the index keeps them: ASCII letters in lower case, every other byte as it is."""
-    return data.lower()
+def fold(text: str) -> str:
+    """A trigram as the index keeps it: each character in lower case (Rust's ``char::to_lowercase``)."""
+    return "".join(c.lower() for c in text)
 
 
-# Characters beyond ASCII that Unicode's case mappings tie to an ASCII letter (tests/test_ngram_plan.py
-# derives them from Python's tables); U+0130 only in Turkish folding, kept to be safe.
-_BEYOND_ASCII = {"i": "\u0131\u0130", "s": "\u017f", "k": "\u212a"}
+# Characters beyond ASCII that Unicode's case mappings tie to an ASCII letter, one to one (tests derive them
+# from Python's tables). The Kelvin sign's lower case is k; the others are lower case of their own.
+_BEYOND_ASCII = {"i": "\u0131", "s": "\u017f", "k": "\u212a"}
 
 
 def _variants(letter: str) -> frozenset[str]:
-    """Every character that may match an ASCII letter case-insensitively."""
-    lower = letter.lower()
-    return frozenset([lower, lower.upper(), *_BEYOND_ASCII.get(lower, "")])
+    """What may match an ASCII letter case-insensitively, each character as the index folds it."""
+    return frozenset(fold(c) for c in [letter, letter.swapcase(), *_BEYOND_ASCII.get(letter.lower(), "")])
 
 
 def _char(ch: str, insensitive: bool) -> _Info:
-    if not insensitive or (ch.isascii() and not ch.isalpha()):
-        return _exact(frozenset([fold(ch.encode("utf-8", "surrogatepass"))]))
     if not ch.isascii():
-        return _ANY  # its case variants (Ⓐ and ⓐ, …) are not worked out here: it asks nothing
-    return _exact(frozenset(fold(v.encode()) for v in _variants(ch)))
+        return _ANY  # beyond ASCII it asks nothing (see above)
+    if insensitive and ch.isalpha():
+        return _exact(_variants(ch))
+    return _exact(frozenset([fold(ch)]))  # strings are kept folded: trigrams of folded characters
 
 
 def _chars(chars: set[str], insensitive: bool) -> _Info:
     infos = [_char(c, insensitive) for c in chars]
-    strings: set[bytes] = set()
+    strings: set[str] = set()
     for info in infos:
         if info.exact is None:
             return _ANY
@@ -448,15 +449,16 @@ def _flags(text: str, insensitive: bool) -> bool:
     return insensitive
 
 
-def searched_text(data: bytes) -> bytes:
-    """A file's bytes as ripgrep searches them: UTF-16 with a byte order mark is read as UTF-8 (rg transcodes it
-    by default); everything else as it is."""
+def searched_text(data: bytes) -> str:
+    """A file's content as ripgrep searches it, as text: UTF-16 with a byte order mark is decoded as such (rg
+    transcodes it by default), anything else as UTF-8 (a byte that is not becomes U+FFFD, which no trigram
+    of a plan holds: ASCII bytes stay themselves around it)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", "replace").encode("utf-8", "surrogatepass")
-    return data
+        return data.decode("utf-16", "replace")
+    return data.decode("utf-8", "replace")
 
 
-def grams_of(data: bytes) -> set[bytes]:
-    """The folded trigrams of a file's searched text (for tests and small texts; the index extracts its own)."""
-    folded = fold(searched_text(data))
-    return {folded[i : i + GRAM] for i in range(len(folded) - GRAM + 1)}
+def grams_of(data: bytes) -> set[str]:
+    """A file's trigrams as the index keeps them (for tests: the index extracts its own)."""
+    text = searched_text(data)
+    return {fold(text[i : i + GRAM]) for i in range(len(text) - GRAM + 1)}
