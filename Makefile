@@ -53,8 +53,9 @@ replay: $(BIN)/.installed  # edit against real history, introduced diagnostics, 
 
 affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: every test whose outcome changed selected
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),21) --projects pallets+itsdangerous pytoolz+toolz pallets+click Textualize+rich $(ARGS)
+	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),21) --projects pallets+itsdangerous pytoolz+toolz pallets+click $(ARGS)
 	$(BIN)/python -m benchmarks.affected --commits 12 --no-testmon --projects more-itertools+more-itertools $(ARGS)
+	$(BIN)/python -m benchmarks.affected --commits 21 --no-testmon --projects Textualize+rich $(ARGS)
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"

@@ -130,6 +130,12 @@ class Config(_Section):
         description="keep each file's symbols (outline, find_symbol, find_references, repo_map) on disk between "
         "sessions, in $VOLLEY_CACHE_DIR or $XDG_CACHE_HOME/volley, so a new server does not parse them again",
     )
+    grep_index: Literal["auto", "eager", "off"] = Field(
+        "auto",
+        description="grep's content index (trigrams, tantivy; kept in the cache directory): auto builds it in the "
+        "background for workspaces of 2,000 visible files or more and uses it once built; eager builds it for "
+        "any workspace and the first grep waits for it; off: every grep reads every file",
+    )
     limits: Limits = Limits()
     concurrency: Concurrency = Concurrency()
     lint: Command = Command(timeout_s=300.0)

@@ -8,6 +8,7 @@ import re
 import stat
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -22,6 +23,8 @@ from volley.config import CORES
 from volley.errors import InputError
 from volley.exact_open import changed_since, read_exact
 from volley.index import hard_link_to_denied, index_of, visible_files
+from volley.ngram.content import content_index
+from volley.ngram.plan import plan
 from volley.ripgrep import Engine
 from volley.workspace import Target, Workspace
 
@@ -158,6 +161,15 @@ async def grep(
         return GrepResult(
             pattern=pattern, output_mode=output_mode, total_matches=0, total_files=0, searched_files=0, truncated=False
         )
+    considered = cover.count if cover is not None else len(files)
+    query = None if include_ignored else plan(regex)
+    index = content_index(ws, considered) if query is not None else None
+    if index is not None and query is not None:
+        if cover is not None:  # the candidates are files, not the directories rg would walk
+            files, cover = await blocking(_filtered, ws, ws.resolve(path), globs, include_ignored), None
+        narrowed = await blocking(index.narrowed, files, query)
+        if narrowed is not None:
+            files = narrowed or files[:1]  # one file searched all the same: rg says if the regex is wrong
     searching = functools.partial(
         _search,
         before=before if before is not None else context,
@@ -173,7 +185,7 @@ async def grep(
     after_lines = after if after is not None else context
     chars, locate = body_chars(limits.answer_chars), _locator(regex, multiline)
     page = Page(offset, cap, after_lines, chars, limits.grep_line_chars, locate)
-    return _assemble(pattern, output_mode, by_file, cover.count if cover is not None else len(files), page)
+    return _assemble(pattern, output_mode, by_file, considered, page)
 
 
 async def matching_lines(
@@ -472,7 +484,9 @@ def _shortened(line: GrepLine, page: Page) -> GrepLine:
 def _locator(regex: str, multiline: bool) -> Callable[[str], int]:
     """Where a line's first match starts, found with Python's re (0 when it cannot read the pattern)."""
     try:
-        compiled = re.compile(regex, re.MULTILINE if multiline else 0)
+        with warnings.catch_warnings():  # ("possible nested set": Python reading a Rust class such as [[:alpha:]])
+            warnings.simplefilter("ignore")
+            compiled = re.compile(regex, re.MULTILINE if multiline else 0)
     except (re.error, ValueError):
         return lambda text: 0
 

@@ -1,0 +1,115 @@
+"""grep through the content index answers exactly as reading every file: over patterns drawn from a real tree,
+and after each of a random sequence of edits, creations, deletions, renames and same-size rewrites."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import serve, settle, text_of, write
+from tests.test_ngram_plan import TRICKY, TRICKY_PATTERNS, _patterns
+from volley.errors import VolleyError
+from volley.ngram.content import content_index
+from volley.ngram.plan import plan
+from volley.tools import grep as grep_tool
+from volley.workspace import Workspace
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def tree(project: Path) -> Path:
+    """The shared project (ignore rules, secrets, links, a binary), Volley's own source and tricky encodings."""
+    shutil.copytree(ROOT / "volley", project / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name, data in TRICKY.items():
+        write(project, f"enc/{name}", data)
+    return project
+
+
+async def answer(ws: Workspace, pattern: str, **args: object) -> object:
+    try:
+        result = await grep_tool.grep(ws, pattern=pattern, max_results=100_000, **args)  # type: ignore[arg-type]
+    except VolleyError as exc:
+        return f"error: {exc}"
+    return result.model_dump()
+
+
+async def test_grep_through_the_index_answers_as_reading_every_file(tree: Path) -> None:
+    indexed = Workspace(tree, flags={"grep_index": "eager"})
+    plain = Workspace(tree, flags={"grep_index": "off"})
+    texts = [p.read_text("utf-8", "replace") for p in (tree / "lib").rglob("*.py")]
+    patterns = TRICKY_PATTERNS + _patterns(texts, random.Random(7), 150) + ["hello", "API_KEY", "PNG", "."]
+    for pattern in patterns:
+        for args in ({}, {"path": "lib/tools"}, {"glob": "*.py"}, {"case_insensitive": True}, {"fixed_string": True}):
+            assert await answer(indexed, pattern, **args) == await answer(plain, pattern, **args), (pattern, args)
+    index = content_index(indexed, 0)
+    assert index is not None and index.state == "ready", index and index.status()
+    files = grep_tool.visible_files(indexed, indexed.resolve("."))
+    query = plan("def narrowed")
+    assert query is not None and len(index.narrowed(files, query) or files) < len(files) / 10
+
+
+async def test_a_grep_after_each_change_sees_it(tree: Path) -> None:
+    indexed = Workspace(tree, flags={"grep_index": "eager"})
+    plain = Workspace(tree, flags={"grep_index": "off"})
+    rng = random.Random(29)
+    await answer(indexed, "warm the index")
+    tokens: list[str] = []
+    for step in range(60):
+        token = f"tok{step}en{rng.randrange(10**6)}"
+        tokens.append(token)
+        files = sorted(p for p in (tree / "lib").rglob("*.py"))
+        victim = rng.choice(files)
+        action = rng.choice(["append", "create", "delete", "rename", "same-size", "ignore"])
+        if action == "append":
+            with victim.open("a") as f:
+                f.write(f"# {token}\n")
+        elif action == "create":
+            write(tree, f"lib/new/{token}.py", f"X = '{token}'\n")
+        elif action == "delete":
+            victim.unlink()
+        elif action == "rename":
+            victim.rename(victim.with_name(f"moved_{step}.py"))
+        elif action == "same-size":  # the same size, the old mtime put back: only the ctime tells
+            st = victim.stat()
+            data = victim.read_bytes()
+            swapped = data.replace(b"def ", b"fed ", 1) if b"def " in data else data[::-1]
+            victim.write_bytes(swapped)
+            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+        else:  # a file the rules hide: never in an answer
+            write(tree, f"lib/gen_{step}.log", f"{token}\n")
+        for pattern in (token, rng.choice(tokens), "fed ", "def narrowed"):
+            assert await answer(indexed, pattern) == await answer(plain, pattern), (step, action, pattern)
+
+
+async def test_a_server_greps_through_its_index_and_a_new_one_starts_from_disk(tree: Path) -> None:
+    write(tree, ".volley.toml", 'grep_index = "eager"\n')
+    async with serve(tree) as client:
+        first = text_of(await client.call_tool("grep", {"pattern": "def narrowed", "output_mode": "files"}))
+        write(tree, "lib/late.py", "def narrowed_late():\n    pass\n")
+        second = text_of(await client.call_tool("grep", {"pattern": "def narrowed", "output_mode": "files"}))
+    assert "lib/late.py" not in first and "lib/late.py" in second
+    stores = list(Path(os.environ["VOLLEY_CACHE_DIR"]).glob("ngram-*/files.json"))
+    assert stores, "the index is kept on disk"
+    (tree / "lib/late.py").unlink()
+    async with serve(tree) as client:
+        third = text_of(await client.call_tool("grep", {"pattern": "def narrowed", "output_mode": "files"}))
+    assert "lib/late.py" not in third and "lib/ngram/content.py" in third
+
+
+async def test_a_file_read_while_too_fresh_is_searched_until_taken_in_again(tree: Path) -> None:
+    """A second write in the same clock tick can keep every field of a stat key: a file the index read within
+    RACY_NS of its last change is searched directly, whatever the index holds of it."""
+    settle(tree / "lib/tools/grep.py")
+    write(tree, "lib/fresh.py", "X = 'alpha'\n")
+    indexed = Workspace(tree, flags={"grep_index": "eager"})
+    await answer(indexed, "start the index")
+    index = content_index(indexed, 0)
+    query = plan("beta_gamma_delta")
+    assert index is not None and query is not None
+    assert index.narrowed(["lib/fresh.py", "lib/tools/grep.py"], query) == ["lib/fresh.py"]
