@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected symbols monorepo checkouts clean
+.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected symbols monorepo grep-index checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -56,6 +56,9 @@ affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: ev
 	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),21) --projects pallets+itsdangerous pytoolz+toolz pallets+click $(ARGS)
 	$(BIN)/python -m benchmarks.affected --commits 12 --no-testmon --projects more-itertools+more-itertools $(ARGS)
 	$(BIN)/python -m benchmarks.affected --commits 21 --no-testmon --projects Textualize+rich $(ARGS)
+
+grep-index: $(BIN)/.installed  # grep through the content index at 200k files (GREP_INDEX_SIZES), REALWORLD=1: .venv too
+	$(BIN)/python -m benchmarks.grep_index
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"

@@ -29,8 +29,8 @@ def test_unknown_keys_and_wrong_types_name_the_file_the_key_and_what_is_expected
     message = str(err.value)
     assert str(tmp_path / ".volley.toml") in message
     expected = (
-        "concurrency, deny, ignore, limits, lint, projects, read_only, search_engine, structured_output, "
-        "symbols_on_disk, test, trust_workspace_linters, watch_max_directories"
+        "concurrency, deny, grep_index, ignore, limits, lint, projects, read_only, search_engine, "
+        "structured_output, symbols_on_disk, test, trust_workspace_linters, watch_max_directories"
     )
     assert f"ignroe: unknown key (expected one of: {expected})" in message
     assert "limits.read_max_lines: Input should be a valid integer" in message

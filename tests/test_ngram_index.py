@@ -63,28 +63,30 @@ async def test_a_grep_after_each_change_sees_it(tree: Path) -> None:
     for step in range(60):
         token = f"tok{step}en{rng.randrange(10**6)}"
         tokens.append(token)
-        files = sorted(p for p in (tree / "lib").rglob("*.py"))
-        victim = rng.choice(files)
+        victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
         action = rng.choice(["append", "create", "delete", "rename", "same-size", "ignore"])
-        if action == "append":
-            with victim.open("a") as f:
-                f.write(f"# {token}\n")
-        elif action == "create":
-            write(tree, f"lib/new/{token}.py", f"X = '{token}'\n")
-        elif action == "delete":
-            victim.unlink()
-        elif action == "rename":
-            victim.rename(victim.with_name(f"moved_{step}.py"))
-        elif action == "same-size":  # the same size, the old mtime put back: only the ctime tells
-            st = victim.stat()
-            data = victim.read_bytes()
-            swapped = data.replace(b"def ", b"fed ", 1) if b"def " in data else data[::-1]
-            victim.write_bytes(swapped)
-            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
-        else:  # a file the rules hide: never in an answer
-            write(tree, f"lib/gen_{step}.log", f"{token}\n")
+        _change(tree, victim, action, token, step)
         for pattern in (token, rng.choice(tokens), "fed ", "def narrowed"):
             assert await answer(indexed, pattern) == await answer(plain, pattern), (step, action, pattern)
+
+
+def _change(tree: Path, victim: Path, action: str, token: str, step: int) -> None:
+    if action == "append":
+        with victim.open("a") as f:
+            f.write(f"# {token}\n")
+    elif action == "create":
+        write(tree, f"lib/new/{token}.py", f"X = '{token}'\n")
+    elif action == "delete":
+        victim.unlink()
+    elif action == "rename":
+        victim.rename(victim.with_name(f"moved_{step}.py"))
+    elif action == "same-size":  # the same size, the old mtime put back: only the ctime (or an event) tells
+        st = victim.stat()
+        data = victim.read_bytes()
+        victim.write_bytes(data.replace(b"def ", b"fed ", 1) if b"def " in data else data[::-1])
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    else:  # a file the rules hide: never in an answer
+        write(tree, f"lib/gen_{step}.log", f"{token}\n")
 
 
 async def test_a_server_greps_through_its_index_and_a_new_one_starts_from_disk(tree: Path) -> None:
@@ -113,3 +115,26 @@ async def test_a_file_read_while_too_fresh_is_searched_until_taken_in_again(tree
     query = plan("beta_gamma_delta")
     assert index is not None and query is not None
     assert index.narrowed(["lib/fresh.py", "lib/tools/grep.py"], query) == ["lib/fresh.py"]
+
+
+async def test_a_server_following_inotify_events_sees_each_change(tree: Path) -> None:
+    """Through a server, whose watches follow the tree (content changes are events too): the index's answers
+    equal those of a server that reads every file, after each change of a random sequence."""
+    rng = random.Random(43)
+    async with serve(tree, "--set", "grep_index=eager") as indexed, serve(tree, "--set", "grep_index=off") as plain:
+
+        async def both(pattern: str) -> tuple[str, str]:
+            args = {"pattern": pattern, "output_mode": "files", "max_results": 100_000}
+            return text_of(await indexed.call_tool("grep", args)), text_of(await plain.call_tool("grep", args))
+
+        await both("warm")
+        tokens: list[str] = []
+        for step in range(40):
+            token = f"tok{step}en{rng.randrange(10**6)}"
+            tokens.append(token)
+            victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
+            action = rng.choice(["append", "create", "delete", "rename", "same-size"])
+            _change(tree, victim, action, token, step)
+            for pattern in (token, rng.choice(tokens), "fed ", "def narrowed"):
+                mine, theirs = await both(pattern)
+                assert mine == theirs, (step, action, pattern, sorted(set(mine.split()) ^ set(theirs.split())))

@@ -91,6 +91,12 @@ class FileIndex:
             paths = [path for path in cover if path.startswith(prefix)]
         return paths, len(snapshot.files_below(start.rel)), snapshot.holds
 
+    def snapshot(self, start: Target) -> Snapshot | None:
+        """The visible list's walk, proven current for ``start`` (blocking); None inside an ignored directory."""
+        if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
+            return None
+        return self._proven(start, False)
+
     def listing(self, start: Target, include_ignored: bool) -> Listing | None:
         """Every entry below ``start`` as the walk yields it, proven current (blocking); None inside an
         ignored directory, which the index does not hold."""

@@ -25,7 +25,9 @@ _IN_Q_OVERFLOW, _IN_IGNORED = 0x4000, 0x8000
 _IN_SELF = _IN_DELETE_SELF | _IN_MOVE_SELF
 # entries created, deleted, renamed in or out; the directory itself deleted or moved; directories only, links
 # never followed. Not content changes: a listing does not depend on them (ignore files are proven by stat).
-_MASK = _IN_CREATE | _IN_DELETE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW
+_IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+_IN_CONTENT = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE  # a file's content or stat changed: grep's content index
+_MASK = _IN_CREATE | _IN_DELETE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW | _IN_CONTENT
 LOCAL_FILESYSTEMS = frozenset(
     {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "bcachefs", "jfs", "reiserfs"}
 )
@@ -91,6 +93,8 @@ class DirectoryEvents:
         self._waiting = 0  # threads polling the fd without the lock: the last one closes it after close()
         self._paths: dict[int, str] = {}  # watch descriptor -> the directory's path
         self.full: str | None = None  # why watches stopped being added (the cap, the user's limit)
+        self._touched: set[str] = set()  # every path an event named since the last ``drain`` (content too)
+        self._lost = False  # events were lost since the last ``drain``
 
     @property
     def watched(self) -> int:
@@ -141,10 +145,17 @@ class DirectoryEvents:
                     return changes
                 for wd, mask, name in _events(data):
                     if mask & _IN_Q_OVERFLOW:
+                        self._lost = True
                         return None
                     path = self._paths.get(wd)
                     if path is None:
                         continue
+                    if name and len(self._touched) < _MOST_TOUCHED:
+                        self._touched.add(f"{path}/{name}")
+                    elif name:
+                        self._lost = True  # nobody drains them (no content index): kept bounded
+                    if mask & _IN_CONTENT and not mask & ~(_IN_CONTENT | _IN_ONLYDIR):
+                        continue  # a file's content or stat: its directory's listing stands
                     if mask & _IN_IGNORED:  # the watch is gone (its directory deleted): its parent said so
                         del self._paths[wd]
                     elif mask & _IN_SELF:  # the directory itself deleted or moved: its parent lists it
@@ -152,6 +163,15 @@ class DirectoryEvents:
                         changes.setdefault(parent, set()).add(base)
                     else:
                         changes.setdefault(path, set()).add(name)
+
+    def drain(self) -> tuple[set[str], bool]:
+        """The paths events named since the last drain (entries and contents alike), and whether events were
+        lost meanwhile (then any file may have changed). Only what ``take`` read: the file index takes the
+        events when it proves its list, which a caller does first (reading them here would hide them from it)."""
+        with self._lock:
+            touched, lost = self._touched, self._lost or self.fd is None
+            self._touched, self._lost = set(), False
+        return touched, lost
 
     def close(self) -> None:
         """Release the watches (the listings they vouched for are replaced)."""
@@ -161,6 +181,7 @@ class DirectoryEvents:
                 os.close(fd)
 
 
+_MOST_TOUCHED = 100_000  # paths kept for ``drain``; beyond, they count as lost (a drainer then stats them all)
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name, NUL-padded
 
 

@@ -1,12 +1,18 @@
-"""grep's content index of one workspace: built in the background, kept on disk, trusted no further than a stat.
+"""grep's content index of one workspace: built in the background, kept on disk, trusted no further than it
+can prove.
 
 The first grep of a large workspace starts the build on a daemon thread (tantivy writes on one thread of its
 own); the build takes the file index's visible files, each read once, its stat key recorded from before the
-read. A grep then searches only the candidates the index names, plus every file the index cannot vouch for:
-one it has not taken in (new, too large, unreadable), one whose stat key differs from the one recorded (edited
-since), one whose timestamps were too fresh when it was read (a second change in the same clock tick could
-keep its key; git's racy rule). Those files are searched directly, so an answer never misses what rg would
-find, and taken in again behind the search. A new server starts from the store and table kept on disk.
+read. A grep then searches the candidates the index names, plus every file the index cannot vouch for, which
+are searched directly and taken in again behind the search:
+- where the file index's inotify watches run (Linux), the files events named since the index read them
+  (inotify.py records content changes too), and by a stat the files of directories beyond the watch cap;
+  when events were lost, or the watches were made anew, every file is stated once again (a sweep);
+- elsewhere, every file by a stat: one whose stat key differs from the one recorded, one the index has not
+  taken in, one whose timestamps were too fresh when it was read (a second change in the same clock tick
+  could keep its key: git's racy rule).
+Files too large or unreadable are always searched directly. So an answer never misses what reading every
+file finds. A new server starts from the store and table kept on disk (and sweeps them once).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from volley.cache_dir import cache_home
 from volley.exact_open import read_exact
-from volley.index import visible_files
+from volley.index import index_of, visible_files
 from volley.ngram.plan import Query, searched_text
 from volley.ngram.store import FORMAT, Store
 from volley.stat_keys import key, stat_key, too_fresh
@@ -29,6 +35,9 @@ from volley.workspace import Workspace
 
 if TYPE_CHECKING:
     import tantivy
+
+    from volley.inotify import DirectoryEvents
+    from volley.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,15 @@ def content_index(ws: Workspace, file_count: int) -> ContentIndex | None:
         return index
 
 
+class _Table:
+    """What the store holds, replaced whole (never changed in place: readers take it without a lock)."""
+
+    def __init__(self, entries: dict[str, Entry]) -> None:
+        self.entries = entries
+        self.names = {entry[0]: rel for rel, entry in entries.items() if entry[0] != DIRECT}
+        self.direct = {rel for rel, entry in entries.items() if entry[0] == DIRECT}
+
+
 class ContentIndex:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -65,9 +83,12 @@ class ContentIndex:
         self.why = ""
         self.store: Store | None = None
         self.ready = threading.Event()
-        self._table: dict[str, Entry] = {}  # replaced whole, never changed in place (readers take it unlocked)
+        self._table = _Table({})
         self._next = 0
-        self._stale: set[str] = set()
+        self._dirty: dict[str, int] = {}  # searched directly until taken in again → the change's generation
+        self._generation = 0
+        self._events: DirectoryEvents | None = None  # the watches last followed
+        self._unwatched: list[str] = []  # files of directories the watches do not cover: proven by a stat
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._writer: tantivy.IndexWriter | None = None  # one for the index's life: it holds the store's lock
@@ -77,35 +98,97 @@ class ContentIndex:
         self._thread.start()
 
     def status(self) -> str:
-        """What the index is doing, for the log and the answer."""
+        """What the index is doing, for the log."""
         if self.state == "ready":
             size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
-            return f"ready: {len(self._table):,} files, {size / 1e6:.1f} MB on disk"
+            return f"ready: {len(self._table.entries):,} files, {size / 1e6:.1f} MB on disk"
         return f"{self.state}{': ' + self.why if self.why else ''}"
 
-    def narrowed(self, files: list[str], query: Query) -> list[str] | None:
-        """The files among ``files`` a match of ``query`` may be in: the index's candidates and every file it
-        cannot vouch for (blocking); None while it is not ready. An eager index waits until it is."""
+    def _usable(self) -> bool:
         if self.ws.config.grep_index == "eager":
             self.ready.wait()
-        if self.state != "ready" or self.store is None:
+        return self.state == "ready" and self.store is not None
+
+    def candidates(self, query: Query) -> set[str] | None:
+        """The files a match of ``query`` may be in, without looking at every file: the index's candidates and
+        what it cannot vouch for (blocking; the file index proven first). None where no watches follow the
+        tree (use ``narrowed``) or while the index is not ready."""
+        if not self._usable() or not self._follow():
             return None
-        table = self._table  # before the store's answer: a refresh commits first, then swaps the table
+        assert self.store is not None
+        with self._lock:  # first the dirty, then the table, then the store: a refresh commits, swaps the
+            found = set(self._dirty)  # table, then clears what it took in, so each file is in one of them
+        table = self._table
+        numbers = self.store.numbers(query)
+        found |= {table.names[n] for n in numbers if n in table.names} | table.direct
+        changed = [rel for rel in self._unwatched if self._changed(rel, table.entries.get(rel))]
+        if changed:
+            self._mark(changed)
+        return found | set(changed)
+
+    def narrowed(self, files: list[str], query: Query) -> list[str] | None:
+        """The files among ``files`` a match of ``query`` may be in, each proven by a stat (blocking); None
+        while the index is not ready."""
+        if not self._usable():
+            return None
+        assert self.store is not None
+        with self._lock:  # (in this order: see ``candidates``)
+            dirty = set(self._dirty)
+        table = self._table
         numbers = self.store.numbers(query)
         keep: list[str] = []
         stale: list[str] = []
         for rel in files:
-            entry = table.get(rel)
-            if entry is not None and (entry[0] == DIRECT or entry[0] in numbers):
+            entry = table.entries.get(rel)
+            if (entry is not None and (entry[0] == DIRECT or entry[0] in numbers)) or rel in dirty:
                 keep.append(rel)
-            elif entry is None or entry[5] or stat_key(f"{self.root}/{rel}") != tuple(entry[1:5]):
+            elif self._changed(rel, entry):
                 keep.append(rel)
                 stale.append(rel)
         if stale:
-            with self._lock:
-                self._stale.update(stale)
-            self._wake.set()
+            self._mark(stale)
         return keep
+
+    def _changed(self, rel: str, entry: Entry | None) -> bool:
+        return entry is None or bool(entry[5]) or stat_key(f"{self.root}/{rel}") != tuple(entry[1:5])
+
+    def _mark(self, rels: list[str]) -> None:
+        with self._lock:
+            self._generation += 1
+            for rel in rels:
+                self._dirty[rel] = self._generation
+        self._wake.set()
+
+    def _follow(self) -> bool:
+        """Bring the files to search directly up to date from the watches' events (the file index has taken
+        them while proving its list); False where no watches run."""
+        files = index_of(self.ws)
+        events = files.events()
+        if events is None:
+            return False
+        with self._lock:
+            known = events is self._events
+            self._events = events
+        touched, lost = events.drain()
+        snapshot = files.snapshot(self.ws.resolve(".")) if touched or lost or not known else None
+        if not known or lost:
+            self._sweep(snapshot)
+        prefix = len(self.root) + 1
+        rels = [path[prefix:] for path in touched if path.startswith(self.root + "/")]
+        for rel in list(rels):
+            if snapshot is not None and os.path.isdir(f"{self.root}/{rel}"):
+                rels += snapshot.files_below(rel)  # made or moved here whole: no event named what it holds
+        if rels:
+            self._mark(rels)
+        return True
+
+    def _sweep(self, snapshot: Snapshot | None) -> None:
+        """Every visible file stated against the table once (new watches, or lost events)."""
+        watched = snapshot.watched if snapshot is not None else set()
+        files = snapshot.files if snapshot is not None else []
+        entries = self._table.entries
+        self._unwatched = [rel for rel in files if f"{self.root}/{rel}".rpartition("/")[0] not in watched]
+        self._mark([rel for rel in files if self._changed(rel, entries.get(rel))])
 
     def _run(self) -> None:
         try:
@@ -137,37 +220,42 @@ class ContentIndex:
         files = visible_files(self.ws, self.ws.resolve("."))
         writer = self._writer
         writer.delete_all_documents()
-        table: dict[str, Entry] = {}
+        entries: dict[str, Entry] = {}
         pending = 0
         for number, rel in enumerate(files):
             entry, taken = self._take(writer, rel, number)
             if entry is not None:
-                table[rel] = entry
+                entries[rel] = entry
             pending += taken
             if pending >= COMMIT_BYTES:
                 writer.commit()
                 pending = 0
         writer.commit()
-        self._table, self._next = table, len(files)
+        self._table, self._next = _Table(entries), len(files)
         self._save()
 
     def _refresh(self) -> None:
-        """Take in again the files a search found the index could not vouch for."""
+        """Take in again the files the index could not vouch for; each stays searched directly if it changed
+        again meanwhile (a newer generation)."""
         assert self._writer is not None
         with self._lock:
-            stale, self._stale = self._stale, set()
-        table = dict(self._table)
+            taking = dict(self._dirty)
+        entries = dict(self._table.entries)
         writer = self._writer
-        for rel in sorted(stale):
-            old = table.pop(rel, None)
+        for rel in sorted(taking):
+            old = entries.pop(rel, None)
             if old is not None and old[0] != DIRECT:
                 Store.remove(writer, old[0])
             entry, _ = self._take(writer, rel, self._next)
             self._next += 1
             if entry is not None:
-                table[rel] = entry
+                entries[rel] = entry
         writer.commit()
-        self._table = table
+        self._table = _Table(entries)
+        with self._lock:
+            for rel, generation in taking.items():
+                if self._dirty.get(rel) == generation:
+                    del self._dirty[rel]
         self._save()
 
     def _take(self, writer: tantivy.IndexWriter, rel: str, number: int) -> tuple[Entry | None, int]:
@@ -188,9 +276,9 @@ class ContentIndex:
         return [number, *key(st), fresh], len(data)
 
     def _save(self) -> None:
-        body = json.dumps({"format": FORMAT, "root": self.root, "next": self._next, "files": self._table})
+        body = {"format": FORMAT, "root": self.root, "next": self._next, "files": self._table.entries}
         temporary = self.directory / "files.json.new"
-        temporary.write_text(body)
+        temporary.write_text(json.dumps(body))
         os.replace(temporary, self.directory / "files.json")
 
     def _load(self) -> bool:
@@ -200,5 +288,5 @@ class ContentIndex:
             return False
         if kept.get("format") != FORMAT or kept.get("root") != self.root:
             return False
-        self._table, self._next = kept["files"], kept["next"]
+        self._table, self._next = _Table(kept["files"]), kept["next"]
         return True

@@ -23,8 +23,8 @@ from volley.config import CORES
 from volley.errors import InputError
 from volley.exact_open import changed_since, read_exact
 from volley.index import hard_link_to_denied, index_of, visible_files
-from volley.ngram.content import content_index
-from volley.ngram.plan import plan
+from volley.ngram.content import ContentIndex, content_index
+from volley.ngram.plan import Query, plan
 from volley.ripgrep import Engine
 from volley.workspace import Target, Workspace
 
@@ -165,11 +165,7 @@ async def grep(
     query = None if include_ignored else plan(regex)
     index = content_index(ws, considered) if query is not None else None
     if index is not None and query is not None:
-        if cover is not None:  # the candidates are files, not the directories rg would walk
-            files, cover = await blocking(_filtered, ws, ws.resolve(path), globs, include_ignored), None
-        narrowed = await blocking(index.narrowed, files, query)
-        if narrowed is not None:
-            files = narrowed or files[:1]  # one file searched all the same: rg says if the regex is wrong
+        files, cover = await blocking(_through_index, ws, index, query, path, globs, files, cover)
     searching = functools.partial(
         _search,
         before=before if before is not None else context,
@@ -309,6 +305,36 @@ def _files_to_search(
     return _filtered(ws, target, globs, include_ignored), None
 
 
+def _through_index(
+    ws: Workspace,
+    index: ContentIndex,
+    query: Query,
+    path: str,
+    globs: list[str],
+    files: list[str],
+    cover: _Cover | None,
+) -> tuple[list[str], _Cover | None]:
+    """The files to search when the content index is ready: its candidates among the visible files below
+    ``path`` (and ``globs``), as it names them where watches follow the tree, else ``files`` narrowed by a
+    stat each; the files and cover as they were while it is not ready (blocking)."""
+    target = ws.resolve(path)
+    if not target.is_dir:
+        return files, cover
+    found = index.candidates(query)
+    snapshot = index_of(ws).snapshot(target) if found is not None else None
+    if found is not None and snapshot is not None:
+        prefix = target.rel + "/" if target.rel else ""
+        chosen = sorted(rel for rel in found if rel.startswith(prefix) and snapshot.holds(rel))
+        chosen = _globbed(chosen, target, globs)
+    else:
+        every = files if cover is None else _filtered(ws, target, globs, False)
+        narrowed = index.narrowed(every, query)
+        if narrowed is None:
+            return files, cover
+        chosen = narrowed
+    return chosen or (files[:1] if files else visible_files(ws, target)[:1]), None  # rg says if the regex is wrong
+
+
 def _search_cover(ws: Workspace, search: Callable[[list[str]], list[str]], cover: _Cover) -> dict[str, list[GrepLine]]:
     """rg walks the cover's directories itself, in parallel, with no rule of its own (--no-ignore --hidden, links
     not followed): in a whole directory every file is visible. A file that appeared since the index proved
@@ -320,7 +346,10 @@ def _search_cover(ws: Workspace, search: Callable[[list[str]], list[str]], cover
 
 
 def _filtered(ws: Workspace, target: Target, globs: list[str], include_ignored: bool) -> list[str]:
-    files = visible_files(ws, target, include_ignored)
+    return _globbed(visible_files(ws, target, include_ignored), target, globs)
+
+
+def _globbed(files: list[str], target: Target, globs: list[str]) -> list[str]:
     if not globs:
         return files
     if any(not g.strip() for g in globs):

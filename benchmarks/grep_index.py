@@ -1,0 +1,142 @@
+"""grep through the content index at scale, beside grep reading every file and beside `rg`: `make grep-index`.
+
+On the synthetic monorepo (benchmarks/monorepo.py's generator; GREP_INDEX_SIZES, default 200000 visible files)
+and, with REALWORLD=1, Volley's own .venv (published packages: many files, much text). One run per tree,
+side by side: the build on one core (in-process, the file index already walked) against one `rg` pass, the
+text taken in and the store on disk; over MCP, a warm selective grep (a pattern in about one file in a
+thousand) through the index, reading every file (grep_index=off) and by `rg`; a grep right after one file
+is edited (it must see the edit); a pattern with no trigram; a new server's first grep with the store on disk
+(it walks the tree first: the file index is not kept on disk); the server's peak RSS. Writes
+benchmarks/results/grep_index.json and .md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from benchmarks.monorepo import RG_FLAGS, generate
+from benchmarks.run import RESULTS, median_time, peak_rss_mb, server_pid, text
+from volley.index import visible_files
+from volley.ngram.content import ContentIndex
+from volley.ngram.store import Store
+from volley.workspace import Workspace
+
+SIZES = [int(s) for s in os.environ.get("GREP_INDEX_SIZES", "200000").split(",") if s]
+RUNS = 5
+
+
+def _params(root: Path, mode: str, cache: str) -> StdioServerParameters:
+    env = {**os.environ, "VOLLEY_CACHE_DIR": cache}
+    argv = ["-m", "volley", "serve", "--workspace", str(root), "--set", f"grep_index={mode}"]
+    return StdioServerParameters(command=sys.executable, args=argv, env=env)
+
+
+def _rg(root: Path, pattern: str) -> float:
+    best = float("inf")
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        subprocess.run(["rg", *RG_FLAGS, "-n", pattern], cwd=root, capture_output=True)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _build(root: Path, cache: str) -> dict[str, Any]:
+    """The build alone, in-process, the walk done before it."""
+    os.environ["VOLLEY_CACHE_DIR"] = cache
+    ws = Workspace(root, flags={"grep_index": "eager"})
+    files = visible_files(ws, ws.resolve("."))
+    index = ContentIndex(ws)
+    index.store = Store(index.directory)
+    index._writer = index.store.writer()
+    started = time.perf_counter()
+    index._build()
+    took = time.perf_counter() - started
+    text_bytes = sum(os.path.getsize(root / rel) for rel in files if os.path.isfile(root / rel))
+    store = sum(f.stat().st_size for f in index.directory.rglob("*") if f.is_file())
+    return {"files": len(files), "text_mb": text_bytes / 1e6, "build_s": took, "store_mb": store / 1e6}
+
+
+async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"tree": name}
+    edited = root / "volley-bench-edit.txt"  # the benchmark's own file, edited once the index holds it
+    edited.write_text("a file the benchmark edits\n")
+    grep = {"pattern": selective, "max_results": 100_000, "output_mode": "files"}
+    none = {"pattern": r"\d{9}", "max_results": 100_000, "output_mode": "files"}
+    with tempfile.TemporaryDirectory(prefix="volley-gi-") as cache:
+        row |= _build(root, str(Path(cache) / "build"))
+        started = time.perf_counter()
+        subprocess.run(["rg", *RG_FLAGS, "-c", "zq(x|y)zq"], cwd=root, capture_output=True)
+        row["rg_pass_s"] = time.perf_counter() - started
+        row["rg_selective_s"] = _rg(root, selective)
+        row["rg_no_gram_s"] = _rg(root, r"\d{9}")
+        async with Client(_params(root, "off", cache), mode="legacy") as client:
+            await client.call_tool("grep", grep)
+            row["every_file_s"] = await median_time(lambda: client.call_tool("grep", grep), RUNS)
+        async with Client(_params(root, "eager", cache), mode="legacy") as client:
+            expected = text(await client.call_tool("grep", grep))
+            row["index_warm_s"] = await median_time(lambda: client.call_tool("grep", grep), RUNS)
+            row["index_no_gram_s"] = await median_time(lambda: client.call_tool("grep", none), RUNS)
+            edited.write_text(f"// {selective.replace(chr(92), '')} added\n")
+            started = time.perf_counter()
+            after = text(await client.call_tool("grep", grep))
+            row["after_edit_s"] = time.perf_counter() - started
+            row["edit_seen"] = str(edited.relative_to(root)) in after and str(edited.relative_to(root)) not in expected
+            edited.unlink()
+            row["rss_mb"] = peak_rss_mb(server_pid(str(root)))
+        async with Client(_params(root, "eager", cache), mode="legacy") as client:
+            started = time.perf_counter()
+            await client.call_tool("grep", grep)
+            row["new_server_first_s"] = time.perf_counter() - started
+            row["new_server_second_s"] = await median_time(lambda: client.call_tool("grep", grep), RUNS)
+    return row
+
+
+def report(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| tree | files | text | build (1 core) / rg pass | store | warm grep: index / every file / rg | "
+        "after an edit (seen) | no trigram: index / rg | new server: first / second | RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['tree']} | {r['files']:,} | {r['text_mb']:.0f} MB | {r['build_s']:.1f} s / {r['rg_pass_s']:.2f} s "
+            f"({r['build_s'] / r['rg_pass_s']:.0f}x) | {r['store_mb']:.0f} MB ({r['store_mb'] / r['text_mb']:.2f}x) | "
+            f"{r['index_warm_s'] * 1e3:.0f} / {r['every_file_s'] * 1e3:.0f} / {r['rg_selective_s'] * 1e3:.0f} ms | "
+            f"{r['after_edit_s'] * 1e3:.0f} ms ({'yes' if r['edit_seen'] else 'NO'}) | "
+            f"{r['index_no_gram_s'] * 1e3:.0f} / {r['rg_no_gram_s'] * 1e3:.0f} ms | "
+            f"{r['new_server_first_s']:.2f} s / {r['new_server_second_s'] * 1e3:.0f} ms | {r['rss_mb'] or 0:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+async def main_async() -> list[dict[str, Any]]:
+    rows = []
+    for size in SIZES:
+        rows.append(await tree_row(f"monorepo {size:,}", generate(size), "TODO\\(volley\\)"))
+        print(report(rows), file=sys.stderr)
+    if os.environ.get("REALWORLD"):
+        rows.append(await tree_row("Volley's .venv/lib", Path(sys.prefix) / "lib", "def model_json_schema"))
+    return rows
+
+
+def main() -> None:
+    rows = asyncio.run(main_async())
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "grep_index.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / "grep_index.md").write_text(report(rows))
+    print(report(rows))
+
+
+if __name__ == "__main__":
+    main()
