@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from benchmarks.monorepo import RG_FLAGS, generate
 from benchmarks.run import RESULTS, median_time, peak_rss_mb, server_pid, text
+from tests.test_ngram_plan import TRICKY_PATTERNS, _patterns
 from volley.index import visible_files
 from volley.ngram.content import ContentIndex
 from volley.ngram.store import Store
@@ -34,11 +36,13 @@ from volley.workspace import Workspace
 
 SIZES = [int(s) for s in os.environ.get("GREP_INDEX_SIZES", "200000").split(",") if s]
 RUNS = 5
+RG = ["rg", *RG_FLAGS, "--no-ignore-parent"]  # a tree inside a venv: its parent's .gitignore says `*`
 
 
 def _params(root: Path, mode: str, cache: str) -> StdioServerParameters:
     env = {**os.environ, "VOLLEY_CACHE_DIR": cache}
     argv = ["-m", "volley", "serve", "--workspace", str(root), "--set", f"grep_index={mode}"]
+    argv += ["--set", "limits.answer_chars=1000000000"]  # whole answers, to compare with rg's
     return StdioServerParameters(command=sys.executable, args=argv, env=env)
 
 
@@ -46,7 +50,7 @@ def _rg(root: Path, pattern: str) -> float:
     best = float("inf")
     for _ in range(RUNS):
         started = time.perf_counter()
-        subprocess.run(["rg", *RG_FLAGS, "-n", pattern], cwd=root, capture_output=True)
+        subprocess.run([*RG, "-n", pattern], cwd=root, capture_output=True)
         best = min(best, time.perf_counter() - started)
     return best
 
@@ -76,7 +80,7 @@ async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="volley-gi-") as cache:
         row |= _build(root, str(Path(cache) / "build"))
         started = time.perf_counter()
-        subprocess.run(["rg", *RG_FLAGS, "-c", "zq(x|y)zq"], cwd=root, capture_output=True)
+        subprocess.run([*RG, "-c", "zq(x|y)zq"], cwd=root, capture_output=True)
         row["rg_pass_s"] = time.perf_counter() - started
         row["rg_selective_s"] = _rg(root, selective)
         row["rg_no_gram_s"] = _rg(root, r"\d{9}")
@@ -100,6 +104,33 @@ async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
             row["new_server_first_s"] = time.perf_counter() - started
             row["new_server_second_s"] = await median_time(lambda: client.call_tool("grep", grep), RUNS)
     return row
+
+
+async def exactness(root: Path, count: int) -> dict[str, Any]:
+    """``count`` patterns drawn from the tree (tests/test_ngram_plan.py's generator): the files a grep through
+    the index names equal the files `rg -l` names among the visible ones, pattern by pattern."""
+    ws = Workspace(root)
+    visible = set(visible_files(ws, ws.resolve(".")))
+    sample = sorted(rel for rel in visible if rel.endswith(".py"))[::50]
+    texts = [(root / rel).read_text("utf-8", "replace") for rel in sample]
+    patterns = TRICKY_PATTERNS + _patterns(texts, random.Random(1), count)
+    differing: list[str] = []
+    checked = 0
+    with tempfile.TemporaryDirectory(prefix="volley-gi-") as cache:
+        async with Client(_params(root, "eager", cache), mode="legacy") as client:
+            for pattern in patterns:
+                argv = [*RG, "--no-config", "--no-ignore", "-l", "-e", pattern, "."]
+                done = subprocess.run(argv, cwd=root, capture_output=True)
+                if done.returncode == 2:
+                    continue
+                theirs = {line[2:] for line in done.stdout.decode("utf-8", "surrogateescape").splitlines()} & visible
+                args = {"pattern": pattern, "output_mode": "files", "max_results": 1_000_000}
+                answer = await client.call_tool("grep", args)
+                mine = set() if "no matches in" in text(answer) else set(text(answer).splitlines())
+                checked += 1
+                if mine != theirs:
+                    differing.append(pattern)
+    return {"patterns": checked, "differing": differing}
 
 
 def report(rows: list[dict[str, Any]]) -> str:
@@ -126,7 +157,10 @@ async def main_async() -> list[dict[str, Any]]:
         rows.append(await tree_row(f"monorepo {size:,}", generate(size), "TODO\\(volley\\)"))
         print(report(rows), file=sys.stderr)
     if os.environ.get("REALWORLD"):
-        rows.append(await tree_row("Volley's .venv/lib", Path(sys.prefix) / "lib", "def model_json_schema"))
+        venv = Path(sys.prefix) / "lib"
+        rows.append(await tree_row("Volley's .venv/lib", venv, "def model_json_schema"))
+        rows[-1]["exactness"] = await exactness(venv, int(os.environ.get("PATTERNS", "1000")))
+        print(rows[-1]["exactness"], file=sys.stderr)
     return rows
 
 
