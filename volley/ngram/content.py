@@ -23,10 +23,11 @@ import logging
 import os
 import stat
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from volley.cache_dir import cache_home
-from volley.exact_open import read_exact
+from volley.exact_open import changed_since, open_exact
 from volley.index import index_of, visible_files
 from volley.ngram.plan import Query, searched_text
 from volley.ngram.store import FORMAT, Store
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 4 << 20  # a larger file is searched directly, every time
 COMMIT_BYTES = 64 << 20  # text taken in between commits while building
 DIRECT = -1  # the number of a file searched directly
+_QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 AUTO_MIN_FILES = 2_000  # grep_index = "auto" builds for workspaces with at least this many visible files
 
 Entry = list[int]  # number, mtime_ns, size, inode, ctime_ns, racy (1: read while too fresh to trust)
@@ -222,8 +224,9 @@ class ContentIndex:
         writer.delete_all_documents()
         entries: dict[str, Entry] = {}
         pending = 0
+        started = time.time_ns()
         for number, rel in enumerate(files):
-            entry, taken = self._take(writer, rel, number)
+            entry, taken = self._take(writer, rel, number, quick=True)
             if entry is not None:
                 entries[rel] = entry
             pending += taken
@@ -233,6 +236,9 @@ class ContentIndex:
         writer.commit()
         self._table, self._next = _Table(entries), len(files)
         self._save()
+        moved = changed_since(self.root, files, started)  # a directory on the way swapped while reading
+        if moved:
+            self._mark(sorted(moved))  # searched directly, and read again through open_exact
 
     def _refresh(self) -> None:
         """Take in again the files the index could not vouch for; each stays searched directly if it changed
@@ -258,20 +264,30 @@ class ContentIndex:
                     del self._dirty[rel]
         self._save()
 
-    def _take(self, writer: tantivy.IndexWriter, rel: str, number: int) -> tuple[Entry | None, int]:
-        """A file's entry, its text put in the store (None: gone); and the bytes taken in."""
+    def _take(
+        self, writer: tantivy.IndexWriter, rel: str, number: int, quick: bool = False
+    ) -> tuple[Entry | None, int]:
+        """A file's entry, its text put in the store (None: gone); and the bytes taken in. The key is the
+        opened file's, from before the read. ``quick``: opened without its path checked at every depth (the
+        build checks the directories afterwards, ``changed_since``), else through ``open_exact``."""
         path = f"{self.root}/{rel}"
         try:
-            st = os.stat(path)
+            fd = os.open(path, _QUICK) if quick else open_exact(path)
         except OSError:
             return None, 0
-        fresh = int(too_fresh(st))
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
-            return [DIRECT, *key(st), fresh], 0
         try:
-            data = read_exact(path)
+            st = os.fstat(fd)
+            fresh = int(too_fresh(st))
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+                return [DIRECT, *key(st), fresh], 0
+            data = os.read(fd, st.st_size + 1)  # a regular file reads short only at its end
+            if len(data) > st.st_size:  # it grew meanwhile
+                while chunk := os.read(fd, 1 << 20):
+                    data += chunk
         except OSError:
-            return [DIRECT, *key(st), fresh], 0
+            return [DIRECT, 0, 0, 0, 0, 1], 0
+        finally:
+            os.close(fd)
         Store.put(writer, number, searched_text(data))
         return [number, *key(st), fresh], len(data)
 
