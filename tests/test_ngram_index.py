@@ -107,14 +107,15 @@ async def test_a_server_greps_through_its_index_and_a_new_one_starts_from_disk(t
 async def test_a_file_read_while_too_fresh_is_searched_until_taken_in_again(tree: Path) -> None:
     """A second write in the same clock tick can keep every field of a stat key: a file the index read within
     RACY_NS of its last change is searched directly, whatever the index holds of it."""
-    settle(tree / "lib/tools/grep.py")
-    write(tree, "lib/fresh.py", "X = 'alpha'\n")
+    for settled in (tree, tree / "lib", tree / "lib/tools", tree / "lib/tools/grep.py"):
+        settle(settled)  # (a file below a directory changed during the build is searched directly too)
+    write(tree, "lib/ngram/fresh.py", "X = 'alpha'\n")
     indexed = Workspace(tree, flags={"grep_index": "eager"})
     await answer(indexed, "start the index")
     index = content_index(indexed, 0)
     query = plan("beta_gamma_delta")
     assert index is not None and query is not None
-    assert index.narrowed(["lib/fresh.py", "lib/tools/grep.py"], query) == ["lib/fresh.py"]
+    assert index.narrowed(["lib/ngram/fresh.py", "lib/tools/grep.py"], query) == ["lib/ngram/fresh.py"]
 
 
 async def test_a_server_following_inotify_events_sees_each_change(tree: Path) -> None:
