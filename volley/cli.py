@@ -228,6 +228,7 @@ def _parse_arguments(items: list[str]) -> dict[str, Any]:
 
 def _config(args: argparse.Namespace) -> None:
     from volley.config import ENV_PREFIX, flatten
+    from volley.ngram.content import on_disk
 
     workspaces = _workspaces(args)
     if args.json:
@@ -249,6 +250,7 @@ def _config(args: argparse.Namespace) -> None:
             f"# config file: {ws.config_path or 'none (.volley.toml or [tool.volley] in pyproject.toml)'}",
         ]
         lines += [f"# ignored from the config file: {what}" for what in ws.config_refused]
+        lines.append(f"# grep's content index: {on_disk(ws)}")
         flat = flatten(ws.config.model_dump(mode="json"))
         width = max(len(f"{key} = {json.dumps(value)}") for key, value in flat.items())
         for key, value in flat.items():

@@ -67,6 +67,19 @@ def content_index(ws: Workspace, file_count: int) -> ContentIndex | None:
         return index
 
 
+def on_disk(ws: Workspace) -> str:
+    """What the cache directory holds of the workspace's content index (for `volley config`)."""
+    directory = cache_home() / f"ngram-{hashlib.sha256(str(ws.root).encode()).hexdigest()[:16]}"
+    mode = ws.config.grep_index
+    when = {"auto": f"at the first grep, {AUTO_MIN_FILES:,} visible files or more", "eager": "at the first grep"}
+    try:
+        files = int((directory / "summary").read_text())
+    except (OSError, ValueError):
+        return f"none yet in {directory}" + (f" (built {when[mode]})" if mode in when else " (grep_index is off)")
+    size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+    return f"{files:,} files, {size / 1e6:.1f} MB in {directory}" + ("" if mode in when else " (grep_index is off)")
+
+
 class _Table:
     """What the store holds, replaced whole (never changed in place: readers take it without a lock)."""
 
@@ -296,6 +309,7 @@ class ContentIndex:
         temporary = self.directory / "files.json.new"
         temporary.write_text(json.dumps(body))
         os.replace(temporary, self.directory / "files.json")
+        (self.directory / "summary").write_text(f"{len(self._table.entries)}\n")
 
     def _load(self) -> bool:
         try:
