@@ -104,6 +104,7 @@ class ContentIndex:
         self._generation = 0
         self._events: DirectoryEvents | None = None  # the watches last followed
         self._unwatched: list[str] = []  # files of directories the watches do not cover: proven by a stat
+        self._seen: Snapshot | None = None  # the file index's walk they were listed from
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._writer: tantivy.IndexWriter | None = None  # one for the index's life: it holds the store's lock
@@ -175,35 +176,42 @@ class ContentIndex:
         self._wake.set()
 
     def _follow(self) -> bool:
-        """Bring the files to search directly up to date from the watches' events (the file index has taken
-        them while proving its list); False where no watches run."""
+        """Bring the files to search directly up to date from the watches' events (the file index takes them
+        while proving its list, here first); False where no watches run."""
         files = index_of(self.ws)
+        if files.events() is None:
+            return False
+        snapshot = files.snapshot(self.ws.resolve("."))
         events = files.events()
-        if events is None:
+        if events is None or snapshot is None:
             return False
         with self._lock:
             known = events is self._events
             self._events = events
         touched, lost = events.drain()
-        snapshot = files.snapshot(self.ws.resolve(".")) if touched or lost or not known else None
+        if snapshot is not self._seen:  # directories beyond the watch cap: their files are proven by a stat
+            self._seen = snapshot
+            watched = snapshot.watched
+            every = len(watched) >= len(snapshot.directories)
+            self._unwatched = [] if every else [r for r in snapshot.files if self._directory(r) not in watched]
         if not known or lost:
             self._sweep(snapshot)
         prefix = len(self.root) + 1
         rels = [path[prefix:] for path in touched if path.startswith(self.root + "/")]
         for rel in list(rels):
-            if snapshot is not None and os.path.isdir(f"{self.root}/{rel}"):
+            if os.path.isdir(f"{self.root}/{rel}"):
                 rels += snapshot.files_below(rel)  # made or moved here whole: no event named what it holds
         if rels:
             self._mark(rels)
         return True
 
-    def _sweep(self, snapshot: Snapshot | None) -> None:
+    def _directory(self, rel: str) -> str:
+        return f"{self.root}/{rel}".rpartition("/")[0]
+
+    def _sweep(self, snapshot: Snapshot) -> None:
         """Every visible file stated against the table once (new watches, or lost events)."""
-        watched = snapshot.watched if snapshot is not None else set()
-        files = snapshot.files if snapshot is not None else []
         entries = self._table.entries
-        self._unwatched = [rel for rel in files if f"{self.root}/{rel}".rpartition("/")[0] not in watched]
-        self._mark([rel for rel in files if self._changed(rel, entries.get(rel))])
+        self._mark([rel for rel in snapshot.files if self._changed(rel, entries.get(rel))])
 
     def _run(self) -> None:
         try:
@@ -286,8 +294,10 @@ class ContentIndex:
         path = f"{self.root}/{rel}"
         try:
             fd = os.open(path, _QUICK) if quick else open_exact(path)
-        except OSError:
+        except FileNotFoundError:
             return None, 0
+        except OSError:  # unreadable now (permissions, a link swapped in, no descriptors left): searched directly
+            return [DIRECT, 0, 0, 0, 0, 1], 0
         try:
             st = os.fstat(fd)
             fresh = int(too_fresh(st))
