@@ -107,6 +107,7 @@ class ContentIndex:
         self._seen: Snapshot | None = None  # the file index's walk they were listed from
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._following = threading.Lock()
         self._writer: tantivy.IndexWriter | None = None  # one for the index's life: it holds the store's lock
         self._thread = threading.Thread(target=self._run, name=f"volley-ngram-{ws.root.name}", daemon=True)
 
@@ -178,6 +179,10 @@ class ContentIndex:
     def _follow(self) -> bool:
         """Bring the files to search directly up to date from the watches' events (the file index takes them
         while proving its list, here first); False where no watches run."""
+        with self._following:  # one at a time: a search must not pass a sweep under way
+            return self._follow_events()
+
+    def _follow_events(self) -> bool:
         files = index_of(self.ws)
         if files.events() is None:
             return False
