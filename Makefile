@@ -57,8 +57,8 @@ affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: ev
 	$(BIN)/python -m benchmarks.affected --commits 12 --no-testmon --projects more-itertools+more-itertools $(ARGS)
 	$(BIN)/python -m benchmarks.affected --commits 21 --no-testmon --projects Textualize+rich $(ARGS)
 
-grep-index: $(BIN)/.installed  # grep through the content index at 200k files (GREP_INDEX_SIZES), REALWORLD=1: .venv too
-	$(BIN)/python -m benchmarks.grep_index
+grep-index: $(BIN)/.installed  # grep through the content index at 50k and 200k files (GREP_INDEX_SIZES) and on .venv/lib
+	GREP_INDEX_SIZES=$(or $(GREP_INDEX_SIZES),50000,200000) REALWORLD=1 $(BIN)/python -m benchmarks.grep_index
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"
