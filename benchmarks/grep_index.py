@@ -1,7 +1,8 @@
 """grep through the content index at scale, beside grep reading every file and beside `rg`: `make grep-index`.
 
 On the synthetic monorepo (benchmarks/monorepo.py's generator; GREP_INDEX_SIZES, default 200000 visible files)
-and, with REALWORLD=1, Volley's own .venv (published packages: many files, much text). One run per tree,
+and, with REALWORLD=1, Volley's own .venv/lib (published packages: many files, much text), where PATTERNS
+(1,000) patterns drawn from the tree are also checked against `rg -l`, file for file. One run per tree,
 side by side: the build on one core (in-process, the file index already walked) against one `rg` pass, the
 text taken in and the store on disk; over MCP, a warm selective grep (a pattern in about one file in a
 thousand) through the index, reading every file (grep_index=off) and by `rg`; a grep right after one file
