@@ -64,7 +64,7 @@ async def test_a_grep_after_each_change_sees_it(tree: Path) -> None:
         token = f"tok{step}en{rng.randrange(10**6)}"
         tokens.append(token)
         victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
-        action = rng.choice(["append", "create", "delete", "rename", "same-size", "ignore"])
+        action = rng.choice(["append", "create", "delete", "rename", "same-size", "ignore", "root"])
         _change(tree, victim, action, token, step)
         for pattern in (token, rng.choice(tokens), "fed ", "def narrowed"):
             assert await answer(indexed, pattern) == await answer(plain, pattern), (step, action, pattern)
@@ -76,6 +76,9 @@ def _change(tree: Path, victim: Path, action: str, token: str, step: int) -> Non
             f.write(f"# {token}\n")
     elif action == "create":
         write(tree, f"lib/new/{token}.py", f"X = '{token}'\n")
+    elif action == "root":  # a file at the root, whose directory the walk names with its slash
+        with (tree / "top.py").open("a") as f:
+            f.write(f"# {token}\n")
     elif action == "delete":
         victim.unlink()
     elif action == "rename":
@@ -137,7 +140,7 @@ async def test_a_server_following_inotify_events_sees_each_change(tree: Path, ca
             token = f"tok{step}en{rng.randrange(10**6)}"
             tokens.append(token)
             victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
-            action = rng.choice(["append", "create", "delete", "rename", "same-size"])
+            action = rng.choice(["append", "create", "delete", "rename", "same-size", "root"])
             _change(tree, victim, action, token, step)
             for pattern in (token, rng.choice(tokens), "fed ", "def narrowed"):
                 mine, theirs = await both(pattern)

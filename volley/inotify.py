@@ -151,7 +151,7 @@ class DirectoryEvents:
                     if path is None:
                         continue
                     if name and len(self._touched) < _MOST_TOUCHED:
-                        self._touched.add(f"{path}/{name}")
+                        self._touched.add(f"{path.rstrip('/')}/{name}")  # (the root is kept as "root/")
                     elif name:
                         self._lost = True  # nobody drains them (no content index): kept bounded
                     if mask & _IN_CONTENT and not mask & ~(_IN_CONTENT | _IN_ONLYDIR):
