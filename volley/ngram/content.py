@@ -47,6 +47,7 @@ COMMIT_BYTES = 64 << 20  # text taken in between commits while building
 DIRECT = -1  # the number of a file searched directly
 _QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 AUTO_MIN_FILES = 2_000  # grep_index = "auto" builds for workspaces with at least this many visible files
+SAVE_EVERY_S = 30.0  # the table is written at most this often after changes (and after a build)
 
 Entry = list[int]  # number, mtime_ns, size, inode, ctime_ns, racy (1: read while too fresh to trust)
 
@@ -100,6 +101,8 @@ class ContentIndex:
         self.ready = threading.Event()
         self._table = _Table({})
         self._next = 0
+        self._saved_at = float("-inf")
+        self._unsaved = False
         self._dirty: dict[str, int] = {}  # searched directly until taken in again → the change's generation
         self._generation = 0
         self._events: DirectoryEvents | None = None  # the watches last followed
@@ -234,10 +237,13 @@ class ContentIndex:
         finally:
             self.ready.set()
         while True:
-            self._wake.wait()
+            woken = self._wake.wait(SAVE_EVERY_S)
             self._wake.clear()
             try:
-                self._refresh()
+                if woken:
+                    self._refresh()
+                elif self._unsaved:
+                    self._save()
             except Exception as exc:
                 self.state, self.why = "failed", f"{type(exc).__name__}: {exc}"
                 log.warning("content index of %s failed (%s): grep reads every file", self.root, self.why)
@@ -288,7 +294,7 @@ class ContentIndex:
             for rel, generation in taking.items():
                 if self._dirty.get(rel) == generation:
                     del self._dirty[rel]
-        self._save()
+        self._save(at_most_every=SAVE_EVERY_S)
 
     def _take(
         self, writer: tantivy.IndexWriter, rel: str, number: int, quick: bool = False
@@ -319,12 +325,20 @@ class ContentIndex:
         Store.put(writer, number, searched_text(data))
         return [number, *key(st), fresh], len(data)
 
-    def _save(self) -> None:
+    def _save(self, at_most_every: float = 0) -> None:
+        """The table on disk (at most every ``at_most_every`` seconds: at 1M files it is seconds of work; the
+        next number always, so a new server never gives one twice). A table older than the store is safe: a
+        file taken in since has another stat key, so a new server's sweep searches it directly."""
+        (self.directory / "next").write_text(f"{self._next}\n")
+        if time.monotonic() - self._saved_at < at_most_every:
+            self._unsaved = True
+            return
         body = {"format": FORMAT, "root": self.root, "next": self._next, "files": self._table.entries}
         temporary = self.directory / "files.json.new"
         temporary.write_text(json.dumps(body))
         os.replace(temporary, self.directory / "files.json")
         (self.directory / "summary").write_text(f"{len(self._table.entries)}\n")
+        self._saved_at, self._unsaved = time.monotonic(), False
 
     def _load(self) -> bool:
         try:
@@ -333,5 +347,9 @@ class ContentIndex:
             return False
         if kept.get("format") != FORMAT or kept.get("root") != self.root:
             return False
-        self._table, self._next = _Table(kept["files"]), kept["next"]
+        try:
+            latest = int((self.directory / "next").read_text())
+        except (OSError, ValueError):
+            latest = 0
+        self._table, self._next = _Table(kept["files"]), max(kept["next"], latest)
         return True
