@@ -56,13 +56,16 @@ _indexes_lock = threading.Lock()
 
 
 def content_index(ws: Workspace, file_count: int) -> ContentIndex | None:
-    """The workspace's content index (started at first use), or None when it does not keep one."""
+    """The workspace's content index (started by the first search of ``file_count`` files that warrants one;
+    then used by every search of the workspace, a folder's too), or None when it does not keep one."""
     mode = ws.config.grep_index
-    if mode == "off" or (mode == "auto" and file_count < AUTO_MIN_FILES):
+    if mode == "off":
         return None
     with _indexes_lock:
         index = _indexes.get(str(ws.root))
         if index is None or index.ws is not ws:
+            if mode == "auto" and file_count < AUTO_MIN_FILES:
+                return None
             index = _indexes[str(ws.root)] = ContentIndex(ws)
             index.start()
         return index
