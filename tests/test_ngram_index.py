@@ -60,7 +60,7 @@ async def test_a_grep_after_each_change_sees_it(tree: Path) -> None:
     rng = random.Random(29)
     await answer(indexed, "warm the index")
     tokens: list[str] = []
-    for step in range(60):
+    for step in range(40):
         token = f"tok{step}en{rng.randrange(10**6)}"
         tokens.append(token)
         victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
@@ -136,7 +136,7 @@ async def test_a_server_following_inotify_events_sees_each_change(tree: Path, ca
 
         await both("warm")
         tokens: list[str] = []
-        for step in range(40):
+        for step in range(30):
             token = f"tok{step}en{rng.randrange(10**6)}"
             tokens.append(token)
             victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
