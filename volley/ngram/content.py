@@ -355,4 +355,5 @@ class ContentIndex:
         except (OSError, ValueError):
             latest = 0
         self._table, self._next = _Table(kept["files"]), max(kept["next"], latest)
+        self._saved_at = time.monotonic()  # as it is on disk: the first refresh need not write it again
         return True
