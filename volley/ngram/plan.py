@@ -327,10 +327,7 @@ class _Parser:
         if ch in _PERL:
             return _ANY
         if ch in ("p", "P"):
-            if self.peek() == "{":
-                self.at = self.text.index("}", self.at) + 1
-            else:
-                self.at += 1
+            self._skip_property()
             return _ANY
         if ch in _ZERO_WIDTH:
             if ch in ("b", "B") and self.peek() == "{":
@@ -339,6 +336,13 @@ class _Parser:
         if ch in ("x", "u", "U"):
             return _char(self._code_point(ch), insensitive)
         raise Unplannable(f"escape \\{ch}")
+
+    def _skip_property(self) -> None:
+        """Past a Unicode class's name: ``\\p{Greek}`` or ``\\pL``."""
+        if self.peek() == "{":
+            self.at = self.text.index("}", self.at) + 1
+        else:
+            self.at += 1
 
     def _code_point(self, kind: str) -> str:
         if self.peek() == "{":
@@ -416,10 +420,7 @@ class _Parser:
         if ch in _PERL:
             return None
         if ch in ("p", "P"):
-            if self.peek() == "{":
-                self.at = self.text.index("}", self.at) + 1
-            else:
-                self.at += 1
+            self._skip_property()
             return None
         if ch.isalnum():
             raise Unplannable(f"class escape \\{ch}")
