@@ -6,8 +6,9 @@ and, with REALWORLD=1, Volley's own .venv/lib (published packages: many files, m
 side by side: the build on one core (in-process, the file index already walked) against one `rg` pass, the
 text taken in and the store on disk; over MCP, a warm selective grep (a pattern in about one file in a
 thousand) through the index, reading every file (grep_index=off) and by `rg`; a grep right after one file
-is edited (it must see the edit); a pattern with no trigram; a new server's first grep with the store on disk
-(it walks the tree first: the file index is not kept on disk); the server's peak RSS. Writes
+is edited (it must see the edit); a pattern with no trigram; a new server's first grep, right after its handshake,
+with the store and the file index's walk on disk (it proves the walk, loads the table and states every file once);
+the server's peak RSS. Writes
 benchmarks/results/grep_index.json and .md.
 """
 

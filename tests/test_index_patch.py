@@ -24,7 +24,7 @@ RULES = ["*.log\n", "build/\n", "node_modules/\n!keep.log\n", "b/*\n!b/x.py\n", 
 
 
 def fresh(root: Path, include_ignored: bool = False) -> dict[str, object]:
-    snapshot = FileIndex(Workspace(root))._current(include_ignored)
+    snapshot = FileIndex(Workspace(root))._walk(include_ignored)  # a walk, never a kept one proven
     return _shape(snapshot)
 
 

@@ -13,9 +13,11 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
+from volley import index_disk
 from volley.index_patch import patched
 from volley.inotify import LOCAL_FILESYSTEMS, DirectoryEvents, filesystem_of, user_watch_limit
 from volley.platform import INOTIFY
@@ -64,6 +66,8 @@ class FileIndex:
         self._lock = threading.Lock()
         self.walks = 0  # how many times the tree was walked (for tests and logs)
         self.patches = 0  # how many times only what changed was read again
+        self.loads = 0  # how many times a walk kept by a former server was taken up (at most once)
+        self._looked_on_disk = False
         self._watch_cap = 0  # inotify watches the visible list may take (0: proven by stat alone)
         self._cap_said = ""  # what sets that cap, for the log
         self._said_full = False
@@ -165,9 +169,12 @@ class FileIndex:
     def _current(self, include_ignored: bool) -> Snapshot:
         with self._lock:
             snapshot = self._snapshots.get(include_ignored)
+            loaded = snapshot is None and not include_ignored and self._load()
+            if loaded:
+                snapshot = self._snapshots[False]
+            if snapshot is not None and snapshot.events is None and self._watch_cap and not include_ignored:
+                self._watch_from_now(snapshot)
             if snapshot is not None and snapshot.still_valid():
-                if self._watch_cap and not include_ignored and snapshot.events is None:
-                    self._attach_events(snapshot)
                 return snapshot
             update = None
             if snapshot is not None and not self._rule_files_unchanged(snapshot):
@@ -184,7 +191,21 @@ class FileIndex:
                     self.patches += 1
             kept = update or self._walk(include_ignored)
             self._keep(include_ignored, kept)
+            if not include_ignored and (update is None or loaded):  # a walk, or what the last server left patched
+                index_disk.save(self.ws, kept)
             return kept
+
+    def _load(self) -> bool:
+        """Take up the visible list a former server kept (once; still to be proven, as any kept walk)."""
+        if self._looked_on_disk:
+            return False
+        self._looked_on_disk = True
+        snapshot = index_disk.load(self.ws)
+        if snapshot is None:
+            return False
+        self.loads += 1
+        self._keep(False, snapshot)
+        return True
 
     def _keep(self, include_ignored: bool, snapshot: Snapshot | None) -> None:
         """Keep ``snapshot`` (None: drop the list), releasing the watches of the one it replaces unless shared."""
@@ -194,8 +215,10 @@ class FileIndex:
         if snapshot is not None:
             self._snapshots[include_ignored] = snapshot
 
-    def _attach_events(self, snapshot: Snapshot) -> None:
-        """Watch a snapshot walked before watching began: valid if a stat proof holds once they are set."""
+    def _watch_from_now(self, snapshot: Snapshot) -> None:
+        """Watch a list walked before watching began (or by a former server): each directory is watched, then
+        stated; one whose stat differs (or too fresh to prove anything) is marked racy and left to the stat
+        proof, so the next proof reads it again (watched from then on), and events vouch for the others."""
         events = self._new_events()
         if events is None:
             return
@@ -205,12 +228,13 @@ class FileIndex:
             events.close()
             return
         watched = {path for path in snapshot.directories if _same_device(path, root_dev) and events.add(path)}
-        if watched and snapshot.still_valid():  # no change since the walk (racy directories fail this)
-            snapshot.watched = watched  # before the events: a reader that sees them must see what they vouch for
-            snapshot.events = events
-            self._say_if_full(events, len(snapshot.directories))
-        else:
+        if not watched:
             events.close()
+            return
+        snapshot.racy |= set(snapshot.changed_paths())  # stated after the watches were added
+        snapshot.watched = watched - snapshot.racy  # before the events: a reader that sees them sees these
+        snapshot.events = events
+        self._say_if_full(events, len(snapshot.directories))
 
     def _shaping(self, snapshot: Snapshot, rel: str) -> list[str]:
         parts = rel.split("/")
@@ -242,6 +266,7 @@ class FileIndex:
         return all(_stat_key(str(p)) == snapshot.stats.get(str(p)) for p in self.ws.rule_files())
 
     def _walk(self, include_ignored: bool) -> Snapshot:
+        started = time.time_ns()
         rule_files = [str(path) for path in self.ws.rule_files()]
         stats = {path: _stat_key(path) for path in rule_files}  # before the walk: a change during it shows
         events = self._new_events() if self._watch_cap and not include_ignored else None
@@ -272,6 +297,7 @@ class FileIndex:
             left_out=recorder.left_out,
             events=events,
             watched=recorder.watched,
+            since_ns=started,
         )
 
 

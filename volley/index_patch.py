@@ -32,6 +32,9 @@ def patched(ws: Workspace, old: Snapshot, include_ignored: bool) -> Snapshot | N
     named, rules = changes
     if "" in rules:
         return None  # the root's own ignore file: everything again
+    if not named:  # only files' contents changed (their events): the listing stands, and what was made from it
+        old.superseded = False
+        return old
     patch = _Patch(ws, old, include_ignored)
     for rel in sorted(named, key=lambda rel: (rel.count("/"), rel) if rel else (-1, "")):
         if not patch.under_rewalked(rel):
@@ -207,6 +210,7 @@ class _Patch:
             | recorder.left_out,
             events=old.events,
             watched=(old.watched - dropped) | recorder.watched,
+            since_ns=old.since_ns,
         )
 
     def _replaced(self, hidden: str) -> bool:

@@ -52,6 +52,7 @@ class Snapshot:
     left_out: set[str]  # directories (relative) from which the walk left out anything they hold
     events: DirectoryEvents | None = None  # inotify watches on directories, added before each was read
     watched: set[str] = field(default_factory=set)  # the directories those watches vouch for: never stated
+    since_ns: int = 0  # when the oldest of its stats was taken (a stat of a path changed after it may be racy)
     files: list[str] = field(init=False)
     superseded: bool = False  # its events were taken to make a newer one: it proves nothing any more
     _order: list[str] | None = None

@@ -24,6 +24,7 @@ import os
 import stat
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from volley.cache_dir import cache_home
@@ -71,9 +72,26 @@ def content_index(ws: Workspace, file_count: int) -> ContentIndex | None:
         return index
 
 
+def kept_index(ws: Workspace) -> ContentIndex | None:
+    """The workspace's content index if one was started (never starts one)."""
+    index = _indexes.get(str(ws.root))
+    return index if index is not None and index.ws is ws else None
+
+
+def resume(ws: Workspace) -> None:
+    """Start the workspace's content index now if a former server kept one (a new session's first grep then
+    finds it loaded and swept); nothing otherwise: the first grep decides."""
+    if ws.config.grep_index != "off" and (_directory_of(str(ws.root)) / "files.json").is_file():
+        content_index(ws, AUTO_MIN_FILES)
+
+
+def _directory_of(root: str) -> Path:
+    return cache_home() / f"ngram-{hashlib.sha256(root.encode()).hexdigest()[:16]}"
+
+
 def on_disk(ws: Workspace) -> str:
     """What the cache directory holds of the workspace's content index (for `volley config`)."""
-    directory = cache_home() / f"ngram-{hashlib.sha256(str(ws.root).encode()).hexdigest()[:16]}"
+    directory = _directory_of(str(ws.root))
     mode = ws.config.grep_index
     when = {"auto": f"at the first grep, {AUTO_MIN_FILES:,} visible files or more", "eager": "at the first grep"}
     try:
@@ -85,23 +103,46 @@ def on_disk(ws: Workspace) -> str:
 
 
 class _Table:
-    """What the store holds, replaced whole (never changed in place: readers take it without a lock)."""
+    """What the store holds: each file's entry, the file of each number, the files searched directly.
+
+    Readers take it without a lock: a refresh changes one file at a time (each step atomic), and only files
+    that readers search directly anyway (the dirty ones, taken before the table) are changed."""
 
     def __init__(self, entries: dict[str, Entry]) -> None:
         self.entries = entries
         self.names = {entry[0]: rel for rel, entry in entries.items() if entry[0] != DIRECT}
         self.direct = {rel for rel, entry in entries.items() if entry[0] == DIRECT}
 
+    def put(self, rel: str, entry: Entry | None) -> None:
+        """The file's entry replaced (None: gone)."""
+        old = self.entries.get(rel)
+        if old is not None and old[0] == DIRECT:
+            self.direct.discard(rel)
+        elif old is not None:
+            self.names.pop(old[0], None)
+        if entry is None:
+            self.entries.pop(rel, None)
+            return
+        self.entries[rel] = entry
+        if entry[0] == DIRECT:
+            self.direct.add(rel)
+        else:
+            self.names[entry[0]] = rel
+
 
 class ContentIndex:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.root = str(ws.root)
-        self.directory = cache_home() / f"ngram-{hashlib.sha256(self.root.encode()).hexdigest()[:16]}"
+        self.directory = _directory_of(self.root)
         self.state = "new"  # building, ready, failed
         self.why = ""
         self.store: Store | None = None
         self.ready = threading.Event()
+        # taken up from what a former server kept: searches wait for it (a stat per file); False once loading it
+        # failed, before ``_loaded`` is set
+        self.resumed = (self.directory / "files.json").is_file()
+        self._loaded = threading.Event()
         self._table = _Table({})
         self._next = 0
         self._saved_at = float("-inf")
@@ -127,8 +168,15 @@ class ContentIndex:
             return f"ready: {len(self._table.entries):,} files, {size / 1e6:.1f} MB on disk"
         return f"{self.state}{': ' + self.why if self.why else ''}"
 
+    def serves(self) -> bool:
+        """Whether searches will go through the index (ready, or waited for), not before it."""
+        waited = self.ws.config.grep_index == "eager" or self.resumed
+        return self.state != "failed" and (self.state == "ready" or waited)
+
     def _usable(self) -> bool:
-        if self.ws.config.grep_index == "eager":
+        """Whether a search may use the index: once ready; eager, or taken up from disk (as quick as one stat
+        per file, quicker than reading them: a new session's first grep waits), a search waits for it."""
+        if self.ws.config.grep_index == "eager" or (self._loaded.wait() and self.resumed):
             self.ready.wait()
         return self.state == "ready" and self.store is not None
 
@@ -139,11 +187,12 @@ class ContentIndex:
         if not self._usable() or not self._follow():
             return None
         assert self.store is not None
-        with self._lock:  # first the dirty, then the table, then the store: a refresh commits, swaps the
+        with self._lock:  # first the dirty, then the table, then the store: a refresh commits, updates the
             found = set(self._dirty)  # table, then clears what it took in, so each file is in one of them
         table = self._table
         numbers = self.store.numbers(query)
-        found |= {table.names[n] for n in numbers if n in table.names} | table.direct
+        names = table.names  # (a refresh may take a number out meanwhile: its file is among the dirty)
+        found |= {rel for n in numbers if (rel := names.get(n)) is not None} | table.direct
         changed = [rel for rel in self._unwatched if self._changed(rel, table.entries.get(rel))]
         if changed:
             self._mark(changed)
@@ -220,17 +269,34 @@ class ContentIndex:
         return f"{self.root}/{rel}".rpartition("/")[0]
 
     def _sweep(self, snapshot: Snapshot) -> None:
-        """Every visible file stated against the table once (new watches, or lost events)."""
-        entries = self._table.entries
-        self._mark([rel for rel in snapshot.files if self._changed(rel, entries.get(rel))])
+        """Every visible file stated against the table once (new watches, or lost events): a plain loop, as
+        this is most of a new server's start at 200k files (0.8 s)."""
+        entries, prefix, stat_of, stale = self._table.entries, self.root + "/", os.stat, []
+        for rel in snapshot.files:
+            entry = entries.get(rel)
+            if entry is None or entry[5]:
+                stale.append(rel)
+                continue
+            try:
+                st = stat_of(prefix + rel)
+            except OSError:
+                stale.append(rel)
+                continue
+            if (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != (entry[1], entry[2], entry[3], entry[4]):
+                stale.append(rel)
+        self._mark(stale)
 
     def _run(self) -> None:
         try:
             self.state = "building"
             self.store = Store(self.directory)
             self._writer = self.store.writer()
-            if not self._load():
+            self.resumed = self._load()
+            self._loaded.set()
+            if not self.resumed:
                 self._build()
+            index_of(self.ws).snapshot(self.ws.resolve("."))  # the list proven (where they run, watches attached)
+            self._follow()  # so every file is stated against the table before a search trusts it
             self.state = "ready"
             log.info("content index of %s %s", self.root, self.status())
         except Exception as exc:  # an accelerator: grep goes on reading every file
@@ -238,6 +304,7 @@ class ContentIndex:
             log.warning("content index of %s failed (%s): grep reads every file", self.root, self.why)
             return
         finally:
+            self._loaded.set()
             self.ready.set()
         while True:
             woken = self._wake.wait(SAVE_EVERY_S)
@@ -281,18 +348,17 @@ class ContentIndex:
         assert self._writer is not None
         with self._lock:
             taking = dict(self._dirty)
-        entries = dict(self._table.entries)
-        writer = self._writer
+        table, writer, taken = self._table, self._writer, {}
         for rel in sorted(taking):
-            old = entries.pop(rel, None)
+            old = table.entries.get(rel)
             if old is not None and old[0] != DIRECT:
                 Store.remove(writer, old[0])
-            entry, _ = self._take(writer, rel, self._next)
+            taken[rel], _ = self._take(writer, rel, self._next)
             self._next += 1
-            if entry is not None:
-                entries[rel] = entry
         writer.commit()
-        self._table = _Table(entries)
+        for rel, entry in taken.items():  # after the commit: a number is named once the store holds it
+            table.put(rel, entry)
+        self._unsaved = True
         with self._lock:
             for rel, generation in taking.items():
                 if self._dirty.get(rel) == generation:

@@ -20,6 +20,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from volley.budget import fit_answer
 from volley.concurrency import Scheduler, blocking, concurrently
 from volley.errors import InputError, VolleyError
+from volley.ngram.content import resume as resume_content_index
 from volley.server.spec import ToolSpec
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import Watcher
@@ -233,6 +234,7 @@ class Runtime:
             if root not in self._watching:
                 self._watching[root] = watcher = Watcher(ws)
                 watcher.start()
+                resume_content_index(ws)
 
     def stop_watching(self) -> None:
         for root in list(self._watching):

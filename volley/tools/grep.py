@@ -23,7 +23,7 @@ from volley.config import CORES
 from volley.errors import InputError
 from volley.exact_open import changed_since, read_exact
 from volley.index import hard_link_to_denied, index_of, visible_files
-from volley.ngram.content import ContentIndex, content_index
+from volley.ngram.content import ContentIndex, content_index, kept_index
 from volley.ngram.plan import Query, plan
 from volley.ripgrep import Engine
 from volley.workspace import Target, Workspace
@@ -156,13 +156,14 @@ async def grep(
     if case_insensitive:
         regex = "(?i)" + regex
     globs = [glob] if isinstance(glob, str) else list(glob or [])
-    files, cover = await blocking(_files_to_search, ws, path, globs, include_ignored)
+    query = None if include_ignored else plan(regex)
+    serving = query is not None and (known := kept_index(ws)) is not None and known.serves()
+    files, cover = await blocking(_files_to_search, ws, path, globs, include_ignored, not serving)
     if not files and cover is None:
         return GrepResult(
             pattern=pattern, output_mode=output_mode, total_matches=0, total_files=0, searched_files=0, truncated=False
         )
     considered = cover.count if cover is not None else len(files)
-    query = None if include_ignored else plan(regex)
     index = content_index(ws, considered) if query is not None else None
     if index is not None and query is not None:
         files, cover = await blocking(_through_index, ws, index, query, path, globs, files, cover)
@@ -291,14 +292,15 @@ class _Cover:
 
 
 def _files_to_search(
-    ws: Workspace, path: str, globs: list[str], include_ignored: bool
+    ws: Workspace, path: str, globs: list[str], include_ignored: bool, may_cover: bool = True
 ) -> tuple[list[str], _Cover | None]:
-    """The files to search, or for a large tree searched whole, its cover (blocking)."""
+    """The files to search, or for a large tree searched whole (``may_cover``: not when the content index
+    will choose them), its cover (blocking)."""
     target = ws.resolve(path)
     if not target.is_dir:
         ws.resolve(path, "file")  # a FIFO, socket or device is refused: rg would block on it
         return [target.rel], None
-    if not globs and not include_ignored and ws.config.search_engine != "python-ripgrep":
+    if may_cover and not globs and not include_ignored and ws.config.search_engine != "python-ripgrep":
         cover = index_of(ws).cover(target)
         if cover is not None and cover[1] >= COVER_MIN_FILES:
             return [], _Cover(*cover)

@@ -1,0 +1,122 @@
+"""What the content index knows of each file: its row (the store's document number), the stat key it was read
+at, whether that key was too fresh to prove anything (racy) and whether the file is searched directly (too
+large, unreadable: no document). Columns of machine integers, not an object per file: at 1M files a dict of
+lists took ~400 MB. Kept on disk as one file, read back in one pass.
+
+Readers use it without a lock while the index's thread changes it: each step is atomic, a row's key may be
+seen half-changed only while its file is among those searched directly anyway (the dirty ones, which
+readers take first), and a half-changed key only ever fails to match a stat (the file is then searched).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from array import array
+from pathlib import Path
+
+from volley.stat_keys import StatKey
+
+RACY, DIRECT = 1, 2  # flags of a row
+_COLUMNS = ("mtime", "size", "inode", "ctime")
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}  # file -> row
+        self.names: list[str | None] = []  # row -> file (None: a free row)
+        self.mtime, self.size, self.inode, self.ctime = array("q"), array("q"), array("Q"), array("q")
+        self.flags = bytearray()
+        self.direct: set[str] = set()  # the files searched directly
+        self._free: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def name(self, row: int) -> str | None:
+        return self.names[row] if 0 <= row < len(self.names) else None
+
+    def vouches(self, rel: str, now: StatKey | None) -> bool:
+        """Whether the file's row was read at the stat key ``now`` (and not while too fresh)."""
+        row = self.rows.get(rel)
+        if row is None or now is None or self.flags[row] & RACY:
+            return False
+        return (self.mtime[row], self.size[row], self.inode[row], self.ctime[row]) == now
+
+    def row_for(self, rel: str) -> int:
+        """The file's row, or a free one for a file taken in for the first time (not yet named: ``put``)."""
+        row = self.rows.get(rel)
+        if row is not None:
+            return row
+        if self._free:
+            return self._free.pop()
+        self.names.append(None)
+        for column in (self.mtime, self.size, self.inode, self.ctime):
+            column.append(0)
+        self.flags.append(0)
+        return len(self.names) - 1
+
+    def put(self, rel: str, row: int, key: StatKey, flags: int) -> None:
+        """The file at ``row`` (from ``row_for``), read at ``key``."""
+        self.mtime[row], self.size[row], self.inode[row], self.ctime[row] = key
+        self.flags[row] = flags
+        if flags & DIRECT:
+            self.direct.add(rel)
+        else:
+            self.direct.discard(rel)
+        self.names[row] = rel
+        self.rows[rel] = row
+
+    def drop(self, rel: str, row: int) -> None:
+        """The file gone (its document removed), or a row from ``row_for`` not used after all."""
+        if self.rows.get(rel) == row:
+            del self.rows[rel]
+            self.direct.discard(rel)
+            self.names[row] = None
+        if self.names[row] is None:
+            self.flags[row] = 0
+            self._free.append(row)
+
+    def save(self, path: Path, header: dict[str, object]) -> None:
+        """Written whole to a new file, then moved over the old one."""
+        names = "\0".join(name or "" for name in self.names).encode("utf-8", "surrogateescape")
+        head = {**header, "rows": len(self.names), "names_bytes": len(names), "byteorder": sys.byteorder}
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.new")
+        with open(temporary, "wb") as f:
+            f.write(json.dumps(head).encode() + b"\n")
+            f.write(names)
+            for column in (self.mtime, self.size, self.inode, self.ctime):
+                f.write(column.tobytes())
+            f.write(self.flags)
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[Table, dict[str, object]]:
+        """The table kept at ``path`` and its header (OSError, ValueError: not readable as one)."""
+        data = path.read_bytes()
+        line, _, body = data.partition(b"\n")
+        head = json.loads(line)
+        if not isinstance(head, dict) or head.get("byteorder") != sys.byteorder:
+            raise ValueError("not a table of this machine")
+        count, size = int(head["rows"]), int(head["names_bytes"])
+        if len(body) != size + count * (8 * len(_COLUMNS) + 1):
+            raise ValueError("a table cut short")
+        table = cls()
+        names: list[str | None] = [n or None for n in body[:size].decode("utf-8", "surrogateescape").split("\0")]
+        table.names = names if count else []
+        offset = size
+        for column in (table.mtime, table.size, table.inode, table.ctime):
+            column.frombytes(body[offset : offset + 8 * count])
+            offset += 8 * count
+        table.flags = bytearray(body[offset:])
+        if len(table.names) != count:
+            raise ValueError("a table whose names do not match its rows")
+        for row, name in enumerate(table.names):
+            if name is None:
+                table._free.append(row)
+            else:
+                table.rows[name] = row
+                if table.flags[row] & DIRECT:
+                    table.direct.add(name)
+        return table, head
