@@ -15,6 +15,7 @@ from tests.test_ngram_plan import TRICKY, TRICKY_PATTERNS, _patterns
 from volley.errors import VolleyError
 from volley.ngram.content import content_index
 from volley.ngram.plan import plan
+from volley.ngram.table import DIRECT, RACY, Table
 from volley.tools import grep as grep_tool
 from volley.workspace import Workspace
 
@@ -99,7 +100,7 @@ async def test_a_server_greps_through_its_index_and_a_new_one_starts_from_disk(t
         write(tree, "lib/late.py", "def narrowed_late():\n    pass\n")
         second = text_of(await client.call_tool("grep", {"pattern": "def narrowed", "output_mode": "files"}))
     assert "lib/late.py" not in first and "lib/late.py" in second
-    stores = list(Path(os.environ["VOLLEY_CACHE_DIR"]).glob("ngram-*/files.json"))
+    stores = list(Path(os.environ["VOLLEY_CACHE_DIR"]).glob("ngram-*/table"))
     assert stores, "the index is kept on disk"
     (tree / "lib/late.py").unlink()
     async with serve(tree) as client:
@@ -145,3 +146,21 @@ async def test_a_server_following_inotify_events_sees_each_change(tree: Path, ca
             for pattern in (token, rng.choice(tokens), "fed ", "def narrowed"):
                 mine, theirs = await both(pattern)
                 assert mine == theirs, (step, action, pattern, sorted(set(mine.split()) ^ set(theirs.split())))
+
+
+def test_the_table_keeps_every_row_through_disk_and_reuses_the_rows_of_files_gone(tmp_path: Path) -> None:
+    table = Table()
+    names = ["a.py", "dir/é ü.txt", os.fsdecode(b"raw-\xff-name.c"), "big.bin", "gone.py"]
+    for n, rel in enumerate(names):
+        flags = DIRECT if rel == "big.bin" else RACY if n == 1 else 0
+        table.put(rel, table.row_for(rel), (n, n + 1, 2**63 + n, n + 3), flags)
+    table.drop("gone.py", table.rows["gone.py"])
+    table.save(tmp_path / "table", {"format": "x"})
+    again, head = Table.load(tmp_path / "table")
+    assert head["format"] == "x" and again.rows == table.rows and again.direct == {"big.bin"}
+    assert again.vouches("a.py", (0, 1, 2**63, 3)) and not again.vouches("a.py", (0, 1, 2**63, 4))
+    assert not again.vouches(names[1], (1, 2, 2**63 + 1, 4))  # read while too fresh: never vouched for
+    assert again.row_for("new.py") == 4  # the row of the file gone
+    (tmp_path / "table").write_bytes((tmp_path / "table").read_bytes()[:-3])
+    with pytest.raises(ValueError):
+        Table.load(tmp_path / "table")

@@ -17,7 +17,18 @@ import anyio
 import pytest
 
 from tests.conftest import serve, settle, text_of, write
-from volley.exact_open import Moved, NotRegular, _open_by_components, changed_since, open_exact, read_exact
+from volley.exact_open import (
+    FINE_FILESYSTEMS,
+    FINE_MARGIN_NS,
+    Moved,
+    NotRegular,
+    _open_by_components,
+    changed_since,
+    margin_of,
+    open_exact,
+    read_exact,
+)
+from volley.inotify import filesystem_of
 from volley.platform import PROC
 
 OUTSIDE = "OUTSIDE_MARKER_77"
@@ -57,6 +68,20 @@ def test_a_name_swapped_and_put_back_is_seen_as_changed(tmp_path: Path) -> None:
     os.rename(tmp_path / "pkg.away", tmp_path / "pkg")
     assert changed_since(str(tmp_path), ["pkg/a.py", "pkg/b.py"], started) == {"pkg/a.py", "pkg/b.py"}
     assert read_exact(f"{tmp_path}/pkg/a.py") == b"inside\n"
+
+
+def test_a_directory_changed_more_than_a_tick_before_a_search_is_no_suspect_where_timestamps_have_ns(
+    tmp_path: Path,
+) -> None:
+    """With a 2 s margin everywhere, a file created at the root made every match of the next grep a suspect,
+    each read again through a private copy (100-200 ms at 200k files, more with more matches)."""
+    write(tmp_path, "d/a.txt", "x\n")
+    changed = max(tmp_path.stat().st_ctime_ns, (tmp_path / "d").stat().st_ctime_ns)
+    if filesystem_of(str(tmp_path)) not in FINE_FILESYSTEMS or changed % 1_000_000_000 == 0:
+        pytest.skip("timestamps in whole seconds here: the 2 s margin stands")
+    assert margin_of(str(tmp_path))[1] == FINE_MARGIN_NS
+    assert changed_since(str(tmp_path), ["d/a.txt"], changed + FINE_MARGIN_NS + 10_000_000) == set()
+    assert changed_since(str(tmp_path), ["d/a.txt"], changed + FINE_MARGIN_NS - 10_000_000) == {"d/a.txt"}
 
 
 @contextlib.contextmanager

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 import sys
 
+from volley.inotify import filesystem_of
 from volley.platform import PROC
 
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
 CHANGE_MARGIN_NS = 2_000_000_000  # the coarsest common timestamp (FAT's 2 s, HFS+'s 1 s) and the kernel's tick
+FINE_MARGIN_NS = 50_000_000  # where timestamps have nanoseconds: the kernel's clock tick (<= 10 ms) and more
+FINE_FILESYSTEMS = frozenset({"ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "bcachefs"})
 
 
 class NotRegular(OSError):
@@ -55,13 +59,15 @@ def changed_since(root: str, rels: list[str], since_ns: int) -> set[str]:
     directory on the way is not one any more, or its entries changed since. Swapping a name (for a link, a
     FIFO, another file) changes its directory's ctime, and nothing in user space sets a ctime back; a file
     written in place keeps its name, and a reader sees one of its contents."""
-    since = since_ns - CHANGE_MARGIN_NS
+    device, margin = margin_of(root)
+    fine, coarse = since_ns - margin, since_ns - CHANGE_MARGIN_NS  # the root's filesystem, and any other
     fresh: dict[str, bool] = {}
 
     def changed(path: str) -> bool:
         if path not in fresh:
             try:
                 st = os.lstat(path)
+                since = fine if st.st_dev == device else coarse
                 fresh[path] = not stat.S_ISDIR(st.st_mode) or st.st_ctime_ns >= since
             except OSError:
                 fresh[path] = True
@@ -70,6 +76,20 @@ def changed_since(root: str, rels: list[str], since_ns: int) -> set[str]:
         return fresh[path]
 
     return {rel for rel in rels if changed(os.path.dirname(f"{root}/{rel}"))}
+
+
+@functools.cache
+def margin_of(root: str) -> tuple[int, int]:
+    """The root's device, and how long before a reader started a change there may be stamped (the timestamps'
+    granularity, and the lag of the kernel's coarse clock they are read from): a tick on Linux's filesystems
+    with nanoseconds, else 2 s. (ext4 with 128-byte inodes keeps whole seconds: the root's own ctime must show
+    a fraction.)"""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return -1, CHANGE_MARGIN_NS
+    fine = st.st_ctime_ns % 1_000_000_000 and filesystem_of(root) in FINE_FILESYSTEMS
+    return st.st_dev, FINE_MARGIN_NS if sys.platform == "linux" and fine else CHANGE_MARGIN_NS
 
 
 def _open_linux(path: str) -> int:

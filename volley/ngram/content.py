@@ -18,7 +18,6 @@ file finds. A new server starts from the store and table kept on disk (and sweep
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import stat
@@ -32,7 +31,8 @@ from volley.exact_open import changed_since, open_exact
 from volley.index import index_of, visible_files
 from volley.ngram.plan import Query, searched_text
 from volley.ngram.store import FORMAT, Store
-from volley.stat_keys import key, stat_key, too_fresh
+from volley.ngram.table import DIRECT, RACY, Table
+from volley.stat_keys import StatKey, key, stat_key, too_fresh
 from volley.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -45,12 +45,10 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 4 << 20  # a larger file is searched directly, every time
 COMMIT_BYTES = 64 << 20  # text taken in between commits while building
-DIRECT = -1  # the number of a file searched directly
 _QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 AUTO_MIN_FILES = 2_000  # grep_index = "auto" builds for workspaces with at least this many visible files
+_NO_KEY: StatKey = (0, 0, 0, 0)  # the key of a file that could not be opened (racy as well: never vouched for)
 SAVE_EVERY_S = 30.0  # the table is written at most this often after changes (and after a build)
-
-Entry = list[int]  # number, mtime_ns, size, inode, ctime_ns, racy (1: read while too fresh to trust)
 
 _indexes: dict[str, ContentIndex] = {}
 _indexes_lock = threading.Lock()
@@ -81,7 +79,7 @@ def kept_index(ws: Workspace) -> ContentIndex | None:
 def resume(ws: Workspace) -> None:
     """Start the workspace's content index now if a former server kept one (a new session's first grep then
     finds it loaded and swept); nothing otherwise: the first grep decides."""
-    if ws.config.grep_index != "off" and (_directory_of(str(ws.root)) / "files.json").is_file():
+    if ws.config.grep_index != "off" and (_directory_of(str(ws.root)) / "table").is_file():
         content_index(ws, AUTO_MIN_FILES)
 
 
@@ -102,34 +100,6 @@ def on_disk(ws: Workspace) -> str:
     return f"{files:,} files, {size / 1e6:.1f} MB in {directory}" + ("" if mode in when else " (grep_index is off)")
 
 
-class _Table:
-    """What the store holds: each file's entry, the file of each number, the files searched directly.
-
-    Readers take it without a lock: a refresh changes one file at a time (each step atomic), and only files
-    that readers search directly anyway (the dirty ones, taken before the table) are changed."""
-
-    def __init__(self, entries: dict[str, Entry]) -> None:
-        self.entries = entries
-        self.names = {entry[0]: rel for rel, entry in entries.items() if entry[0] != DIRECT}
-        self.direct = {rel for rel, entry in entries.items() if entry[0] == DIRECT}
-
-    def put(self, rel: str, entry: Entry | None) -> None:
-        """The file's entry replaced (None: gone)."""
-        old = self.entries.get(rel)
-        if old is not None and old[0] == DIRECT:
-            self.direct.discard(rel)
-        elif old is not None:
-            self.names.pop(old[0], None)
-        if entry is None:
-            self.entries.pop(rel, None)
-            return
-        self.entries[rel] = entry
-        if entry[0] == DIRECT:
-            self.direct.add(rel)
-        else:
-            self.names[entry[0]] = rel
-
-
 class ContentIndex:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -141,10 +111,9 @@ class ContentIndex:
         self.ready = threading.Event()
         # taken up from what a former server kept: searches wait for it (a stat per file); False once loading it
         # failed, before ``_loaded`` is set
-        self.resumed = (self.directory / "files.json").is_file()
+        self.resumed = (self.directory / "table").is_file()
         self._loaded = threading.Event()
-        self._table = _Table({})
-        self._next = 0
+        self._table = Table()
         self._saved_at = float("-inf")
         self._unsaved = False
         self._dirty: dict[str, int] = {}  # searched directly until taken in again → the change's generation
@@ -165,7 +134,7 @@ class ContentIndex:
         """What the index is doing, for the log."""
         if self.state == "ready":
             size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
-            return f"ready: {len(self._table.entries):,} files, {size / 1e6:.1f} MB on disk"
+            return f"ready: {len(self._table):,} files, {size / 1e6:.1f} MB on disk"
         return f"{self.state}{': ' + self.why if self.why else ''}"
 
     def serves(self) -> bool:
@@ -191,9 +160,8 @@ class ContentIndex:
             found = set(self._dirty)  # table, then clears what it took in, so each file is in one of them
         table = self._table
         numbers = self.store.numbers(query)
-        names = table.names  # (a refresh may take a number out meanwhile: its file is among the dirty)
-        found |= {rel for n in numbers if (rel := names.get(n)) is not None} | table.direct
-        changed = [rel for rel in self._unwatched if self._changed(rel, table.entries.get(rel))]
+        found |= {rel for n in numbers if (rel := table.name(n)) is not None} | table.direct
+        changed = [rel for rel in self._unwatched if self._changed(rel)]
         if changed:
             self._mark(changed)
         return found | set(changed)
@@ -210,19 +178,19 @@ class ContentIndex:
         numbers = self.store.numbers(query)
         keep: list[str] = []
         stale: list[str] = []
+        rows, direct = table.rows, table.direct
         for rel in files:
-            entry = table.entries.get(rel)
-            if (entry is not None and (entry[0] == DIRECT or entry[0] in numbers)) or rel in dirty:
+            if rows.get(rel, -1) in numbers or rel in direct or rel in dirty:
                 keep.append(rel)
-            elif self._changed(rel, entry):
+            elif self._changed(rel):
                 keep.append(rel)
                 stale.append(rel)
         if stale:
             self._mark(stale)
         return keep
 
-    def _changed(self, rel: str, entry: Entry | None) -> bool:
-        return entry is None or bool(entry[5]) or stat_key(f"{self.root}/{rel}") != tuple(entry[1:5])
+    def _changed(self, rel: str) -> bool:
+        return not self._table.vouches(rel, stat_key(f"{self.root}/{rel}"))
 
     def _mark(self, rels: list[str]) -> None:
         with self._lock:
@@ -269,22 +237,8 @@ class ContentIndex:
         return f"{self.root}/{rel}".rpartition("/")[0]
 
     def _sweep(self, snapshot: Snapshot) -> None:
-        """Every visible file stated against the table once (new watches, or lost events): a plain loop, as
-        this is most of a new server's start at 200k files (0.8 s)."""
-        entries, prefix, stat_of, stale = self._table.entries, self.root + "/", os.stat, []
-        for rel in snapshot.files:
-            entry = entries.get(rel)
-            if entry is None or entry[5]:
-                stale.append(rel)
-                continue
-            try:
-                st = stat_of(prefix + rel)
-            except OSError:
-                stale.append(rel)
-                continue
-            if (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != (entry[1], entry[2], entry[3], entry[4]):
-                stale.append(rel)
-        self._mark(stale)
+        """Every visible file stated against the table once (new watches, or lost events)."""
+        self._mark(self._table.unproven(self.root + "/", snapshot.files))
 
     def _run(self) -> None:
         try:
@@ -324,19 +278,22 @@ class ContentIndex:
         files = visible_files(self.ws, self.ws.resolve("."))
         writer = self._writer
         writer.delete_all_documents()
-        entries: dict[str, Entry] = {}
+        table = Table()
         pending = 0
         started = time.time_ns()
-        for number, rel in enumerate(files):
-            entry, taken = self._take(writer, rel, number, quick=True)
-            if entry is not None:
-                entries[rel] = entry
-            pending += taken
+        for rel in files:
+            row = table.row_for(rel)
+            taken = self._take(writer, rel, row, quick=True)
+            if taken is None:
+                table.drop(rel, row)
+                continue
+            table.put(rel, row, taken[0], taken[1])
+            pending += taken[2]
             if pending >= COMMIT_BYTES:
                 writer.commit()
                 pending = 0
         writer.commit()
-        self._table, self._next = _Table(entries), len(files)
+        self._table = table
         self._save()
         moved = changed_since(self.root, files, started)  # a directory on the way swapped while reading
         if moved:
@@ -350,14 +307,15 @@ class ContentIndex:
             taking = dict(self._dirty)
         table, writer, taken = self._table, self._writer, {}
         for rel in sorted(taking):
-            old = table.entries.get(rel)
-            if old is not None and old[0] != DIRECT:
-                Store.remove(writer, old[0])
-            taken[rel], _ = self._take(writer, rel, self._next)
-            self._next += 1
+            row = table.row_for(rel)
+            Store.remove(writer, row)  # what the row held (nothing for a new one: a free row's was removed)
+            taken[rel] = row, self._take(writer, rel, row)
         writer.commit()
-        for rel, entry in taken.items():  # after the commit: a number is named once the store holds it
-            table.put(rel, entry)
+        for rel, (row, took) in taken.items():  # after the commit: a row is named once the store holds it
+            if took is None:
+                table.drop(rel, row)
+            else:
+                table.put(rel, row, took[0], took[1])
         self._unsaved = True
         with self._lock:
             for rel, generation in taking.items():
@@ -366,60 +324,53 @@ class ContentIndex:
         self._save(at_most_every=SAVE_EVERY_S)
 
     def _take(
-        self, writer: tantivy.IndexWriter, rel: str, number: int, quick: bool = False
-    ) -> tuple[Entry | None, int]:
-        """A file's entry, its text put in the store (None: gone); and the bytes taken in. The key is the
-        opened file's, from before the read. ``quick``: opened without its path checked at every depth (the
-        build checks the directories afterwards, ``changed_since``), else through ``open_exact``."""
+        self, writer: tantivy.IndexWriter, rel: str, row: int, quick: bool = False
+    ) -> tuple[StatKey, int, int] | None:
+        """A file's text put in the store as document ``row``: the stat key it was read at (the opened file's,
+        from before the read), its flags and the bytes taken in; None when it is gone. ``quick``: opened
+        without its path checked at every depth (the build checks the directories afterwards,
+        ``changed_since``), else through ``open_exact``."""
         path = f"{self.root}/{rel}"
         try:
             fd = os.open(path, _QUICK) if quick else open_exact(path)
         except FileNotFoundError:
-            return None, 0
+            return None
         except OSError:  # unreadable now (permissions, a link swapped in, no descriptors left): searched directly
-            return [DIRECT, 0, 0, 0, 0, 1], 0
+            return _NO_KEY, DIRECT | RACY, 0
         try:
             st = os.fstat(fd)
-            fresh = int(too_fresh(st))
+            fresh = RACY if too_fresh(st) else 0
             if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
-                return [DIRECT, *key(st), fresh], 0
+                return key(st), DIRECT | fresh, 0
             data = os.read(fd, st.st_size + 1)  # a regular file reads short only at its end
             if len(data) > st.st_size:  # it grew meanwhile
                 while chunk := os.read(fd, 1 << 20):
                     data += chunk
         except OSError:
-            return [DIRECT, 0, 0, 0, 0, 1], 0
+            return _NO_KEY, DIRECT | RACY, 0
         finally:
             os.close(fd)
-        Store.put(writer, number, searched_text(data))
-        return [number, *key(st), fresh], len(data)
+        Store.put(writer, row, searched_text(data))
+        return key(st), fresh, len(data)
 
     def _save(self, at_most_every: float = 0) -> None:
-        """The table on disk (at most every ``at_most_every`` seconds: at 1M files it is seconds of work; the
-        next number always, so a new server never gives one twice). A table older than the store is safe: a
-        file taken in since has another stat key, so a new server's sweep searches it directly."""
-        (self.directory / "next").write_text(f"{self._next}\n")
+        """The table on disk (at most every ``at_most_every`` seconds). A table older than the store is safe: a
+        row the store has changed since belongs to a file whose stat key has changed too (or that is gone),
+        so a new server's sweep searches it directly and takes it in again."""
         if time.monotonic() - self._saved_at < at_most_every:
             self._unsaved = True
             return
-        body = {"format": FORMAT, "root": self.root, "next": self._next, "files": self._table.entries}
-        temporary = self.directory / "files.json.new"
-        temporary.write_text(json.dumps(body))
-        os.replace(temporary, self.directory / "files.json")
-        (self.directory / "summary").write_text(f"{len(self._table.entries)}\n")
+        self._table.save(self.directory / "table", {"format": FORMAT, "root": self.root})
+        (self.directory / "summary").write_text(f"{len(self._table)}\n")
         self._saved_at, self._unsaved = time.monotonic(), False
 
     def _load(self) -> bool:
         try:
-            kept = json.loads((self.directory / "files.json").read_text())
-        except (OSError, ValueError):
+            table, head = Table.load(self.directory / "table")
+        except (OSError, ValueError, KeyError, TypeError):
             return False
-        if kept.get("format") != FORMAT or kept.get("root") != self.root:
+        if head.get("format") != FORMAT or head.get("root") != self.root:
             return False
-        try:
-            latest = int((self.directory / "next").read_text())
-        except (OSError, ValueError):
-            latest = 0
-        self._table, self._next = _Table(kept["files"]), max(kept["next"], latest)
+        self._table = table
         self._saved_at = time.monotonic()  # as it is on disk: the first refresh need not write it again
         return True

@@ -44,6 +44,26 @@ class Table:
             return False
         return (self.mtime[row], self.size[row], self.inode[row], self.ctime[row]) == now
 
+    def unproven(self, prefix: str, rels: list[str]) -> list[str]:
+        """The files of ``rels`` (paths after ``prefix``) whose stat now is not the key of their row, in a plain
+        loop: a new server states every file once (0.8 s at 200k files)."""
+        rows, flags, stat_of, stale = self.rows, self.flags, os.stat, []
+        mtime, size, inode, ctime = self.mtime, self.size, self.inode, self.ctime
+        for rel in rels:
+            row = rows.get(rel)
+            if row is None or flags[row] & RACY:
+                stale.append(rel)
+                continue
+            try:
+                st = stat_of(prefix + rel)
+            except OSError:
+                stale.append(rel)
+                continue
+            now = st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns
+            if now != (mtime[row], size[row], inode[row], ctime[row]):
+                stale.append(rel)
+        return stale
+
     def row_for(self, rel: str) -> int:
         """The file's row, or a free one for a file taken in for the first time (not yet named: ``put``)."""
         row = self.rows.get(rel)
