@@ -164,3 +164,15 @@ def test_the_table_keeps_every_row_through_disk_and_reuses_the_rows_of_files_gon
     (tmp_path / "table").write_bytes((tmp_path / "table").read_bytes()[:-3])
     with pytest.raises(ValueError):
         Table.load(tmp_path / "table")
+
+
+def test_a_table_read_from_disk_shares_the_file_index_strings_and_keeps_its_rows(tmp_path: Path) -> None:
+    table = Table()
+    for rel in ("a.py", "b.bin", "c.py"):
+        table.put(rel, table.row_for(rel), (1, 2, 3, 4), DIRECT if rel == "b.bin" else 0)
+    table.save(tmp_path / "table", {})
+    again, _ = Table.load(tmp_path / "table")
+    listed = ["".join(["a", ".py"]), "".join(["b", ".bin"])]  # strings of their own, as the file index's
+    again.share(listed)
+    assert again.rows == table.rows and again.direct == {"b.bin"}
+    assert next(rel for rel in again.rows if rel == "a.py") is listed[0] and again.names[0] is listed[0]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from volley import index_disk
+from volley.ignore import IGNORE_FILES
 from volley.index_patch import patched
 from volley.inotify import LOCAL_FILESYSTEMS, DirectoryEvents, filesystem_of, user_watch_limit
 from volley.platform import INOTIFY
@@ -243,7 +244,7 @@ class FileIndex:
 
     def _new_events(self) -> DirectoryEvents | None:
         try:
-            return DirectoryEvents(self._watch_cap, self._cap_said)
+            return DirectoryEvents(self._watch_cap, self._cap_said, listed=frozenset(IGNORE_FILES))
         except OSError as exc:  # the user's inotify instances used up (fs.inotify.max_user_instances)
             if not self._said_full:
                 self._said_full = True

@@ -95,15 +95,17 @@ def load(ws: Workspace) -> Snapshot | None:
         kept = json.loads(path.read_text())
         if kept.get("format") != FORMAT or kept.get("root") != str(ws.root):
             return None
+        stats = {path: None if key is None else tuple(key) for path, key in kept["stats"].items()}
+        one = {path: path for path in stats}  # one string per path, as a walk keeps them (not one per mention)
         snapshot = Snapshot(
             entries=kept["entries"],
             kinds=bytearray(kept["kinds"].encode("latin-1")),
             hidden=kept["hidden"],
-            stats={path: None if key is None else tuple(key) for path, key in kept["stats"].items()},
+            stats=stats,
             rule_files=kept["rule_files"],
-            ignore_files=kept["ignore_files"],
-            racy=set(kept["racy"]),
-            directories=kept["directories"],
+            ignore_files={one.get(d, d): [one.get(f, f) for f in files] for d, files in kept["ignore_files"].items()},
+            racy={one.get(path, path) for path in kept["racy"]},
+            directories=[one.get(d, d) for d in kept["directories"]],
             left_out=set(kept["left_out"]),
             since_ns=kept["since_ns"],
         )

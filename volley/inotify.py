@@ -77,7 +77,7 @@ class DirectoryEvents:
     for may be stale), ``take`` reads them as the entries they name.
     """
 
-    def __init__(self, cap: int, cap_said: str = "") -> None:
+    def __init__(self, cap: int, cap_said: str = "", listed: frozenset[str] = frozenset()) -> None:
         libc = _load()
         if libc is None:
             raise OSError(errno.ENOSYS, "inotify is Linux's")
@@ -95,6 +95,7 @@ class DirectoryEvents:
         self.full: str | None = None  # why watches stopped being added (the cap, the user's limit)
         self._touched: set[str] = set()  # every path an event named since the last ``drain`` (content too)
         self._lost = False  # events were lost since the last ``drain``
+        self._listed = listed  # names whose content changes count as changes of their directory (ignore files)
 
     @property
     def watched(self) -> int:
@@ -154,7 +155,7 @@ class DirectoryEvents:
                         self._touched.add(f"{path.rstrip('/')}/{name}")  # (the root is kept as "root/")
                     elif name:
                         self._lost = True  # nobody drains them (no content index): kept bounded
-                    if mask & _IN_CONTENT and not mask & ~(_IN_CONTENT | _IN_ONLYDIR):
+                    if mask & _IN_CONTENT and not mask & ~(_IN_CONTENT | _IN_ONLYDIR) and name not in self._listed:
                         continue  # a file's content or stat: its directory's listing stands
                     if mask & _IN_IGNORED:  # the watch is gone (its directory deleted): its parent said so
                         del self._paths[wd]

@@ -249,7 +249,9 @@ class ContentIndex:
             self._loaded.set()
             if not self.resumed:
                 self._build()
-            index_of(self.ws).snapshot(self.ws.resolve("."))  # the list proven (where they run, watches attached)
+            listed = index_of(self.ws).snapshot(self.ws.resolve("."))  # proven (where they run, watches attached)
+            if self.resumed and listed is not None:
+                self._table.share(listed.files)
             self._follow()  # so every file is stated against the table before a search trusts it
             self.state = "ready"
             log.info("content index of %s %s", self.root, self.status())

@@ -44,6 +44,17 @@ class Table:
             return False
         return (self.mtime[row], self.size[row], self.inode[row], self.ctime[row]) == now
 
+    def share(self, rels: list[str]) -> None:
+        """Name each row by the string of ``rels`` (the file index's) equal to its own, so a table read from
+        disk holds no second copy of every path (~100 MB at 1M files). Only while no reader uses it."""
+        rows, names = self.rows, self.names
+        for rel in rels:
+            row = rows.get(rel)
+            if row is not None:
+                names[row] = rel
+        self.rows = {name: row for row, name in enumerate(names) if name is not None}
+        self.direct = {name for name in (names[rows[rel]] for rel in self.direct) if name is not None}
+
     def unproven(self, prefix: str, rels: list[str]) -> list[str]:
         """The files of ``rels`` (paths after ``prefix``) whose stat now is not the key of their row, in a plain
         loop: a new server states every file once (0.8 s at 200k files)."""
