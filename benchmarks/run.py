@@ -83,11 +83,12 @@ def server_pid(marker: str) -> int | None:
     return None
 
 
-def peak_rss_mb(pid: int | None) -> float | None:
+def peak_rss_mb(pid: int | None, field: str = "VmHWM") -> float | None:
+    """The process's peak resident memory (``field="VmRSS"``: its resident memory now)."""
     if pid is None:
         return None
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return None
 

@@ -149,3 +149,13 @@ def test_an_edit_to_a_file_keeps_the_listing_and_what_was_made_from_it(tmp_path:
     before.cover()
     (root / "src/a/x.py").write_text("changed\n")  # a content event: the directory's listing stands
     assert index._current(False) is before and index.walks == 1
+
+
+def test_a_walk_kept_by_other_rules_or_older_code_is_replaced_not_left_behind(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    seed_tree(root)
+    FileIndex(Workspace(root))._current(False)
+    FileIndex(Workspace(root, flags={"deny": ["src/"]}))._current(False)
+    ws = Workspace(root)
+    kept = list(index_disk.path_of(ws).parent.glob(f"{index_disk._prefix(ws)}*"))
+    assert kept == [index_disk.path_of(Workspace(root, flags={"deny": ["src/"]}))]

@@ -3,6 +3,7 @@ and after each of a random sequence of edits, creations, deletions, renames and 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import pytest
 
 from tests.conftest import serve, settle, text_of, write
 from tests.test_ngram_plan import TRICKY, TRICKY_PATTERNS, _patterns
+from tests.test_stdio import _call, _handshaken, logged_until
 from volley.errors import VolleyError
 from volley.ngram.content import content_index
 from volley.ngram.plan import plan
@@ -176,3 +178,47 @@ def test_a_table_read_from_disk_shares_the_file_index_strings_and_keeps_its_rows
     again.share(listed)
     assert again.rows == table.rows and again.direct == {"b.bin"}
     assert next(rel for rel in again.rows if rel == "a.py") is listed[0] and again.names[0] is listed[0]
+
+
+async def test_a_second_server_follows_the_index_another_writes_and_takes_it_over_once_that_one_left(
+    tree: Path,
+) -> None:
+    """Two sessions on one workspace: the second could not take the store's writer lock, so it read every file
+    at each grep. It follows the index the first writes (the table it saves, each file proven by a stat),
+    and writes it itself once the first has left; its answers equal reading every file throughout."""
+    rng = random.Random(53)
+    indexing = ("--set", "grep_index=eager")
+    calls = iter(range(2, 10_000))
+
+    def second_grep(pattern: str) -> str:
+        number = next(calls)
+        args = {"pattern": pattern, "output_mode": "files", "max_results": 100_000}
+        second.stdin.write(_call(number, "grep", args))
+        second.stdin.flush()
+        while (message := json.loads(second.stdout.readline())).get("id") != number:
+            pass
+        return message["result"]["content"][0]["text"]
+
+    async def steps(count: int, plain: object) -> None:
+        for step in range(count):
+            token = f"tok{step}en{rng.randrange(10**6)}"
+            victim = rng.choice(sorted((tree / "lib").rglob("*.py")))
+            _change(tree, victim, rng.choice(["append", "create", "delete", "same-size", "root"]), token, step)
+            for pattern in (token, "fed ", "def narrowed"):
+                args = {"pattern": pattern, "output_mode": "files", "max_results": 100_000}
+                assert second_grep(pattern) == text_of(await plain.call_tool("grep", args)), (step, pattern)
+
+    async with serve(tree, "--set", "grep_index=off") as plain:
+        async with serve(tree, *indexing) as first:
+            await first.call_tool("grep", {"pattern": "built"})
+            second = _handshaken(tree, *indexing)
+            second_grep("follow")
+            logged_until(second, "this one follows it")
+            await steps(8, plain)
+        try:
+            await steps(1, plain)  # a change marks a file: the follower wakes, and the lock is free
+            logged_until(second, "is this server's to write now")
+            await steps(6, plain)
+        finally:
+            second.kill()
+            second.wait()

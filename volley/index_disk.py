@@ -40,8 +40,12 @@ def path_of(ws: Workspace) -> Path:
     """Where the workspace's walk is kept, named by its root, the rules it was walked by (the configuration's
     ignore and deny patterns) and the code that walked it (the default rules are Volley's)."""
     rules = json.dumps([ws.config.ignore, ws.config.deny])
-    digest = hashlib.sha256(f"{FORMAT}\0{_code()}\0{ws.root}\0{rules}".encode())
-    return cache_home() / f"files-{digest.hexdigest()[:16]}.json"
+    walked_by = hashlib.sha256(f"{FORMAT}\0{_code()}\0{rules}".encode()).hexdigest()[:16]
+    return cache_home() / f"{_prefix(ws)}{walked_by}.json"
+
+
+def _prefix(ws: Workspace) -> str:
+    return f"files-{hashlib.sha256(str(ws.root).encode()).hexdigest()[:16]}-"
 
 
 @functools.cache
@@ -80,6 +84,9 @@ def save(ws: Workspace, snapshot: Snapshot) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(json.dumps(body))
         os.replace(temporary, path)
+        for other in path.parent.glob(f"{_prefix(ws)}*.json"):  # walked by other rules, or older code
+            if other != path:
+                other.unlink(missing_ok=True)
     except (OSError, ValueError) as exc:  # ValueError: a name json cannot write (never seen: names round-trip)
         _say_once(path, f"cannot keep the walk of {ws.root} in {path} ({exc}): the next server walks it again")
         with contextlib.suppress(OSError):

@@ -122,6 +122,7 @@ class ContentIndex:
         self._unwatched: list[str] = []  # files of directories the watches do not cover: proven by a stat
         self._seen: Snapshot | None = None  # the file index's walk they were listed from
         self._wake = threading.Event()
+        self._followed = 0  # the mtime of the table taken up last, while another server writes the store
         self._lock = threading.Lock()
         self._following = threading.Lock()
         self._writer: tantivy.IndexWriter | None = None  # one for the index's life: it holds the store's lock
@@ -244,9 +245,11 @@ class ContentIndex:
         try:
             self.state = "building"
             self.store = Store(self.directory)
-            self._writer = self.store.writer()
+            self._writer = self._free_writer()
             self.resumed = self._load()
             self._loaded.set()
+            if not self.resumed and self._writer is None:
+                raise RuntimeError("another server is building this workspace's index")
             if not self.resumed:
                 self._build()
             listed = index_of(self.ws).snapshot(self.ws.resolve("."))  # proven (where they run, watches attached)
@@ -255,6 +258,8 @@ class ContentIndex:
             self._follow()  # so every file is stated against the table before a search trusts it
             self.state = "ready"
             log.info("content index of %s %s", self.root, self.status())
+            if self._writer is None:
+                log.info("another server writes the content index of %s: this one follows it", self.root)
         except Exception as exc:  # an accelerator: grep goes on reading every file
             self.state, self.why = "failed", f"{type(exc).__name__}: {exc}"
             log.warning("content index of %s failed (%s): grep reads every file", self.root, self.why)
@@ -266,7 +271,9 @@ class ContentIndex:
             woken = self._wake.wait(SAVE_EVERY_S)
             self._wake.clear()
             try:
-                if woken:
+                if self._writer is None:
+                    self._follow_writer()
+                elif woken:
                     self._refresh()
                 elif self._unsaved:
                     self._save()
@@ -274,6 +281,45 @@ class ContentIndex:
                 self.state, self.why = "failed", f"{type(exc).__name__}: {exc}"
                 log.warning("content index of %s failed (%s): grep reads every file", self.root, self.why)
                 return
+
+    def _free_writer(self) -> tantivy.IndexWriter | None:
+        """The store's writer, or None while another server holds it (tantivy's lock on the directory)."""
+        assert self.store is not None
+        try:
+            return self.store.writer()
+        except ValueError as exc:
+            if "LockBusy" not in str(exc):
+                raise
+            return None
+
+    def _follow_writer(self) -> None:
+        """While another server writes the store: take the writer once it is free (that server left), else take
+        up the table it last saved (at most every SAVE_EVERY_S) and stop searching directly the files it
+        vouches for now. Sound as the table is: a row it names at a file's current key holds that content in
+        every later state of the store (a change of the file changes its key)."""
+        writer = self._free_writer()
+        if writer is not None:
+            self._writer = writer
+            log.info("the content index of %s is this server's to write now", self.root)
+            self._refresh()
+            return
+        path = self.directory / "table"
+        try:
+            saved = path.stat().st_mtime_ns
+        except OSError:
+            return
+        if saved == self._followed or time.monotonic() - self._saved_at < SAVE_EVERY_S:
+            return
+        if not self._load():
+            return
+        self._followed = saved
+        with self._lock:
+            taking = dict(self._dirty)
+        vouched = [rel for rel in taking if self._table.vouches(rel, stat_key(f"{self.root}/{rel}"))]
+        with self._lock:
+            for rel in vouched:
+                if self._dirty.get(rel) == taking[rel]:
+                    del self._dirty[rel]
 
     def _build(self) -> None:
         assert self._writer is not None

@@ -125,16 +125,19 @@ class Table:
     @classmethod
     def load(cls, path: Path) -> tuple[Table, dict[str, object]]:
         """The table kept at ``path`` and its header (OSError, ValueError: not readable as one)."""
-        data = path.read_bytes()
-        line, _, body = data.partition(b"\n")
-        head = json.loads(line)
+        data = memoryview(path.read_bytes())  # read in slices of this one copy (83 MB at 1M files)
+        start = bytes(data[:65536]).find(b"\n")  # the header: a line of JSON
+        if start < 0:
+            raise ValueError("no header")
+        head = json.loads(bytes(data[:start]))
         if not isinstance(head, dict) or head.get("byteorder") != sys.byteorder:
             raise ValueError("not a table of this machine")
         count, size = int(head["rows"]), int(head["names_bytes"])
+        body = data[start + 1 :]
         if len(body) != size + count * (8 * len(_COLUMNS) + 1):
             raise ValueError("a table cut short")
         table = cls()
-        names: list[str | None] = [n or None for n in body[:size].decode("utf-8", "surrogateescape").split("\0")]
+        names: list[str | None] = [n or None for n in str(body[:size], "utf-8", "surrogateescape").split("\0")]
         table.names = names if count else []
         offset = size
         for column in (table.mtime, table.size, table.inode, table.ctime):
