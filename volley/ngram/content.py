@@ -312,6 +312,9 @@ class ContentIndex:
             return
         if not self._load():
             return
+        listed = index_of(self.ws).snapshot(self.ws.resolve("."))
+        if listed is not None:
+            self._table.share(listed.files)
         self._followed = saved
         with self._lock:
             taking = dict(self._dirty)

@@ -46,7 +46,8 @@ class Table:
 
     def share(self, rels: list[str]) -> None:
         """Name each row by the string of ``rels`` (the file index's) equal to its own, so a table read from
-        disk holds no second copy of every path (~100 MB at 1M files). Only while no reader uses it."""
+        disk holds no second copy of every path (~100 MB at 1M files). Readers may use it meanwhile: each name
+        is replaced by an equal string, the dicts whole."""
         rows, names = self.rows, self.names
         for rel in rels:
             row = rows.get(rel)
