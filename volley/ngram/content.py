@@ -256,6 +256,8 @@ class ContentIndex:
             if self.resumed and listed is not None:
                 self._table.share(listed.files)
             self._follow()  # so every file is stated against the table before a search trusts it
+            if listed is not None:
+                listed.holds("")  # what the first search would make (a sorted copy of the list: 0.2 s at 1M)
             self.state = "ready"
             log.info("content index of %s %s", self.root, self.status())
             if self._writer is None:
