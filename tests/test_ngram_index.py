@@ -15,8 +15,9 @@ from tests.conftest import serve, settle, text_of, write
 from tests.test_ngram_plan import TRICKY, TRICKY_PATTERNS, _patterns
 from tests.test_stdio import _call, _handshaken, logged_until
 from volley.errors import VolleyError
-from volley.ngram.content import content_index
+from volley.ngram.content import ContentIndex, content_index
 from volley.ngram.plan import plan
+from volley.ngram.store import Store
 from volley.ngram.table import DIRECT, RACY, Table
 from volley.tools import grep as grep_tool
 from volley.workspace import Workspace
@@ -222,3 +223,24 @@ async def test_a_second_server_follows_the_index_another_writes_and_takes_it_ove
         finally:
             second.kill()
             second.wait()
+
+
+async def test_a_server_started_while_another_builds_the_index_reads_every_file_then_follows_it(tree: Path) -> None:
+    """It gave up for good ("another server is building"), and read every file for the rest of its session."""
+    builder = ContentIndex(Workspace(tree, flags={"grep_index": "eager"}))
+    builder.store = Store(builder.directory)
+    builder._writer = builder.store.writer()  # building: the store's lock held, no table kept yet
+    second = Workspace(tree, flags={"grep_index": "auto"})
+    plain = Workspace(tree, flags={"grep_index": "off"})
+    follower = content_index(second, 1_000_000)
+    assert follower is not None
+    follower._loaded.wait()
+    assert follower.state == "building" and not follower.serves()
+    assert await answer(second, "def narrowed") == await answer(plain, "def narrowed")  # every file read
+    builder._build()  # the table kept
+    follower._wake.set()
+    follower.ready.wait()
+    assert follower.state == "ready" and follower._writer is None, follower.status()
+    write(tree, "lib/late.py", "def narrowed_late():\n    pass\n")
+    for pattern in ("def narrowed", "class Table", "narrowed_late"):
+        assert await answer(second, pattern) == await answer(plain, pattern), pattern

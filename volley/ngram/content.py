@@ -249,7 +249,7 @@ class ContentIndex:
             self.resumed = self._load()
             self._loaded.set()
             if not self.resumed and self._writer is None:
-                raise RuntimeError("another server is building this workspace's index")
+                self._await_table()
             if not self.resumed:
                 self._build()
             listed = index_of(self.ws).snapshot(self.ws.resolve("."))  # proven (where they run, watches attached)
@@ -282,6 +282,20 @@ class ContentIndex:
             except Exception as exc:
                 self.state, self.why = "failed", f"{type(exc).__name__}: {exc}"
                 log.warning("content index of %s failed (%s): grep reads every file", self.root, self.why)
+                return
+
+    def _await_table(self) -> None:
+        """Another server is building the store: searches read every file until it has kept its table (taken up
+        then) or left (the store is this server's to build); checked at each wake and every SAVE_EVERY_S."""
+        log.info("another server is building the content index of %s: grep reads every file meanwhile", self.root)
+        while True:
+            self._wake.wait(SAVE_EVERY_S)
+            self._wake.clear()
+            self._writer = self._free_writer()
+            if self._load():
+                self.resumed = True  # (searches wait for its sweep from now on)
+                return
+            if self._writer is not None:
                 return
 
     def _free_writer(self) -> tantivy.IndexWriter | None:
