@@ -12,7 +12,10 @@ are searched directly and taken in again behind the search:
   taken in, one whose timestamps were too fresh when it was read (a second change in the same clock tick
   could keep its key: git's racy rule).
 Files too large or unreadable are always searched directly. So an answer never misses what reading every
-file finds. A new server starts from the store and table kept on disk (and sweeps them once).
+file finds. A new server resumes the store and table kept on disk at its handshake (and sweeps them once
+before it serves). A second server on the workspace cannot take the store's writer lock: it follows the store
+the first writes, taking up the table that one saves (each file proven by a stat as ever), and writes it
+once the first has left.
 """
 
 from __future__ import annotations
