@@ -56,13 +56,13 @@ def _code() -> str:
     return digest.hexdigest()
 
 
-def save(ws: Workspace, snapshot: Snapshot) -> bool:
-    """Keep ``snapshot`` (the visible files' walk) for the next server; False when it is not kept (a rule
-    file changed too recently to prove anything by its stat, or the cache cannot be written)."""
+def save(ws: Workspace, snapshot: Snapshot) -> None:
+    """Keep ``snapshot`` (the visible files' walk) for the next server; not when a rule file changed too
+    recently to prove anything by its stat, or the cache cannot be written (said once)."""
     fresh_from = snapshot.since_ns - RACY_NS  # a stat read after this, of a path changed after it, is racy
     racy = set(snapshot.racy) | {path for path, key in snapshot.stats.items() if _changed_after(key, fresh_from)}
     if racy.intersection(snapshot.rule_files):
-        return False
+        return
     body = {
         "format": FORMAT,
         "root": str(ws.root),
@@ -91,8 +91,7 @@ def save(ws: Workspace, snapshot: Snapshot) -> bool:
         _say_once(path, f"cannot keep the walk of {ws.root} in {path} ({exc}): the next server walks it again")
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
-        return False
-    return True
+        return
 
 
 def load(ws: Workspace) -> Snapshot | None:

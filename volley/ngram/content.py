@@ -337,7 +337,7 @@ class ContentIndex:
         self._followed = saved
         with self._lock:
             taking = dict(self._dirty)
-        vouched = [rel for rel in taking if self._table.vouches(rel, stat_key(f"{self.root}/{rel}"))]
+        vouched = [rel for rel in taking if not self._changed(rel)]
         with self._lock:
             for rel in vouched:
                 if self._dirty.get(rel) == taking[rel]:
