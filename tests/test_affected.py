@@ -262,3 +262,20 @@ async def test_a_module_getattr_that_is_gone_reaches_the_tests_that_called_it(tm
         (root / "src/pkg/names.py").write_text(f"NEW = 2\n\n\n{old.replace('OLD', 'OTHER')}\n\n\n{old}")
         added = await client.call_tool("run_tests", {"affected": True})  # a second one: the import graph
         assert "it defines the module's __getattr__" in text_of(added), text_of(added)
+
+
+async def test_each_test_is_recorded_whatever_core_the_project_asks_coverage_for(tmp_path: Path) -> None:
+    """coverage's sys.monitoring core (COVERAGE_CORE=sysmon, Python 3.14's default) reports a line once, to the
+    first test that runs it: the second test that ran `add` was missing from the record, so a change of `add`
+    skipped it. The recording asks for the tracing core, which switches contexts per test."""
+    root = _project(tmp_path)
+    both = "from pkg.calc import add\n\n\ndef test_first():\n    assert add(1, 1) == 2\n\n\n"
+    write(root, "tests/test_both.py", both + "def test_second():\n    assert add(2, 2) == 4\n")
+    _commit(root, "both")
+    async with serve(root, "--set", "test.record=always", env={"COVERAGE_CORE": "sysmon"}) as client:
+        await client.call_tool("run_tests", {})
+        (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a * b\n")
+        chosen = await client.call_tool("run_tests", {"affected": True})
+        said = text_of(chosen)
+        assert "recorded" in said and "4 tests ran add" in said, said  # test_2 and test_add ran it too
+        assert chosen.structured_content["failed"] == 2 and chosen.structured_content["passed"] == 2, said

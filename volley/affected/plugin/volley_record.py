@@ -10,6 +10,7 @@ at a time), it records nothing and says so in ``VOLLEY_RECORD_DIR/status``; the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -32,14 +33,23 @@ def _start():  # type: ignore[no-untyped-def]
     except ImportError:
         _status("no coverage.py for this interpreter")
         return None
-    measure = coverage.Coverage(
-        data_file=os.path.join(_OUT, "data"),
-        data_suffix=True,  # one file per process: pytest-xdist's workers load this plugin too
-        config_file=False,
-        source=[_ROOT],
-        omit=["*/site-packages/*", "*/dist-packages/*"],
-    )
-    measure.start()
+    asked = os.environ.pop("COVERAGE_CORE", None)  # coverage < 7.9 reads the core from here alone
+    try:
+        measure = coverage.Coverage(
+            data_file=os.path.join(_OUT, "data"),
+            data_suffix=True,  # one file per process: pytest-xdist's workers load this plugin too
+            config_file=False,
+            source=[_ROOT],
+            omit=["*/site-packages/*", "*/dist-packages/*"],
+        )
+        # the tracing core: sys.monitoring's (3.14's default) reports a line to the first test alone; coverage
+        # before 7.9 has no such option, and its default core traces
+        with contextlib.suppress(Exception):
+            measure.set_option("run:core", "ctrace")
+        measure.start()
+    finally:
+        if asked is not None:
+            os.environ["COVERAGE_CORE"] = asked  # the tests' own subprocesses see the project's setting
     return measure
 
 
