@@ -148,3 +148,20 @@ async def wait_until_gone(pids: list[int]) -> None:
     with anyio.fail_after(15):
         while any(alive(p) for p in pids):
             await anyio.sleep(0.05)
+
+
+def own_venv(ws: Path) -> None:
+    """A .venv in the workspace holding ruff and pytest: this test run's environment, seen from the workspace."""
+    ours = Path(sys.prefix)
+    venv = ws / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copy(ours / "pyvenv.cfg", venv / "pyvenv.cfg")
+    os.symlink(ours / "lib", venv / "lib")
+    os.symlink(sys.executable, venv / "bin" / "python")
+    os.symlink(shutil.which("ruff", path=str(ours / "bin")), venv / "bin" / "ruff")
+    write(
+        venv,
+        "bin/pytest",
+        f"#!{venv}/bin/python\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n",
+    )
+    (venv / "bin" / "pytest").chmod(0o755)

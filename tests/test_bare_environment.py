@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import own_venv, write
 
 BARE = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
 pytestmark = pytest.mark.skipif(shutil.which("ruff", path=BARE["PATH"]) is not None, reason="ruff on the bare PATH")
@@ -35,26 +35,9 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _own_venv(ws: Path) -> None:
-    """A .venv in the workspace holding ruff and pytest: this test run's environment, seen from the workspace."""
-    ours = Path(sys.prefix)
-    venv = ws / ".venv"
-    (venv / "bin").mkdir(parents=True)
-    shutil.copy(ours / "pyvenv.cfg", venv / "pyvenv.cfg")
-    os.symlink(ours / "lib", venv / "lib")
-    os.symlink(sys.executable, venv / "bin" / "python")
-    os.symlink(shutil.which("ruff", path=str(ours / "bin")), venv / "bin" / "ruff")
-    write(
-        venv,
-        "bin/pytest",
-        f"#!{venv}/bin/python\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n",
-    )
-    (venv / "bin" / "pytest").chmod(0o755)
-
-
 def test_the_workspaces_venv_runs_the_linter_and_the_tests(tmp_path: Path) -> None:
     ws = _project(tmp_path / "proj")
-    _own_venv(ws)
+    own_venv(ws)
     chains = _volley(ws, "list_toolchains")
     lint = _volley(ws, "run_linter")
     tests = _volley(ws, "run_tests")

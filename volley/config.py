@@ -88,6 +88,12 @@ class Command(_Section):
         "interpreter has it; nothing is installed), for run_tests(affected=true); it slows a run (about 1.6x on "
         "click's suite), so auto records once affected=true has been asked in the workspace",
     )
+    warm: bool = Field(
+        True,
+        description="[test]: after a `python -m pytest` run, a spare interpreter with pytest imported waits for "
+        "the next one (about 0.1 s sooner each run); it imports none of the workspace's code, and runs as a cold "
+        "start would when what it imported has changed since",
+    )
 
 
 class ProjectConfig(_Section):

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
-from anyio.abc import ByteReceiveStream
+from anyio.abc import ByteReceiveStream, Process
 
 from volley.errors import ToolchainError
 from volley.platform import KILL, reaper_argv, run_members, signal_group
@@ -40,6 +40,7 @@ OnOutput = Callable[[bytes], Awaitable[None]]
 MARK = "VOLLEY_RUN"  # in every run's environment: finds descendants that left its process group
 _RUN_IDS = itertools.count(1)
 _ACTIVE: dict[int, str] = {}  # process group -> the run's mark: what is killed at exit, should nothing else
+_IDLE: dict[int, str] = {}  # the same for spare interpreters waiting for a run (volley/spare): no run yet
 POLL_S = 0.05  # how often a blocking run checks whether its caller is still waiting
 
 
@@ -52,9 +53,10 @@ def active_groups() -> set[int]:
 def kill_all_runs() -> None:
     """SIGKILL every run still alive, its process group and every process carrying its mark (a daemon that
     left the group and ignores SIGTERM included): the server is going, and nothing it started stays."""
-    for pgid, mark in list(_ACTIVE.items()):
+    for pgid, mark in [*_ACTIVE.items(), *_IDLE.items()]:
         _signal_all(pgid, _run_members(pgid, mark) if mark else [], KILL)
         _ACTIVE.pop(pgid, None)
+        _IDLE.pop(pgid, None)
 
 
 # The reaper: a small process of its own session that waits for the server to be gone (its stdin, a pipe
@@ -182,6 +184,43 @@ class _Capture:
         return bytes(self.head) + marker + bytes(self.tail)
 
 
+@dataclass
+class Started:
+    """A process started ahead of its run (a spare interpreter, volley/spare), handed to the run it becomes."""
+
+    process: Process
+    mark: str
+
+
+async def open_marked(
+    argv: Sequence[str], *, cwd: str, env: dict[str, str], stdin: int, stdout_only: bool = False
+) -> Process:
+    """Start ``argv`` in a session of its own, its output on one pipe, killed at the server's end should nothing
+    else end it (``env``: from marked_env). Raises ToolchainError when it cannot be started."""
+    try:
+        process = await anyio.open_process(
+            [*pdeathsig_prefix(argv[0]), *argv],
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if stdout_only else subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ToolchainError(f"cannot run {argv[0]!r}: no such program") from None
+    except PermissionError:
+        raise ToolchainError(f"cannot run {argv[0]!r}: permission denied") from None
+    _IDLE[process.pid] = env[MARK]  # until a run takes it
+    return process
+
+
+def release(process: Process) -> None:
+    """Kill a process that open_marked started and no run took (a spare given up), with its group."""
+    _signal_group(process.pid, KILL)
+    _IDLE.pop(process.pid, None)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -191,29 +230,22 @@ async def run_process(
     max_output_bytes: int = 8 * 1024 * 1024,
     on_output: OnOutput | None = None,
     stdout_only: bool = False,
+    started: Started | None = None,
 ) -> Completed:
     """Run ``argv`` (never through a shell) in its own process group and collect what it did (``stdout_only``:
-    its standard output alone, for output that is parsed as data, such as a diff)."""
-    started = time.perf_counter()
-    full_env = marked_env(env)
-    mark = full_env[MARK]
-    try:
-        process = await anyio.open_process(
-            [*pdeathsig_prefix(argv[0]), *argv],
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL if stdout_only else subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ToolchainError(f"cannot run {argv[0]!r}: no such program") from None
-    except PermissionError:
-        raise ToolchainError(f"cannot run {argv[0]!r}: permission denied") from None
+    its standard output alone, for output that is parsed as data, such as a diff). ``started``: the process
+    that becomes this run, started ahead with this ``argv``, ``cwd`` and ``env``."""
+    began = time.perf_counter()
+    if started is not None:
+        process, mark = started.process, started.mark
+    else:
+        full_env = marked_env(env)
+        mark = full_env[MARK]
+        process = await open_marked(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout_only=stdout_only)
+    _ACTIVE[process.pid] = mark
+    _IDLE.pop(process.pid, None)
     capture = _Capture(max_output_bytes)
     timed_out = False
-    _ACTIVE[process.pid] = mark
     try:
         with anyio.move_on_after(timeout) as scope:
             async with anyio.create_task_group() as tg:
@@ -240,7 +272,7 @@ async def run_process(
         dropped_bytes=capture.dropped,
         timed_out=timed_out,
         leftovers=leftovers,
-        duration_s=time.perf_counter() - started,
+        duration_s=time.perf_counter() - began,
     )
 
 
