@@ -37,9 +37,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
+
 from volley.affected import Selection, changed_files, select
 from volley.affected.by_record import select_recorded
 from volley.affected.recorded import Recording, prepare, take_in
+from volley.spare import SPARES, run_warm
+from volley.tools.run_tests import LATE
 from volley.workspace import Workspace
 
 MIRRORS = Path(os.environ.get("REALWORLD_MIRRORS", "/work/.mirror"))
@@ -119,6 +123,36 @@ def run_suite(
     return outcomes, took
 
 
+class VolleyRuns:
+    """pytest runs as run_tests makes them once affected tests have been asked for: recording (the plugin,
+    coverage.py, then the record taken in, which the answer waits for), from a spare interpreter when one waits
+    (volley/spare), on one event loop, which the spares belong to."""
+
+    def __enter__(self) -> VolleyRuns:
+        self._portal = anyio.from_thread.start_blocking_portal()
+        self.portal = self._portal.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        SPARES.close()
+        self._portal.__exit__(None, None, None)
+
+    def run(self, python: str, root: Path, targets: list[str]) -> float:
+        """The seconds a recording run over ``targets`` takes, its record taken in."""
+        with tempfile.TemporaryDirectory(prefix="record-") as record:
+            env = {"PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
+            argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:pytest-testmon", "--", *targets]
+            recording = Recording(record, targets, whole_files=True)
+            argv, env = prepare(argv, env, str(root), recording)
+            started = time.perf_counter()
+            warm = functools.partial(
+                run_warm, cwd=str(root), env=env, late=LATE, root=str(root), preload=["coverage"], timeout=HANG_S
+            )
+            done = self.portal.call(warm, argv)
+            take_in(str(root), recording, done.exit_code in (0, 1))
+            return time.perf_counter() - started
+
+
 def node_id(root: Path, path: str, classname: str, name: str) -> str:
     """pytest's node id of a JUnit (xunit1) test case: the module its classname names (the file attribute names
     where an inherited test is defined, not where it runs), its classes, its name."""
@@ -182,14 +216,58 @@ def way_row(
     }
 
 
-def replay(name: str, count: int, scratch: Path, testmon: bool) -> list[dict[str, Any]]:
-    test_dir, code_dir, deps = PROJECTS[name]
+def checkout(name: str, scratch: Path) -> tuple[str, Path]:
+    """The project's interpreter and a clone of its mirror, installed into its environment."""
+    _, _, deps = PROJECTS[name]
     python = project_python(name, deps)
     mirror = MIRRORS / name / "repo"
     root = scratch / name.split("+")[1]
     subprocess.run(["git", "clone", "-q", "--shared", str(mirror), str(root)], check=True)
     install = [python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(root)]
     subprocess.run(install, check=True, capture_output=True)  # its metadata: click's tests read its version
+    return python, root
+
+
+def code_changed(root: Path, sha: str, code_dir: str) -> list[str]:
+    """The package's Python files a commit modified."""
+    changed = git(root, "diff", "--name-only", "--diff-filter=M", f"{sha}^", sha, "--", code_dir).split()
+    return [f for f in changed if f.endswith(".py")]
+
+
+def volley_times(name: str, rows: list[dict[str, Any]], scratch: Path) -> None:
+    """Time the recorded way as Volley runs it, for replayed commits (``rows``, updated in place): the record made
+    on the parent's code, then at the commit the whole suite and the selection, each a recording run from a
+    spare interpreter with its record taken in (as run_tests does once affected tests were asked for), and the
+    whole suite as plain pytest runs it, side by side."""
+    test_dir, code_dir, _ = PROJECTS[name]
+    python, root = checkout(name, scratch)
+    with VolleyRuns() as volley:
+        for row in rows:
+            sha = git(root, "rev-parse", row["commit"]).strip()
+            git(root, "checkout", "-q", "-f", sha)
+            git(root, "clean", "-qfdx")
+            shutil.rmtree(Path(os.environ["VOLLEY_CACHE_DIR"]) / "affected", ignore_errors=True)
+            git(root, "checkout", "-q", f"{sha}^", "--", *code_changed(root, sha, code_dir))
+            volley.run(python, root, [test_dir])  # the record
+            git(root, "checkout", "-q", "-f", sha)
+            ws = Workspace(root)
+            started = time.perf_counter()
+            selection = select_recorded(ws, changed_files(ws, None), [])
+            choosing = time.perf_counter() - started
+            whole = volley.run(python, root, [test_dir])
+            plain = run_suite(python, root, [test_dir])[1]  # the whole suite as `python -m pytest` alone runs it
+            if selection is None:
+                continue
+            tests = [t for t in selection.tests if t.startswith(test_dir.rstrip("/") + "/")]
+            selected = whole if selection.whole_suite else volley.run(python, root, tests) if tests else 0.0
+            row["volley"] = {"whole_s": whole, "plain_s": plain, "selected_s": choosing + selected}
+            row["volley"]["choosing_s"] = choosing
+            print(f"{name} {row['commit']}: whole {whole:.2f} s, selected {choosing + selected:.2f} s", file=sys.stderr)
+
+
+def replay(name: str, count: int, scratch: Path, testmon: bool) -> list[dict[str, Any]]:
+    test_dir, code_dir, _ = PROJECTS[name]
+    python, root = checkout(name, scratch)
     shas = git(root, "log", "--no-merges", "--format=%H", "-300", "--", code_dir).split()
     rows: list[dict[str, Any]] = []
     for sha in shas:
@@ -199,11 +277,7 @@ def replay(name: str, count: int, scratch: Path, testmon: bool) -> list[dict[str
         git(root, "clean", "-qfdx")
         after, _ = run_suite(python, root, [test_dir])  # (the first run at a commit compiles everything)
         whole_s = run_suite(python, root, [test_dir])[1]  # bytecode and rewritten tests cached, as selected runs find
-        code = [
-            f
-            for f in git(root, "diff", "--name-only", "--diff-filter=M", f"{sha}^", sha, "--", code_dir).split()
-            if f.endswith(".py")
-        ]
+        code = code_changed(root, sha, code_dir)
         if not after or not code:
             continue  # the suite does not run here (an old commit's Python or dependencies), or no code changed
         shutil.rmtree(Path(os.environ["VOLLEY_CACHE_DIR"]) / "affected", ignore_errors=True)
@@ -269,13 +343,24 @@ def main() -> int:
     parser.add_argument("--projects", nargs="*", default=list(PROJECTS), help="mirrors to replay (default: all)")
     parser.add_argument("--no-testmon", action="store_true", help="leave pytest-testmon's runs out (the longest)")
     parser.add_argument("--tables-from", nargs="*", type=Path, help="print the tables of earlier runs' .jsonl rows")
+    parser.add_argument(
+        "--volley-times", action="store_true", help="time Volley's own runs for the commits in the results"
+    )
     args = parser.parse_args()
     if args.tables_from:
         return tables([json.loads(line) for path in args.tables_from for line in path.read_text().splitlines()])
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a developer's machine (Volley's runs take this one)
     rows: list[dict[str, Any]] = []
     PARTIAL.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="volley-affected-") as scratch:
         os.environ["VOLLEY_CACHE_DIR"] = str(Path(scratch) / "cache")  # the records, not the user's
+        if args.volley_times:
+            kept = json.loads(RESULTS.read_text())
+            for name in PROJECTS:
+                if name in args.projects:
+                    volley_times(name, [row for row in kept if row["project"] == name], Path(scratch))
+                    RESULTS.write_text(json.dumps(kept, indent=1))  # (after each project: a stopped run keeps them)
+            return tables(kept)
         for name in PROJECTS:
             if name in args.projects and (MIRRORS / name / "repo").is_dir():
                 rows += replay(name, args.commits, Path(scratch), not args.no_testmon)
@@ -322,6 +407,16 @@ def tables(rows: list[dict[str, Any]]) -> int:
             f"| all | {len(rows)} | | {way} | {sum(len(r[way]['missed']) for r in rows)} | {fraction:.0%} | | "
             f"{time_ratio:.0%} |"
         )
+    timed = [r for r in rows if r.get("volley")]
+    if timed:
+        print("\n| project | commits | median time, Volley's runs (choosing + selected / whole) | against pytest |")
+        print("|---|---:|---:|---:|")
+        for name in [*PROJECTS, "all"]:
+            mine = [r for r in timed if name in ("all", r["project"])]
+            if mine:
+                own = statistics.median(r["volley"]["selected_s"] / r["volley"]["whole_s"] for r in mine)
+                plain = statistics.median(r["volley"]["selected_s"] / r["volley"]["plain_s"] for r in mine)
+                print(f"| {name.replace('+', '/')} | {len(mine)} | {own:.0%} | {plain:.0%} |")
     for r in rows:
         for way in ("recorded", "static"):
             for test_id in r[way]["missed"]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import anyio
 
-from volley.process import MARK, Started, marked_env, open_marked, release
+from volley.process import MARK, Completed, OnOutput, Started, marked_env, open_marked, release, run_process
 
 BOOT = str(Path(__file__).with_name("boot.py"))
 LIMIT = 4  # idle spares at once (each an interpreter with pytest imported: about 30 MB)
@@ -110,6 +110,27 @@ class Spares:
         release(idle.started.process)
         if idle.loop is asyncio.get_running_loop():
             await idle.started.process.aclose()
+
+
+async def run_warm(
+    argv: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    late: Sequence[str],
+    root: str,
+    preload: Sequence[str] = (),
+    timeout: float,
+    on_output: OnOutput | None = None,
+    next_run: bool = True,
+) -> Completed:
+    """run_process from the spare that waits for this run, when one does; then (``next_run``) a spare for the
+    next run like it."""
+    started = await SPARES.take(argv, cwd, env, late)
+    done = await run_process(argv, cwd=cwd, env=env, timeout=timeout, on_output=on_output, started=started)
+    if next_run:
+        await SPARES.start(argv, cwd, env, late, root, preload)
+    return done
 
 
 def _key(argv: Sequence[str], cwd: str, env: Mapping[str, str], late: Sequence[str]) -> Key | None:

@@ -26,7 +26,7 @@ from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
 from volley.projects import inner, outer, planned
 from volley.runs import head_and_tail
-from volley.spare import SPARES
+from volley.spare import run_warm
 from volley.test_argv import launch
 from volley.text import read_report
 from volley.toolchains import Toolchain, choose, missing_toolchain
@@ -355,12 +355,20 @@ async def _execute(
             else:
                 run_argv = run.argv
             home = str(ws.root / chain.cwd)  # the project's folder ("": the root); its report's paths are from it
-            warm = chain.name == "pytest" and ws.config.test.warm
-            started = await SPARES.take(run_argv, home, env, LATE) if warm else None
-            done = await run_process(run_argv, cwd=home, env=env, timeout=limit, on_output=take, started=started)
-            if warm and JOBS.detach:  # (`volley call` ends with this run: no next one)
-                preload = ["coverage"] if recording is not None else []
-                await SPARES.start(run_argv, home, env, LATE, str(ws.root), preload)
+            if chain.name == "pytest" and ws.config.test.warm:
+                done = await run_warm(
+                    run_argv,
+                    cwd=home,
+                    env=env,
+                    late=LATE,
+                    root=str(ws.root),
+                    preload=["coverage"] if recording is not None else [],
+                    timeout=limit,
+                    on_output=take,
+                    next_run=JOBS.detach,  # (`volley call` ends with this run: no next one)
+                )
+            else:
+                done = await run_process(run_argv, cwd=home, env=env, timeout=limit, on_output=take)
             report = read_report(run.report) if run.report else None
             if recording is not None and not done.timed_out and done.exit_code in (0, 1):
                 said = await blocking(take_in, str(ws.root), recording, not fail_fast or done.exit_code == 0)
