@@ -12,6 +12,7 @@ so are the files of tests that failed in the last run.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -178,25 +179,10 @@ class _ImportGraph:
 
     def _imports(self, rel: str) -> set[str]:
         try:
-            tree = ast.parse(read_exact(f"{self.ws.root}/{rel}"), rel)
-        except (OSError, SyntaxError, ValueError, RecursionError):
+            data = read_exact(f"{self.ws.root}/{rel}")
+        except OSError:
             return set()
-        package = rel.rsplit("/", 1)[0].replace("/", ".") if "/" in rel else ""
-        found: set[str] = set()
-        for node in _statements(list(tree.body)):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    found |= self._files(alias.name)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".") if package else []
-                    parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
-                    base = ".".join([*parts, *([base] if base else [])])
-                found |= self._files(base)
-                for alias in node.names:
-                    found |= self._files(f"{base}.{alias.name}" if base else alias.name)
-        return found
+        return {f for dotted in _dotted_imports(data, rel) for f in self._files(dotted)}
 
     def _files(self, dotted: str) -> set[str]:
         """The files a module name loads: the module and every package on its way (their __init__)."""
@@ -205,6 +191,30 @@ class _ImportGraph:
         for end in range(1, len(parts) + 1):
             found |= self.by_name.get(".".join(parts[:end]), set())
         return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _dotted_imports(data: bytes, rel: str) -> tuple[str, ...]:
+    """The module names a file's import statements name, relative ones resolved from its folder (each file is
+    parsed once for its content: the graph is made again at every selection)."""
+    try:
+        tree = ast.parse(data, rel)
+    except (SyntaxError, ValueError, RecursionError):
+        return ()
+    package = rel.rsplit("/", 1)[0].replace("/", ".") if "/" in rel else ""
+    found: list[str] = []
+    for node in _statements(list(tree.body)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join([*parts, *([base] if base else [])])
+            found.append(base)
+            found += [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
+    return tuple(found)
 
 
 def _statements(body: list[ast.AST]) -> Iterator[ast.AST]:

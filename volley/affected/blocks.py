@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import hashlib
 import warnings
 from collections.abc import Collection, Iterable
@@ -37,7 +38,13 @@ class Blocks:
 def blocks_of(text: str, local: Collection[str] | None = None) -> Blocks | None:
     """The file's blocks (None: it does not parse, or nests deeper than Python's recursion limit lets a tree be
     walked). Fingerprints are of the syntax tree, so comments, blank lines and formatting change none of them.
-    ``local``: the names of the workspace's modules (``local_names``; None: any module may be one)."""
+    ``local``: the names of the workspace's modules (``local_names``; None: any module may be one). The same
+    text is parsed once: every recording run reads each file it ran, mostly unchanged since the last."""
+    return _blocks_of(text, None if local is None else frozenset(local))
+
+
+@functools.lru_cache(maxsize=512)
+def _blocks_of(text: str, local: frozenset[str] | None) -> Blocks | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

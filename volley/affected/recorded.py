@@ -101,7 +101,8 @@ def take_in(root: str, recording: Recording, ran_to_the_end: bool) -> str:
     shas: dict[str, str] = {}
     proofs: dict[str, list[int] | None] = {}
     ran_files = {rel for per_file in lines.values() for rel in per_file}
-    local = local_names(ran_files)  # every module a test imported ran: its file is here
+    local = local_names(ran_files | store.files.keys())  # every module a test imported ran: its file is here
+    # (with those of earlier runs: as the selection reads them, and each file's blocks are parsed once)
     for rel in ran_files:
         try:
             seen = os.stat(os.path.join(root, rel))  # before the read: a write after it moves the key

@@ -54,10 +54,14 @@ def _fresh(root, stamps, executable, began):
     cannot be set back), and still the one an import finds first."""
     inside = os.path.join(os.path.realpath(root), "")
     installed = {os.path.join(os.path.realpath(p), "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders = {}  # a folder's real path, once per folder
     for name, (path, ctime, size, ino) in stamps.items():
         if ctime >= began - MARGIN_NS:
             return False
-        real = os.path.realpath(path)
+        folder, base = os.path.split(path)
+        if folder not in folders:
+            folders[folder] = os.path.join(os.path.realpath(folder), "")
+        real = folders[folder] + base
         if real.startswith(inside) and not any(real.startswith(p) for p in installed):
             return False  # the workspace's own code (an editable install): never loaded ahead
         try:
