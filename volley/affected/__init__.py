@@ -12,7 +12,7 @@ so are the files of tests that failed in the last run.
 from __future__ import annotations
 
 import ast
-import functools
+import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -182,7 +182,12 @@ class _ImportGraph:
             data = read_exact(f"{self.ws.root}/{rel}")
         except OSError:
             return set()
-        return {f for dotted in _dotted_imports(data, rel) for f in self._files(dotted)}
+        key = (hashlib.sha1(data).digest(), rel)
+        if (names := _IMPORTS.get(key)) is None:
+            names = _IMPORTS[key] = _dotted_imports(data, rel)
+            if len(_IMPORTS) > 20_000:  # (a workspace's Python files, a few times over: names, not texts)
+                _IMPORTS.clear()
+        return {f for dotted in names for f in self._files(dotted)}
 
     def _files(self, dotted: str) -> set[str]:
         """The files a module name loads: the module and every package on its way (their __init__)."""
@@ -193,10 +198,12 @@ class _ImportGraph:
         return found
 
 
-@functools.lru_cache(maxsize=4096)
+_IMPORTS: dict[tuple[bytes, str], tuple[str, ...]] = {}  # (content's digest, path) → what it imports: each file
+# is parsed once for its content, though the graph is made again at every selection
+
+
 def _dotted_imports(data: bytes, rel: str) -> tuple[str, ...]:
-    """The module names a file's import statements name, relative ones resolved from its folder (each file is
-    parsed once for its content: the graph is made again at every selection)."""
+    """The module names a file's import statements name, relative ones resolved from its folder."""
     try:
         tree = ast.parse(data, rel)
     except (SyntaxError, ValueError, RecursionError):
