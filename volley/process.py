@@ -6,6 +6,8 @@ stops) that kills the whole group too. Processes the run left behind are killed 
 
 A descendant that leaves the group (``setsid``, a daemon) still carries the run's mark in its
 environment, ``VOLLEY_RUN=<id>`` (Jenkins finds a build's strays the same way), and is killed with it.
+A run's process may be started ahead of it (a spare interpreter, volley/spare: ``open_marked``, then
+``run_process(started=…)``); until a run takes it, it is idle, and killed with the server as a run is.
 """
 
 from __future__ import annotations
