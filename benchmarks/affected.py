@@ -134,7 +134,7 @@ class VolleyRuns:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        SPARES.close()
+        self.portal.call(SPARES.aclose)
         self._portal.__exit__(None, None, None)
 
     def run(self, python: str, root: Path, targets: list[str]) -> float:
@@ -358,7 +358,8 @@ def main() -> int:
             kept = json.loads(RESULTS.read_text())
             for name in PROJECTS:
                 if name in args.projects:
-                    volley_times(name, [row for row in kept if row["project"] == name], Path(scratch))
+                    mine = [row for row in kept if row["project"] == name][: args.commits]
+                    volley_times(name, mine, Path(scratch))
                     RESULTS.write_text(json.dumps(kept, indent=1))  # (after each project: a stopped run keeps them)
             return tables(kept)
         for name in PROJECTS:

@@ -102,11 +102,11 @@ class Spares:
         else:
             self._idle[key] = spare
 
-    def close(self) -> None:
-        """Kill every idle spare."""
+    async def aclose(self) -> None:
+        """Kill every idle spare and reap it (the server's end kills them without this: kill_all_runs)."""
         while self._idle:
             _, idle = self._idle.popitem()
-            release(idle.started.process)
+            await self._give_up(idle)
 
     async def _give_up(self, idle: _Idle) -> None:
         release(idle.started.process)
