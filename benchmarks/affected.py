@@ -1,6 +1,7 @@
 """Affected tests against real history: every test whose outcome a commit changed must be selected.
 
     python -m benchmarks.affected [--commits 25] [--projects …] [--no-testmon]     # `make affected`
+    python -m benchmarks.affected --volley-times [--commits N] [--projects …]    # Volley's own runs, ~1 h
 
 For each of the newest non-merge commits that change the package's code in itsdangerous, toolz, click,
 more-itertools and rich (mirrors of the tool library, REALWORLD_MIRRORS; more-itertools's 20 s suite and rich's
@@ -13,6 +14,10 @@ test that leaks state into later ones): each must be in Volley's selection, both
 - recorded: the run on the parent's code is the recording run (Volley's plugin, coverage.py), then the
   commit's code is put back and the selection is made against the record.
 Then each selection runs alone, timed against the whole suite; fractions are of the suite's tests.
+
+``--volley-times`` times the recorded way again at the commits in the results, as Volley runs it (volley.spare's
+run_warm: recording, from a spare interpreter, the record taken in), beside the whole suite run the same way and
+plain pytest's whole suite.
 
 Each project runs in an environment of its own (benchmarks/.cache/affected-envs, made on the first run): its
 test dependencies, coverage.py (the recorded way's) and pytest-testmon (loaded only for its own runs), as the
