@@ -11,7 +11,6 @@ names it binds (``bindings``).
 from __future__ import annotations
 
 import ast
-import bisect
 import functools
 import hashlib
 import warnings
@@ -33,6 +32,14 @@ class Blocks:
     mentions: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the names it may see anywhere
     reads: dict[str, frozenset[str]] = field(default_factory=dict)  # body → the bare names it reads (its module's)
     writes: dict[str, frozenset[str]] = field(default_factory=dict)  # body → what it changes outside itself
+
+    @functools.cached_property
+    def by_line(self) -> list[str]:
+        """Each line's innermost block (the module's outside every body), by line number."""
+        names = [MODULE] * (max((last for _, last, _ in self.spans), default=0) + 1)
+        for first, last, name in self.spans:  # by start, outer first: an inner body overwrites its lines
+            names[first : last + 1] = [name] * (last + 1 - first)
+        return names
 
 
 def blocks_of(text: str, local: Collection[str] | None = None) -> Blocks | None:
@@ -109,19 +116,10 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode(errors="surrogateescape")).hexdigest()[:16]
 
 
-def names_of_lines(blocks: Blocks, lines: list[int]) -> set[str]:
+def names_of_lines(blocks: Blocks, lines: Iterable[int]) -> set[str]:
     """The blocks the given line numbers lie in: the innermost function body, or the module."""
-    starts = [first for first, _, _ in blocks.spans]
-    found: set[str] = set()
-    for line in lines:
-        name = MODULE
-        at = bisect.bisect_right(starts, line)
-        for first, last, candidate in reversed(blocks.spans[:at]):  # innermost: the latest start containing it
-            if first <= line <= last:
-                name = candidate
-                break
-        found.add(name)
-    return found
+    by_line = blocks.by_line
+    return {by_line[line] if 0 <= line < len(by_line) else MODULE for line in lines}
 
 
 def changed_bodies(old: Blocks, new: Blocks) -> set[str]:

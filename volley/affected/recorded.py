@@ -10,6 +10,7 @@ what the record cannot attribute is left to the static way (``volley.affected``)
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -192,10 +193,11 @@ def _read_lines(directory: str, root: str) -> dict[str, dict[str, list[int]]]:
         except sqlite3.Error as exc:
             log.warning("unreadable coverage data %s: %s", name, exc)
             continue
+        real = {file_id: os.path.realpath(path) for file_id, path in files.items()}  # once per file, not per row
+        inside = {file_id: path[len(prefix) :] for file_id, path in real.items() if path.startswith(prefix)}
         for file_id, context_id, numbits in rows:
-            path = os.path.realpath(files.get(file_id, ""))
-            if path.startswith(prefix):
-                found[contexts.get(context_id, "")][path[len(prefix) :]].update(_numbers(numbits))
+            if (rel := inside.get(file_id)) is not None:
+                found[contexts.get(context_id, "")][rel].update(_numbers(numbits))
     return {c: {rel: sorted(n) for rel, n in per.items()} for c, per in found.items()}
 
 
@@ -223,9 +225,10 @@ def _in_workspace_ids(
     return renamed
 
 
-def _numbers(numbits: bytes) -> list[int]:
-    """coverage.py's numbits: bit n set means line n ran."""
-    return [i * 8 + bit for i, byte in enumerate(numbits) if byte for bit in range(8) if byte & (1 << bit)]
+@functools.lru_cache(maxsize=65536)
+def _numbers(numbits: bytes) -> tuple[int, ...]:
+    """coverage.py's numbits: bit n set means line n ran (many tests run the same lines of a file)."""
+    return tuple(i * 8 + bit for i, byte in enumerate(numbits) if byte for bit in range(8) if byte & (1 << bit))
 
 
 def _store_path(root: str) -> Path:
