@@ -63,9 +63,8 @@ class Spares:
         try:
             await process.stdin.send(json.dumps(go).encode() + b"\n")
             await process.stdin.aclose()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            release(process)
-            await process.aclose()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):  # it died while waiting
+            await self._give_up(idle)
             return None
         return idle.started
 
