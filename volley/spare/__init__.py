@@ -46,19 +46,20 @@ class Spares:
         self.limit = limit
         self._idle: OrderedDict[Key, _Idle] = OrderedDict()
 
-    async def take(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], late: Sequence[str]) -> Started | None:
-        """The spare for this run, told to become it; None when there is none (run it cold). ``late``: names of
-        the environment that differ from run to run (set when the spare becomes the run)."""
-        key = _key(argv, cwd, env, late)
-        idle = self._idle.pop(key, None) if key is not None else None
+    async def take(
+        self, key: Key, argv: Sequence[str], cwd: str, env: Mapping[str, str], late: Sequence[str]
+    ) -> Started | None:
+        """The spare for this run (``key``: ``key_of`` it), told to become it; None when there is none (run it
+        cold). ``late``: names of the environment that differ from run to run (set when the spare becomes it)."""
+        idle = self._idle.pop(key, None)
         if idle is None:
             return None
         process = idle.started.process
         if idle.loop is not asyncio.get_running_loop() or process.returncode is not None or process.stdin is None:
-            release(process)
+            await self._give_up(idle)
             return None
         merged = {**os.environ, **env}
-        args = argv[3:] if argv[1:2] == ["-m"] else argv[1:]
+        args = argv[3:] if key[1] == "-m" else argv[1:]  # (the module, or the script, is in the key)
         go = {"cwd": cwd, "args": list(args), "env": {name: merged.get(name) for name in late}}
         try:
             await process.stdin.send(json.dumps(go).encode() + b"\n")
@@ -69,17 +70,10 @@ class Spares:
         return idle.started
 
     async def start(
-        self,
-        argv: Sequence[str],
-        cwd: str,
-        env: Mapping[str, str],
-        late: Sequence[str],
-        root: str,
-        preload: Sequence[str] = (),
+        self, key: Key, env: Mapping[str, str], late: Sequence[str], root: str, preload: Sequence[str]
     ) -> None:
-        """Start a spare for the next run like this one (``root``: the workspace, whose code it never imports)."""
-        key = _key(argv, cwd, env, late)
-        if key is None or key in self._idle:
+        """Start a spare for the next run of this ``key`` (``root``: the workspace, whose code it never imports)."""
+        if key in self._idle:
             return
         while len(self._idle) >= self.limit:
             _, oldest = self._idle.popitem(last=False)
@@ -87,7 +81,7 @@ class Spares:
         full = marked_env({name: value for name, value in env.items() if name not in late})
         for name in late:
             full.pop(name, None)
-        python, kind, target = key[:3]
+        python, kind, target, cwd = key[:4]
         try:
             with anyio.CancelScope(shield=True):  # (started and not kept would wait for the server's end)
                 process = await open_marked(
@@ -127,14 +121,15 @@ async def run_warm(
 ) -> Completed:
     """run_process from the spare that waits for this run, when one does; then (``next_run``) a spare for the
     next run like it."""
-    started = await SPARES.take(argv, cwd, env, late)
+    key = key_of(argv, cwd, env, late)
+    started = await SPARES.take(key, argv, cwd, env, late) if key is not None else None
     done = await run_process(argv, cwd=cwd, env=env, timeout=timeout, on_output=on_output, started=started)
-    if next_run:
-        await SPARES.start(argv, cwd, env, late, root, preload)
+    if next_run and key is not None:
+        await SPARES.start(key, env, late, root, preload)
     return done
 
 
-def _key(argv: Sequence[str], cwd: str, env: Mapping[str, str], late: Sequence[str]) -> Key | None:
+def key_of(argv: Sequence[str], cwd: str, env: Mapping[str, str], late: Sequence[str]) -> Key | None:
     """What a spare must share with a run to become it; None for a run no spare serves (``python -m MODULE`` or
     a script whose first line names its Python, as pip writes pytest's)."""
     if os.name != "posix" or not argv:
