@@ -373,6 +373,10 @@ def main() -> int:
     RESULTS.parent.mkdir(exist_ok=True)
     replayed = {row["project"] for row in rows}
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []  # the other projects' rows stay
+    earlier = {(row["project"], row["commit"]): row for row in kept}
+    for row in rows:  # --no-testmon: pytest-testmon's measures of the same commit stay (they are its alone)
+        if row["testmon"] is None and (same := earlier.get((row["project"], row["commit"]))):
+            row["testmon"] = same.get("testmon")
     rows = [row for row in kept if row["project"] not in replayed] + rows
     RESULTS.write_text(json.dumps(rows, indent=1))
     return tables(rows)

@@ -267,15 +267,54 @@ async def test_a_module_getattr_that_is_gone_reaches_the_tests_that_called_it(tm
 async def test_each_test_is_recorded_whatever_core_the_project_asks_coverage_for(tmp_path: Path) -> None:
     """coverage's sys.monitoring core (COVERAGE_CORE=sysmon, Python 3.14's default) reports a line once, to the
     first test that runs it: the second test that ran `add` was missing from the record, so a change of `add`
-    skipped it. The recording asks for the tracing core, which switches contexts per test."""
+    skipped it. The recording asks for the tracing core, which switches contexts per test. (coverage.py records
+    before Python 3.12, or when asked as here; sys.monitoring's own recorder is the next test's.)"""
     root = _project(tmp_path)
     both = "from pkg.calc import add\n\n\ndef test_first():\n    assert add(1, 1) == 2\n\n\n"
     write(root, "tests/test_both.py", both + "def test_second():\n    assert add(2, 2) == 4\n")
     _commit(root, "both")
-    async with serve(root, "--set", "test.record=always", env={"COVERAGE_CORE": "sysmon"}) as client:
+    async with serve(
+        root, "--set", "test.record=always", env={"COVERAGE_CORE": "sysmon", "VOLLEY_RECORD_WITH": "coverage"}
+    ) as client:
         await client.call_tool("run_tests", {})
         (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a * b\n")
         chosen = await client.call_tool("run_tests", {"affected": True})
         said = text_of(chosen)
         assert "recorded" in said and "4 tests ran add" in said, said  # test_2 and test_add ran it too
         assert chosen.structured_content["failed"] == 2 and chosen.structured_content["passed"] == 2, said
+
+
+async def test_each_function_a_test_started_or_resumed_is_recorded_without_coverage_py(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """On Python 3.12+ the record is sys.monitoring's: the functions each test started or resumed, with no
+    coverage.py in the project's environment. Two files' identical functions are two functions (their code objects
+    compare equal), and a generator one test started and the next resumed was run by both."""
+    root = _project(tmp_path)
+    same = "def value():\n    return 1\n"
+    write(root, "src/pkg/one.py", same)
+    write(root, "src/pkg/two.py", same)
+    tests = "from pkg import one, two\n\n\ndef test_one():\n    assert one.value() == 1\n\n\n"
+    write(root, "tests/test_same.py", tests + "def test_two():\n    assert two.value() == 1\n")
+    counter = "def counter():\n    n = 0\n    while True:\n        yield n\n        n += 1\n"
+    write(root, "src/pkg/gen.py", counter)
+    gen = "from pkg.gen import counter\n\nCOUNT = counter()\n\n\ndef test_start():\n    assert next(COUNT) == 0\n\n\n"
+    write(root, "tests/test_gen.py", gen + "def test_resume():\n    assert next(COUNT) == 1\n")
+    _commit(root, "same and gen")
+    shadow = tmp_path_factory.mktemp("shadow")
+    write(shadow, "coverage/__init__.py", "raise ImportError('no coverage.py here')\n")
+    bare = {"PYTHONPATH": str(shadow), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # testmon's plugin needs coverage.py
+    async with serve(root, "--set", "test.record=always", env=bare) as client:
+        whole = await client.call_tool("run_tests", {})
+        assert whole.structured_content["passed"] == 7, text_of(whole)
+        (root / "src/pkg/two.py").write_text("def value():\n    return 2\n")
+        two = await client.call_tool("run_tests", {"affected": True})
+        assert "src/pkg/two.py: 1 test ran value" in text_of(two), text_of(two)
+        assert two.structured_content["argv"][-1] == "tests/test_same.py::test_two", text_of(two)
+        (root / "src/pkg/two.py").write_text(same)
+        (root / "src/pkg/gen.py").write_text(counter.replace("n += 1", "n = n + 1"))
+        resumed = await client.call_tool("run_tests", {"affected": True})
+        assert "src/pkg/gen.py: 2 tests ran counter" in text_of(resumed), text_of(resumed)
+        assert {"tests/test_gen.py::test_start", "tests/test_gen.py::test_resume"} <= set(
+            resumed.structured_content["argv"]
+        )

@@ -179,26 +179,49 @@ def _changed_names(old: dict[str, object], new: dict[str, object]) -> set[str]:
 
 
 def _read_lines(directory: str, root: str) -> dict[str, dict[str, list[int]]]:
-    """context → workspace-relative file → line numbers, from every coverage data file of the run."""
+    """context → workspace-relative file → line numbers, from every data file of the run (coverage.py's SQLite,
+    or the sys.monitoring recorder's JSON)."""
     found: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     prefix = root.rstrip(os.sep) + os.sep
     for name in sorted(os.listdir(directory)):
-        if not name.startswith("data"):
+        path = os.path.join(directory, name)
+        if name.startswith("data"):
+            rows = _coverage_rows(path)
+        elif name.startswith("monitor.") and name.endswith(".json"):
+            rows = _monitor_rows(path)
+        else:
             continue
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{os.path.join(directory, name)}?mode=ro", uri=True)) as db:
-                files = dict(db.execute("select id, path from file"))
-                contexts = dict(db.execute("select id, context from context"))
-                rows = db.execute("select file_id, context_id, numbits from line_bits").fetchall()
-        except sqlite3.Error as exc:
-            log.warning("unreadable coverage data %s: %s", name, exc)
-            continue
-        real = {file_id: os.path.realpath(path) for file_id, path in files.items()}  # once per file, not per row
-        inside = {file_id: path[len(prefix) :] for file_id, path in real.items() if path.startswith(prefix)}
-        for file_id, context_id, numbits in rows:
-            if (rel := inside.get(file_id)) is not None:
-                found[contexts.get(context_id, "")][rel].update(_numbers(numbits))
+        real: dict[str, str] = {}  # each file's real path once, not per row
+        for context, file, numbers in rows:
+            if (resolved := real.get(file)) is None:
+                resolved = real[file] = os.path.realpath(file)
+            if resolved.startswith(prefix):
+                found[context][resolved[len(prefix) :]].update(numbers)
     return {c: {rel: sorted(n) for rel, n in per.items()} for c, per in found.items()}
+
+
+def _coverage_rows(path: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(context, file, lines) of a coverage.py data file."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            files = dict(db.execute("select id, path from file"))
+            contexts = dict(db.execute("select id, context from context"))
+            rows = db.execute("select file_id, context_id, numbits from line_bits").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("unreadable coverage data %s: %s", path, exc)
+        return []
+    return [(contexts.get(c, ""), files[f], _numbers(bits)) for f, c, bits in rows if f in files]
+
+
+def _monitor_rows(path: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(context, file, lines) of the sys.monitoring recorder's file (plugin/volley_monitor.py)."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        codes = [(str(file), tuple(int(n) for n in lines)) for file, lines in raw["codes"]]
+        return [(str(c), *codes[i]) for c, started in raw["contexts"].items() for i in started]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        log.warning("unreadable recording %s: %s", path, exc)
+        return []
 
 
 def _in_workspace_ids(
