@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected symbols monorepo grep-index checkouts clean
+.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected recorders symbols monorepo grep-index checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -56,6 +56,9 @@ affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: ev
 	$(BIN)/python -m benchmarks.affected --commits $(or $(COMMITS),21) --projects pallets+itsdangerous pytoolz+toolz pallets+click $(ARGS)
 	$(BIN)/python -m benchmarks.affected --commits 12 --no-testmon --projects more-itertools+more-itertools $(ARGS)
 	$(BIN)/python -m benchmarks.affected --commits 21 --no-testmon --projects Textualize+rich $(ARGS)
+
+recorders: $(BIN)/.installed  # the recorded way's recorders (sys.monitoring's, coverage.py) side by side per test
+	$(BIN)/python -m benchmarks.recorders $(ARGS)
 
 grep-index: $(BIN)/.installed  # grep through the content index at 50k and 200k files (GREP_INDEX_SIZES) and on .venv/lib
 	GREP_INDEX_SIZES=$(or $(GREP_INDEX_SIZES),50000,200000) REALWORLD=1 $(BIN)/python -m benchmarks.grep_index

@@ -289,7 +289,8 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
 ) -> None:
     """On Python 3.12+ the record is sys.monitoring's: the functions each test started or resumed, with no
     coverage.py in the project's environment. Two files' identical functions are two functions (their code objects
-    compare equal), and a generator one test started and the next resumed was run by both."""
+    compare equal), a generator one test started and the next resumed was run by both, and a thread's loop that
+    began before a test ran in it."""
     root = _project(tmp_path)
     same = "def value():\n    return 1\n"
     write(root, "src/pkg/one.py", same)
@@ -300,13 +301,21 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
     write(root, "src/pkg/gen.py", counter)
     gen = "from pkg.gen import counter\n\nCOUNT = counter()\n\n\ndef test_start():\n    assert next(COUNT) == 0\n\n\n"
     write(root, "tests/test_gen.py", gen + "def test_resume():\n    assert next(COUNT) == 1\n")
+    worker = "import queue\nimport threading\n\nJOBS, DONE = queue.Queue(), queue.Queue()\n\n\ndef serve():\n"
+    worker += "    while True:\n        DONE.put(JOBS.get() * 2)\n\n\n"
+    worker += "def start():\n    if not STARTED:\n        STARTED.append(threading.Thread(target=serve, daemon=True))\n"
+    worker += "        STARTED[0].start()\n\n\nSTARTED = []\n"
+    write(root, "src/pkg/worker.py", worker)
+    uses = "from pkg.worker import DONE, JOBS, start\n\n\ndef test_start():\n    start()\n\n\n"
+    uses += "def test_double():\n    start()\n    JOBS.put(2)\n    assert DONE.get(timeout=30) == 4\n"  # (a hang guard)
+    write(root, "tests/test_worker.py", uses)
     _commit(root, "same and gen")
     shadow = tmp_path_factory.mktemp("shadow")
     write(shadow, "coverage/__init__.py", "raise ImportError('no coverage.py here')\n")
     bare = {"PYTHONPATH": str(shadow), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # testmon's plugin needs coverage.py
     async with serve(root, "--set", "test.record=always", env=bare) as client:
         whole = await client.call_tool("run_tests", {})
-        assert whole.structured_content["passed"] == 7, text_of(whole)
+        assert whole.structured_content["passed"] == 9, text_of(whole)
         (root / "src/pkg/two.py").write_text("def value():\n    return 2\n")
         two = await client.call_tool("run_tests", {"affected": True})
         assert "src/pkg/two.py: 1 test ran value" in text_of(two), text_of(two)
@@ -318,3 +327,7 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
         assert {"tests/test_gen.py::test_start", "tests/test_gen.py::test_resume"} <= set(
             resumed.structured_content["argv"]
         )
+        (root / "src/pkg/gen.py").write_text(counter)
+        (root / "src/pkg/worker.py").write_text(worker.replace("* 2", "* 3"))
+        looped = await client.call_tool("run_tests", {"affected": True})  # a loop one test started, run in the next
+        assert "tests/test_worker.py::test_double" in looped.structured_content["argv"], text_of(looped)

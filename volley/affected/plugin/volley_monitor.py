@@ -1,8 +1,9 @@
 """Which functions each test started, from sys.monitoring (Python 3.12+): the recording plugin's recorder there.
 
 A test that runs a line of a function started that function's code (or resumed it: a generator, a coroutine),
-so the lines of every code object a test started name the same function bodies that the lines coverage.py
-traces name, at one callback per function per test instead of a trace of every line. Two tools: one sees each
+or the function was running when the test began (a thread's loop, a hook around the test), so the lines of
+those code objects name the function bodies that the lines coverage.py traces name, at one callback per
+function per test instead of a trace of every line. Two tools: one sees each
 code object's first start anywhere and turns itself off there (for code outside the workspace, for good); the
 other watches the workspace's code objects alone, and after its first event in a test is off for that code until
 the next test begins. What it writes, per process: ``monitor.<pid>.json``, ``{"codes": [[path, [line, …]], …],
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 _ONCE, _WATCH = 4, 3  # unreserved tool ids (0, 1, 2 and 5 are the debugger's, coverage's, a profiler's, the JIT's)
@@ -74,6 +75,12 @@ class Monitor:
         for code in self.touched:
             self.monitoring.set_local_events(_WATCH, code, watched)
         self.touched.clear()
+        for top in sys._current_frames().values():  # running already: it may run lines of this context's
+            frame: FrameType | None = top  # (a thread's loop); taken as run by it
+            while frame is not None:
+                if self.inside.get(frame.f_code.co_filename):
+                    self.current[id(frame.f_code)] = frame.f_code
+                frame = frame.f_back
 
     def stop(self) -> None:
         monitoring = self.monitoring
