@@ -41,11 +41,12 @@ def recorded(python: str, root: Path, test_dir: str, scratch: Path, recorder: st
     blocks = {}
     ran: Ran = {}
     for context, per_file in _read_lines(directory, str(root)).items():
-        for rel, lines in per_file.items():
+        for rel, pieces in per_file.items():
             if rel.endswith(".py"):
                 if rel not in blocks:
                     blocks[rel] = blocks_of((root / rel).read_text(errors="surrogateescape"))
                 found = blocks[rel]
+                lines = {line for piece in pieces for line in piece}
                 names = names_of_lines(found, lines) if found else {MODULE}
                 ran.setdefault(context, set()).update((rel, name) for name in names)
     return ran, took
