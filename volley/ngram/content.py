@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from volley.cache_dir import cache_home
 from volley.exact_open import changed_since, open_exact
+from volley.heap import settle
 from volley.index import index_of, visible_files
 from volley.ngram.plan import Query, searched_text
 from volley.ngram.store import FORMAT, Store
@@ -261,6 +262,7 @@ class ContentIndex:
             self._follow()  # so every file is stated against the table before a search trusts it
             if listed is not None:
                 listed.holds("")  # what the first search would make (a sorted copy of the list: 0.2 s at 1M)
+            settle("the content index")  # (the table and the listing: else the next full collection is a grep's)
             self.state = "ready"
             log.info("content index of %s %s", self.root, self.status())
             if self._writer is None:
