@@ -228,12 +228,14 @@ class FileIndex:
         except OSError:
             events.close()
             return
-        watched = {path for path in snapshot.directories if _same_device(path, root_dev) and events.add(path)}
+        watched = {path for path in snapshot.directories if events.add(path)}
         if not watched:
             events.close()
             return
-        snapshot.racy |= set(snapshot.changed_paths())  # stated after the watches were added
-        snapshot.watched = watched - snapshot.racy  # before the events: a reader that sees them sees these
+        changed, elsewhere = snapshot.restated(root_dev)  # stated after the watches were added
+        snapshot.racy |= set(changed)
+        # before the events: a reader that sees them sees these; another device's watches are not trusted
+        snapshot.watched = watched - snapshot.racy - elsewhere
         snapshot.events = events
         self._say_if_full(events, len(snapshot.directories))
 
@@ -300,10 +302,3 @@ class FileIndex:
             watched=recorder.watched,
             since_ns=started,
         )
-
-
-def _same_device(path: str, device: int) -> bool:
-    try:
-        return os.stat(path).st_dev == device
-    except OSError:
-        return False

@@ -156,6 +156,26 @@ class Snapshot:
         """The paths proven by stat whose stat differs now, or too fresh to prove anything."""
         return list(self._changed(None))
 
+    def restated(self, device: int) -> tuple[list[str], set[str]]:
+        """Every path proven by stat stated once: those whose stat differs now (or too fresh to prove anything),
+        and the directories on another device than ``device`` (one stat for both: a million files' tree has a
+        quarter of a million directories)."""
+        changed: list[str] = []
+        elsewhere: set[str] = set()
+        racy, stat_of = self.racy, os.stat
+        for path, expected in self.stats.items():
+            try:
+                st = stat_of(path)
+            except OSError:
+                if expected is not None or path in racy:
+                    changed.append(path)
+                continue
+            if st.st_dev != device:
+                elsewhere.add(path)
+            if path in racy or expected is None or _key(st) != expected:
+                changed.append(path)
+        return changed, elsewhere
+
     def take_events(self) -> dict[str, set[str]] | None:
         """The entries events named since the walk (inotify.py's ``take``), this snapshot marked superseded
         first: a reader proving it without the index's lock must not trust it once they are taken."""
