@@ -117,12 +117,15 @@ def pdeathsig_prefix(program: str) -> list[str]:
 _SETPRIV = shutil.which("setpriv", path="/usr/bin:/bin") if sys.platform == "linux" else None
 
 
-def run_blocking(argv: list[str], abandoned: Callable[[], bool]) -> subprocess.CompletedProcess[bytes]:
+def run_blocking(
+    argv: list[str], abandoned: Callable[[], bool], cwd: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run a short command from a worker thread (rg): its own process group, killed at once when
     ``abandoned()`` says its caller left (a cancel, the call's time limit, the session's end) or the server
     exits. Raises TimeoutError when abandoned."""
     process = subprocess.Popen(
         [*pdeathsig_prefix(argv[0]), *argv],
+        cwd=cwd,
         env=marked_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

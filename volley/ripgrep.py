@@ -75,7 +75,7 @@ def rg_binary() -> str:
     found = shutil.which("rg")
     if found is None:
         raise ToolchainError("no rg binary: install Volley with its dependencies (the ripgrep package ships one)")
-    return found
+    return os.path.abspath(found)  # (runs start in the searched folder)
 
 
 def _with_binary(
@@ -99,14 +99,30 @@ def _with_binary(
             argv += ["--file", pattern.name, "--"]
         else:
             argv += ["--regexp", regex, "--"]
+        base = _common_base(paths)
+        if base is not None:  # rg 14 resolves each path it is given, one component at a time: from their
+            paths = [path[len(base) + 1 :] for path in paths]  # folder, in fewer (a third of the time at 1M)
         for part in argv_parts(paths, _ARGV_BYTES):  # no paths: no search (rg alone would search its cwd)
-            chunks += _run(argv, part)
+            chunks += _run(argv, part, base)
     return chunks
 
 
-def _run(argv: list[str], paths: list[str]) -> list[str]:
+def _common_base(paths: list[str]) -> str | None:
+    """The deepest folder that holds every one of ``paths`` (absolute), if there is one besides ``/``."""
+    if len(paths) < 2:
+        return None
+    first, last = paths[0], paths[-1]
+    same = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    base = first[:same].rpartition("/")[0]
+    if not base or not base.startswith("/") or not all(path.startswith(base + "/") for path in paths):
+        return None
+    return base
+
+
+def _run(argv: list[str], paths: list[str], base: str | None = None) -> list[str]:
+    """rg over ``paths`` (relative to ``base`` when given: its answer names them from there again)."""
     try:
-        done = run_blocking([*argv, *paths], abandoned)
+        done = run_blocking([*argv, *paths], abandoned, cwd=base)
     except OSError as exc:
         raise ToolchainError(f"the rg binary could not be started: {exc}") from None
     message = done.stderr.decode("utf-8", errors="replace").strip()
@@ -114,4 +130,5 @@ def _run(argv: list[str], paths: list[str]) -> list[str]:
         raise InputError(message.removeprefix("rg: ")) if "regex" in message else ToolchainError(message)
     # exit 2 with nothing said: a file named could not be read (deleted since it was listed): it has no match
     text = done.stdout.decode("utf-8", errors="replace")
-    return [chunk for chunk in text.split("\n\n") if chunk.strip()]
+    chunks = [chunk for chunk in text.split("\n\n") if chunk.strip()]
+    return [f"{base}/{chunk}" for chunk in chunks] if base is not None else chunks  # (each begins with its path)
