@@ -3,11 +3,11 @@
 A test that runs a line of a function started that function's code (or resumed it: a generator, a coroutine),
 or the function was running when the test began (a thread's loop, a hook around the test), so the lines of
 those code objects name the function bodies that the lines coverage.py traces name, at one callback per
-function per test instead of a trace of every line. Two tools: one sees each
-code object's first start anywhere and turns itself off there (for code outside the workspace, for good); the
-other watches the workspace's code objects alone, and after its first event in a test is off for that code until
-the next test begins. What it writes, per process: ``monitor.<pid>.json``, ``{"codes": [[path, [line, …]], …],
-"contexts": {context: [code index, …]}}``.
+function per test instead of a trace of every line. Two tools: one sees each code object's first start
+anywhere and turns itself off there (for code outside the workspace, for good); the other watches the
+workspace's code objects alone, and after its first event in a test is off for that code until the next test
+begins. What it writes, per process: ``monitor.<pid>.json``, ``{"codes": [[path, [line, …]], …], "contexts":
+{context: [code index, …]}}``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from types import CodeType, FrameType
 from typing import Any
 
@@ -30,6 +31,8 @@ class Monitor:
         self.contexts: dict[str, dict[int, CodeType]] = {}
         self.current = self.contexts.setdefault("", {})
         self.touched: list[CodeType] = []  # off for _WATCH until the next context
+        self.lock = threading.RLock()  # a test's threads: none of them may be left off for good
+        self.own = os.path.dirname(os.path.realpath(__file__)) + os.sep  # (Volley's own workspace: not its code)
         self.inside: dict[str, bool] = {}
         self.paths: dict[str, str] = {}
         monitoring: Any = getattr(sys, "monitoring")  # noqa: B009 (3.12+: typeshed's for older versions lacks it)
@@ -57,30 +60,33 @@ class Monitor:
         inside = self.inside.get(name)
         if inside is None:
             path = self._path(name)
-            outside = "site-packages" in path or "dist-packages" in path
+            outside = "site-packages" in path or "dist-packages" in path or path.startswith(self.own)
             inside = self.inside[name] = path.startswith(self.root) and not outside and os.path.isfile(path)
         if inside:
-            self.current[id(code)] = code
-            self.touched.append(code)  # watched from the next context on
+            with self.lock:
+                self.current[id(code)] = code
+                self.touched.append(code)  # watched from the next context on
         return self.monitoring.DISABLE
 
     def _started(self, code: CodeType, offset: int) -> None:
-        self.current[id(code)] = code
-        self.touched.append(code)
-        self.monitoring.set_local_events(_WATCH, code, 0)
+        with self.lock:
+            self.current[id(code)] = code
+            self.touched.append(code)
+            self.monitoring.set_local_events(_WATCH, code, 0)
 
     def switch_context(self, name: str) -> None:
-        self.current = self.contexts.setdefault(name, {})
         watched = self.events.PY_START | self.events.PY_RESUME
-        for code in self.touched:
-            self.monitoring.set_local_events(_WATCH, code, watched)
-        self.touched.clear()
-        for top in sys._current_frames().values():  # running already: it may run lines of this context's
-            frame: FrameType | None = top  # (a thread's loop); taken as run by it
-            while frame is not None:
-                if self.inside.get(frame.f_code.co_filename):
-                    self.current[id(frame.f_code)] = frame.f_code
-                frame = frame.f_back
+        with self.lock:
+            self.current = self.contexts.setdefault(name, {})
+            for code in self.touched:
+                self.monitoring.set_local_events(_WATCH, code, watched)
+            self.touched.clear()
+            for top in sys._current_frames().values():  # running already: it may run lines of this context's
+                frame: FrameType | None = top  # (a thread's loop); taken as run by it
+                while frame is not None:
+                    if self.inside.get(frame.f_code.co_filename):
+                        self.current[id(frame.f_code)] = frame.f_code
+                    frame = frame.f_back
 
     def stop(self) -> None:
         monitoring = self.monitoring
