@@ -289,8 +289,8 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
 ) -> None:
     """On Python 3.12+ the record is sys.monitoring's: the functions each test started or resumed, with no
     coverage.py in the project's environment. Two files' identical functions are two functions (their code objects
-    compare equal), a generator one test started and the next resumed was run by both, and a thread's loop that
-    began before a test ran in it."""
+    compare equal), a generator one test started and the next resumed (or threw into) was run by both, and a
+    thread's loop that began before a test ran in it."""
     root = _project(tmp_path)
     same = "def value():\n    return 1\n"
     write(root, "src/pkg/one.py", same)
@@ -298,9 +298,12 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
     tests = "from pkg import one, two\n\n\ndef test_one():\n    assert one.value() == 1\n\n\n"
     write(root, "tests/test_same.py", tests + "def test_two():\n    assert two.value() == 1\n")
     counter = "def counter():\n    n = 0\n    while True:\n        yield n\n        n += 1\n"
-    write(root, "src/pkg/gen.py", counter)
-    gen = "from pkg.gen import counter\n\nCOUNT = counter()\n\n\ndef test_start():\n    assert next(COUNT) == 0\n\n\n"
-    write(root, "tests/test_gen.py", gen + "def test_resume():\n    assert next(COUNT) == 1\n")
+    guarded = "def guarded():\n    try:\n        yield 1\n    except KeyError:\n        yield 2\n"
+    write(root, "src/pkg/gen.py", counter + "\n\n" + guarded)
+    gen = "from pkg.gen import counter, guarded\n\nCOUNT, G = counter(), guarded()\n\n\n"
+    gen += "def test_start():\n    assert next(COUNT) == 0 and next(G) == 1\n\n\n"
+    gen += "def test_resume():\n    assert next(COUNT) == 1\n\n\ndef test_throw():\n    assert G.throw(KeyError) == 2\n"
+    write(root, "tests/test_gen.py", gen)
     worker = "import queue\nimport threading\n\nJOBS, DONE = queue.Queue(), queue.Queue()\n\n\ndef serve():\n"
     worker += "    while True:\n        DONE.put(JOBS.get() * 2)\n\n\n"
     worker += "def start():\n    if not STARTED:\n        STARTED.append(threading.Thread(target=serve, daemon=True))\n"
@@ -315,19 +318,20 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
     bare = {"PYTHONPATH": str(shadow), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # testmon's plugin needs coverage.py
     async with serve(root, "--set", "test.record=always", env=bare) as client:
         whole = await client.call_tool("run_tests", {})
-        assert whole.structured_content["passed"] == 9, text_of(whole)
+        assert whole.structured_content["passed"] == 10, text_of(whole)
         (root / "src/pkg/two.py").write_text("def value():\n    return 2\n")
         two = await client.call_tool("run_tests", {"affected": True})
         assert "src/pkg/two.py: 1 test ran value" in text_of(two), text_of(two)
         assert two.structured_content["argv"][-1] == "tests/test_same.py::test_two", text_of(two)
         (root / "src/pkg/two.py").write_text(same)
-        (root / "src/pkg/gen.py").write_text(counter.replace("n += 1", "n = n + 1"))
+        (root / "src/pkg/gen.py").write_text(counter.replace("n += 1", "n = n + 1") + "\n\n" + guarded)
         resumed = await client.call_tool("run_tests", {"affected": True})
         assert "src/pkg/gen.py: 2 tests ran counter" in text_of(resumed), text_of(resumed)
         assert {"tests/test_gen.py::test_start", "tests/test_gen.py::test_resume"} <= set(
             resumed.structured_content["argv"]
         )
-        (root / "src/pkg/gen.py").write_text(counter)
+        (root / "src/pkg/gen.py").write_text(counter + "\n\n" + guarded.replace("yield 2", "yield 3"))
         (root / "src/pkg/worker.py").write_text(worker.replace("* 2", "* 3"))
         looped = await client.call_tool("run_tests", {"affected": True})  # a loop one test started, run in the next
         assert "tests/test_worker.py::test_double" in looped.structured_content["argv"], text_of(looped)
+        assert "tests/test_gen.py::test_throw" in looped.structured_content["argv"], text_of(looped)  # thrown into

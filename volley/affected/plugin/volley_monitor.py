@@ -1,13 +1,13 @@
 """Which functions each test started, from sys.monitoring (Python 3.12+): the recording plugin's recorder there.
 
-A test that runs a line of a function started that function's code (or resumed it: a generator, a coroutine),
-or the function was running when the test began (a thread's loop, a hook around the test), so the lines of
-those code objects name the function bodies that the lines coverage.py traces name, at one callback per
-function per test instead of a trace of every line. Two tools: one sees each code object's first start
-anywhere and turns itself off there (for code outside the workspace, for good); the other watches the
-workspace's code objects alone, and after its first event in a test is off for that code until the next test
-begins. What it writes, per process: ``monitor.<pid>.json``, ``{"codes": [[path, [line, …]], …], "contexts":
-{context: [code index, …]}}``.
+A test that runs a line of a function started that function's code (or resumed it, or threw into it: a
+generator, a coroutine, a context manager's exit), or the function was running when the test began (a
+thread's loop, a hook around the test), so the lines of those code objects name the function bodies that the
+lines coverage.py traces name, at one callback per function per test instead of a trace of every line. Two
+tools: one sees each code object's first start anywhere and turns itself off there (for code outside the
+workspace, for good); the other watches the workspace's code objects alone, and after its first event in a
+test is off for that code until the next test begins. What it writes, per process: ``monitor.<pid>.json``,
+``{"codes": [[path, [line, …]], …], "contexts": {context: [code index, …]}}``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ class Monitor:
         monitoring.register_callback(_ONCE, self.events.PY_START, self._first_start)
         monitoring.register_callback(_WATCH, self.events.PY_START, self._started)
         monitoring.register_callback(_WATCH, self.events.PY_RESUME, self._started)
+        monitoring.register_callback(_WATCH, self.events.PY_THROW, self._thrown)
         monitoring.set_events(_ONCE, self.events.PY_START)
+        monitoring.set_events(_WATCH, self.events.PY_THROW)  # (an event of no place: for all code or none)
 
     @staticmethod
     def available() -> bool:
@@ -74,6 +76,13 @@ class Monitor:
             self.touched.append(code)
             self.monitoring.set_local_events(_WATCH, code, 0)
 
+    def _thrown(self, code: CodeType, offset: int, exception: BaseException) -> None:
+        """An exception thrown into a suspended generator or coroutine (a context manager's exit): it runs on
+        with no PY_RESUME. Rare next to calls: seen everywhere, kept for the workspace's code."""
+        if self.inside.get(code.co_filename):
+            with self.lock:
+                self.current[id(code)] = code
+
     def switch_context(self, name: str) -> None:
         watched = self.events.PY_START | self.events.PY_RESUME
         with self.lock:
@@ -91,7 +100,8 @@ class Monitor:
     def stop(self) -> None:
         monitoring = self.monitoring
         monitoring.set_events(_ONCE, 0)
-        for tool, event in ((_ONCE, "PY_START"), (_WATCH, "PY_START"), (_WATCH, "PY_RESUME")):
+        monitoring.set_events(_WATCH, 0)
+        for tool, event in ((_ONCE, "PY_START"), (_WATCH, "PY_START"), (_WATCH, "PY_RESUME"), (_WATCH, "PY_THROW")):
             monitoring.register_callback(tool, getattr(self.events, event), None)
         if hasattr(monitoring, "clear_tool_id"):  # 3.14: before it, a freed id keeps its local events
             for tool in (_ONCE, _WATCH):
