@@ -375,8 +375,8 @@ def main() -> int:
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []  # the other projects' rows stay
     earlier = {(row["project"], row["commit"]): row for row in kept}
     for row in rows:  # --no-testmon: pytest-testmon's measures of the same commit stay (they are its alone)
-        if row["testmon"] is None and (same := earlier.get((row["project"], row["commit"]))):
-            row["testmon"] = same.get("testmon")
+        if row["testmon"] is None and (same := earlier.get((row["project"], row["commit"]))) and same.get("testmon"):
+            row["testmon"] = {"whole_s": same["whole_s"], **same["testmon"]}  # its ratio: to its run's whole suite
     rows = [row for row in kept if row["project"] not in replayed] + rows
     RESULTS.write_text(json.dumps(rows, indent=1))
     return tables(rows)
@@ -406,7 +406,10 @@ def tables(rows: list[dict[str, Any]]) -> int:
         mine = [r for r in tm if r["project"] == name]
         if mine:
             fraction = statistics.median(r["testmon"]["selected"] / max(1, r["tests"]) for r in mine)
-            time_ratio = statistics.median(r["testmon"]["selected_s"] / max(1e-9, r["whole_s"]) for r in mine)
+            # (the whole suite of testmon's own run where its rows were kept from one: ratios within one run)
+            time_ratio = statistics.median(
+                r["testmon"]["selected_s"] / max(1e-9, r["testmon"].get("whole_s", r["whole_s"])) for r in mine
+            )
             missed = sum(len(r["testmon"]["missed"]) for r in mine)
             shown = name.replace("+", "/")
             print(f"| {shown} | {len(mine)} | | pytest-testmon | {missed} | {fraction:.0%} | | {time_ratio:.0%} |")
