@@ -60,8 +60,10 @@ affected: $(BIN)/.installed  # run_tests(affected=true) against real commits: ev
 recorders: $(BIN)/.installed  # the recorded way's recorders (sys.monitoring's, coverage.py) side by side per test
 	$(BIN)/python -m benchmarks.recorders $(ARGS)
 
+# the default sizes (`$(or …)` would split a default at its comma)
+GREP_INDEX_SIZES ?= 50000,200000
 grep-index: $(BIN)/.installed  # grep through the content index at 50k and 200k files (GREP_INDEX_SIZES) and on .venv/lib
-	GREP_INDEX_SIZES=$(or $(GREP_INDEX_SIZES),50000,200000) REALWORLD=1 $(BIN)/python -m benchmarks.grep_index
+	GREP_INDEX_SIZES=$(GREP_INDEX_SIZES) REALWORLD=1 $(BIN)/python -m benchmarks.grep_index
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"
