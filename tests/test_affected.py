@@ -53,6 +53,23 @@ async def test_a_changed_module_runs_the_tests_that_import_it_through_others(tmp
     assert result["failed"] == 2 and result["passed"] == 0  # both importers fail; test_other never ran
 
 
+async def test_a_workspace_in_a_folder_of_its_repository_names_its_files_from_its_root(tmp_path: Path) -> None:
+    """git names a subfolder's changes from that folder already: taking its prefix off again turned `pkg/pkg/x.py`
+    (in a workspace `pkg/` of the repository) into `x.py`, a file that is not there."""
+    root = tmp_path / "pkg"
+    write(root, "pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    write(root, "pkg/__init__.py", "")
+    write(root, "pkg/calc.py", "def add(a, b):\n    return a + b\n")
+    write(root, "tests/test_calc.py", "from pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    write(root, "tests/test_other.py", "def test_other():\n    assert True\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    _commit(tmp_path, "init")
+    (root / "pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
+    result, text = await _affected(root)
+    assert text.startswith("affected (static: the import graph): 1 of 2 test files") and "pkg/calc.py" in text, text
+    assert result["failed"] == 1 and result["passed"] == 0
+
+
 async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Path) -> None:
     root = _project(tmp_path)
     (root / "tests/unit/conftest.py").write_text("import pytest\n")

@@ -65,10 +65,8 @@ def changed_files(ws: Workspace, since: str | None) -> list[str]:
             raise InputError(f"affected tests need git history: git {args[0]} failed: {stderr}")
         return [line for line in done.stdout.decode(errors="surrogateescape").splitlines() if line]
 
-    prefix = git("rev-parse", "--show-prefix")
-    inside = prefix[0] if prefix else ""
-    names = git("diff", "--name-only", "--relative", base, "--") + git("ls-files", "--others", "--exclude-standard")
-    return sorted({name.removeprefix(inside) for name in names})
+    changed = git("diff", "--name-only", "--relative", base, "--")  # both from the workspace's root, where it is a
+    return sorted({*changed, *git("ls-files", "--others", "--exclude-standard")})  # folder of its repository too
 
 
 def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
