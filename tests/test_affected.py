@@ -20,7 +20,8 @@ def _commit(root: Path, message: str) -> None:
     subprocess.run(["git", *who, "commit", "-qm", message], cwd=root, check=True)
 
 
-def _project(root: Path) -> Path:
+def _project(root: Path, repository: Path | None = None) -> Path:
+    """A small project in ``root``, committed in a repository there (or at ``repository``, a folder above it)."""
     write(root, "pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
     write(root, "src/pkg/__init__.py", "")
     write(root, "src/pkg/calc.py", "def add(a, b):\n    return a + b\n")
@@ -32,7 +33,7 @@ def _project(root: Path) -> Path:
     write(root, "tests/unit/conftest.py", "")
     write(root, "README.md", "words\n")
     write(root, "tests/data.json", "{}\n")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "init", "-q"], cwd=repository or root, check=True)
     _commit(root, "init")
     return root
 
@@ -54,20 +55,13 @@ async def test_a_changed_module_runs_the_tests_that_import_it_through_others(tmp
 
 
 async def test_a_workspace_in_a_folder_of_its_repository_names_its_files_from_its_root(tmp_path: Path) -> None:
-    """git names a subfolder's changes from that folder already: taking its prefix off again turned `pkg/pkg/x.py`
-    (in a workspace `pkg/` of the repository) into `x.py`, a file that is not there."""
-    root = tmp_path / "pkg"
-    write(root, "pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    write(root, "pkg/__init__.py", "")
-    write(root, "pkg/calc.py", "def add(a, b):\n    return a + b\n")
-    write(root, "tests/test_calc.py", "from pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
-    write(root, "tests/test_other.py", "def test_other():\n    assert True\n")
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    _commit(tmp_path, "init")
-    (root / "pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
+    """git names a subfolder's changes from that folder already: taking its prefix off again turned `src/pkg/calc.py`
+    (in a workspace `src/` of the repository) into `pkg/calc.py`, a file that is not there."""
+    root = _project(tmp_path / "src", repository=tmp_path)
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
     result, text = await _affected(root)
-    assert text.startswith("affected (static: the import graph): 1 of 2 test files") and "pkg/calc.py" in text, text
-    assert result["failed"] == 1 and result["passed"] == 0
+    assert text.startswith("affected (static: the import graph): 2 of 3 test files") and "src/pkg/calc.py" in text, text
+    assert result["failed"] == 2 and result["passed"] == 0
 
 
 async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Path) -> None:
