@@ -46,7 +46,7 @@ import anyio.from_thread
 
 from volley.affected import Selection, changed_files, select
 from volley.affected.by_record import select_recorded
-from volley.affected.recorded import Recording, prepare, take_in
+from volley.affected.recorded import PRELOAD, Recording, prepare, take_in
 from volley.spare import SPARES, run_warm
 from volley.tools.run_tests import LATE
 from volley.workspace import Workspace
@@ -151,7 +151,7 @@ class VolleyRuns:
             argv, env = prepare(argv, env, str(root), recording)
             started = time.perf_counter()
             warm = functools.partial(
-                run_warm, cwd=str(root), env=env, late=LATE, root=str(root), preload=["coverage"], timeout=HANG_S
+                run_warm, cwd=str(root), env=env, late=LATE, root=str(root), preload=[PRELOAD], timeout=HANG_S
             )
             done = self.portal.call(warm, argv)
             take_in(str(root), recording, done.exit_code in (0, 1))

@@ -29,6 +29,7 @@ from volley.stat_keys import too_fresh
 
 log = logging.getLogger(__name__)
 PLUGIN_DIR = str(Path(__file__).parent / "plugin")
+PRELOAD = "volley_preload"  # what a spare for a recording run imports ahead (plugin/volley_preload.py)
 FORMAT = 4
 SESSION = "@session"
 MODULE_SCOPE = "@module:"

@@ -2,12 +2,12 @@
 
 After a pytest run (``python -m pytest``, or a ``pytest`` script whose first line names its Python), a spare is
 started for the next run like it (same interpreter, folder and environment): ``boot.py`` in the project's own
-interpreter, pytest (and coverage.py when the run records) imported, waiting. The next such run takes it: it
-is sent the run's arguments and becomes the run there, that run's process, killed and reaped with it as any
-run's (volley/process.py); a spare serves one run and is never reused. A spare checks before it runs that what
-it imported is what a cold start would import (no file changed, none of the workspace's own code, nothing
-shadowed now), and else execs the cold command. Spares are kept per event loop, at most ``LIMIT``; those left
-idle are killed with the server.
+interpreter, pytest (and what the recording plugin will import, when the run records) imported, waiting. The next
+such run takes it: it is sent the run's arguments and becomes the run there, that run's process, killed and reaped
+with it as any run's (volley/process.py); a spare serves one run and is never reused. A spare checks before it runs
+that what it imported is what a cold start would import (no file changed, none of the workspace's own code, nothing
+shadowed now), and else execs the cold command. Spares are kept per event loop, at most ``LIMIT``; those left idle
+are killed with the server.
 
 Measured on toolz (2 cores, quiet): a run of one test file 0.17 s cold, 0.07 s from a spare.
 """

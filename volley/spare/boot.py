@@ -22,8 +22,6 @@ MARGIN_NS = 1_000_000_000  # file times lag the clock (a coarse tick; 2 s on FAT
 
 def _preload(preloads):
     for name in ["pytest", *preloads]:
-        if name == "coverage" and hasattr(sys, "monitoring") and os.environ.get("VOLLEY_RECORD_WITH") != "coverage":
-            continue  # the recording plugin records with sys.monitoring here: a cold run imports no coverage.py
         with contextlib.suppress(Exception):  # the run meets the same failure at the same import, and says so
             importlib.import_module(name)
     try:  # what pytest's configuration imports first thing

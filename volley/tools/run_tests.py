@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
 from volley.affected.by_record import select_recorded
-from volley.affected.recorded import Recording, Store, prepare, recording_wanted, take_in
+from volley.affected.recorded import PRELOAD, Recording, Store, prepare, recording_wanted, take_in
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.errors import InputError, ToolchainError, VolleyError
@@ -362,7 +362,7 @@ async def _execute(
                     env=env,
                     late=LATE,
                     root=str(ws.root),
-                    preload=["coverage"] if recording is not None else [],
+                    preload=[PRELOAD] if recording is not None else [],
                     timeout=limit,
                     on_output=take,
                     next_run=JOBS.detach,  # (`volley call` ends with this run: no next one)
