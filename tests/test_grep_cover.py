@@ -1,10 +1,11 @@
-"""A large search lets the rg binary walk the directories in which every file is visible: same answers as
+"""A search of a tree lets the rg binary walk the directories in which every file is visible: same answers as
 handing it every file, never a file the index leaves out."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,15 @@ def tree(project: Path) -> Path:
     return project
 
 
+_FILES_TO_SEARCH = grep_tool._files_to_search
+
+
+def _listed(ws: Workspace, path: str, globs: list[str], include_ignored: bool, may_cover: bool = True) -> Any:
+    return _FILES_TO_SEARCH(ws, path, globs, include_ignored, False)  # rg is handed every file
+
+
 async def answers(ws: Workspace, monkeypatch: pytest.MonkeyPatch, cover: bool, **args: object) -> dict:
-    monkeypatch.setattr(grep_tool, "COVER_MIN_FILES", 1 if cover else 10**9)
+    monkeypatch.setattr(grep_tool, "_files_to_search", _FILES_TO_SEARCH if cover else _listed)
     result = await grep_tool.grep(ws, max_results=100_000, **args)  # type: ignore[arg-type]
     return result.model_dump()
 
@@ -58,12 +66,19 @@ def test_the_cover_is_whole_directories_and_the_files_elsewhere(tree: Path) -> N
     assert holds("lib/pkg1/a.py") and not holds("lib/pkg2/trace.log") and not holds(".env")
 
 
-async def test_a_file_made_after_the_index_proved_itself_is_left_out(
-    tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_small_tree_is_walked_too(tree: Path) -> None:
+    """rg hands a file it is given by name to its search whole, a binary one too (it stops at the first NUL
+    byte only in the files it walks): .venv/lib searched file by file took 2.8x `rg` (5 shared objects of
+    80 MB), walked 1.1x."""
+    ws = Workspace(str(tree))
+    files, cover = grep_tool._files_to_search(ws, ".", [], False)
+    assert not files and cover is not None and "lib/pkg1" in cover.paths
+    assert grep_tool._files_to_search(ws, ".", ["*.py"], False)[1] is None  # globs: Volley's choice of files
+
+
+async def test_a_file_made_after_the_index_proved_itself_is_left_out(tree: Path) -> None:
     """rg walks what is there when it runs: a secret or an ignored file written meanwhile is not answered."""
     ws = Workspace(str(tree))
-    monkeypatch.setattr(grep_tool, "COVER_MIN_FILES", 1)
     _, cover = grep_tool._files_to_search(ws, ".", [], False)
     assert cover is not None and "lib/pkg1" in cover.paths
     write(tree, "lib/pkg1/.env", f"API_KEY={SECRET}\n")

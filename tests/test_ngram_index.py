@@ -15,7 +15,7 @@ from tests.conftest import serve, settle, text_of, write
 from tests.test_ngram_plan import TRICKY, TRICKY_PATTERNS, _patterns
 from tests.test_stdio import _call, _handshaken, logged_until
 from volley.errors import VolleyError
-from volley.ngram.content import ContentIndex, content_index
+from volley.ngram.content import MAX_BYTES, ContentIndex, content_index
 from volley.ngram.plan import plan
 from volley.ngram.store import Store
 from volley.ngram.table import DIRECT, RACY, Table
@@ -56,6 +56,28 @@ async def test_grep_through_the_index_answers_as_reading_every_file(tree: Path) 
     files = grep_tool.visible_files(indexed, indexed.resolve("."))
     query = plan("def narrowed")
     assert query is not None and len(index.narrowed(files, query) or files) < len(files) / 10
+
+
+async def test_a_binary_file_is_taken_in_to_its_first_nul_and_answers_stay_rgs(tree: Path) -> None:
+    """rg shows nothing of a file past its first NUL byte: the index keeps the text before it, so a large
+    binary (a shared object of 37 MB) is no longer searched at every grep, and a large text file still is."""
+    peek = b"x" * 100 + b"\n"
+    past_max = peek * (MAX_BYTES // len(peek) + 1)
+    write(tree, "bin/small.so", b"\x7fELF needle_before\n\x00 needle_after\n")
+    write(tree, "bin/large.so", b"\x7fELF needle_before\n\x00" + past_max + b"needle_after\n")
+    write(tree, "bin/late.dat", b"needle_before\n" + peek * 2000 + b"\x00 needle_after\n")  # NUL past a buffer
+    write(tree, "bin/large.txt", past_max + b"needle_before needle_after\n")
+    settle(tree / "bin/large.txt")  # (a file read while too fresh is searched directly until read again)
+    indexed = Workspace(tree, flags={"grep_index": "eager"})
+    plain = Workspace(tree, flags={"grep_index": "off"})
+    for pattern in ("needle_before", "needle_after", "ELF needle", "needle_(before|after)"):
+        for args in ({}, {"path": "bin"}, {"output_mode": "files"}):
+            assert await answer(indexed, pattern, **args) == await answer(plain, pattern, **args), (pattern, args)
+    index = content_index(indexed, 0)
+    assert index is not None and index.state == "ready"
+    assert "bin/large.txt" in index._table.direct and "bin/large.so" not in index._table.direct
+    query = plan("needle_after")
+    assert query is not None and index.narrowed(["bin/small.so", "bin/large.so", "bin/late.dat"], query) == []
 
 
 async def test_a_grep_after_each_change_sees_it(tree: Path) -> None:

@@ -11,11 +11,11 @@ are searched directly and taken in again behind the search:
 - elsewhere, every file by a stat: one whose stat key differs from the one recorded, one the index has not
   taken in, one whose timestamps were too fresh when it was read (a second change in the same clock tick
   could keep its key: git's racy rule).
-Files too large or unreadable are always searched directly. So an answer never misses what reading every
-file finds. A new server resumes the store and table kept on disk at its handshake (and sweeps them once
-before it serves). A second server on the workspace cannot take the store's writer lock: it follows the store
-the first writes, taking up the table that one saves (each file proven by a stat as ever), and writes it
-once the first has left.
+Files too large (but for binary ones: rg shows nothing past a NUL byte) or unreadable are always searched directly.
+So an answer never misses what reading every file finds. A new server resumes the store and table kept on disk at
+its handshake (and sweeps them once before it serves). A second server on the workspace cannot take the store's
+writer lock: it follows the store the first writes, taking up the table that one saves (each file proven by a stat
+as ever), and writes it once the first has left.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from volley.cache_dir import cache_home
 from volley.exact_open import changed_since, open_exact
 from volley.heap import settle
 from volley.index import index_of, visible_files
-from volley.ngram.plan import Query, searched_text
+from volley.ngram.plan import UTF16_MARKS, Query, searched_text
 from volley.ngram.store import FORMAT, Store
 from volley.ngram.table import DIRECT, RACY, Table
 from volley.stat_keys import StatKey, key, stat_key, too_fresh
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 4 << 20  # a larger file is searched directly, every time
+MAX_BYTES = 4 << 20  # a larger file is searched directly, every time, unless it is binary:
+BINARY_PEEK = 64 << 10  # a NUL byte in this many first bytes (rg shows nothing of a file past its first NUL)
 COMMIT_BYTES = 64 << 20  # text taken in between commits while building
 _QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 AUTO_MIN_FILES = 2_000  # grep_index = "auto" builds for workspaces with at least this many visible files
@@ -412,12 +413,17 @@ class ContentIndex:
         try:
             st = os.fstat(fd)
             fresh = RACY if too_fresh(st) else 0
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+            if not stat.S_ISREG(st.st_mode):
                 return key(st), DIRECT | fresh, 0
-            data = os.read(fd, st.st_size + 1)  # a regular file reads short only at its end
-            if len(data) > st.st_size:  # it grew meanwhile
-                while chunk := os.read(fd, 1 << 20):
-                    data += chunk
+            if st.st_size > MAX_BYTES:  # a binary one is taken in to its first NUL, all rg shows of it
+                data = os.read(fd, BINARY_PEEK)
+                if b"\x00" not in data or data.startswith(UTF16_MARKS):
+                    return key(st), DIRECT | fresh, 0
+            else:
+                data = os.read(fd, st.st_size + 1)  # a regular file reads short only at its end
+                if len(data) > st.st_size:  # it grew meanwhile
+                    while chunk := os.read(fd, 1 << 20):
+                        data += chunk
         except OSError:
             return _NO_KEY, DIRECT | RACY, 0
         finally:

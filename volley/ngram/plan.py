@@ -450,13 +450,17 @@ def _flags(text: str, insensitive: bool) -> bool:
     return insensitive
 
 
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def searched_text(data: bytes) -> str:
     """A file's content as ripgrep searches it, as text: UTF-16 with a byte order mark is decoded as such (rg
     transcodes it by default), anything else as UTF-8 (a byte that is not becomes U+FFFD, which no trigram
-    of a plan holds: ASCII bytes stay themselves around it)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", "replace")
-    return data.decode("utf-8", "replace")
+    of a plan holds: ASCII bytes stay themselves around it). It ends at the first NUL: rg takes a file with
+    one for binary and shows no line from there on (it stops, or reads on only to say the file matches)."""
+    if data.startswith(UTF16_MARKS):
+        return data.decode("utf-16", "replace").partition("\x00")[0]
+    return data.partition(b"\x00")[0].decode("utf-8", "replace")
 
 
 def grams_of(data: bytes) -> set[str]:
