@@ -4,6 +4,7 @@ else by the import graph; widened when unsure."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,18 @@ async def test_a_workspace_in_a_folder_of_its_repository_names_its_files_from_it
     result, text = await _affected(root)
     assert text.startswith("affected (static: the import graph): 2 of 3 test files") and "src/pkg/calc.py" in text, text
     assert result["failed"] == 2 and result["passed"] == 0
+
+
+async def test_an_untracked_virtual_environment_is_not_a_change(tmp_path: Path) -> None:
+    """`python -m venv` before 3.13 writes no .gitignore into the environment: its thousands of files were
+    untracked changes, data a test may read, and every selection was the whole suite."""
+    root = _project(tmp_path)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")], check=True)
+    (root / "env/.gitignore").unlink(missing_ok=True)  # (3.13's venv writes one: `*`)
+    write(root, "env/lib/site-packages/tool/data.json", "{}\n")
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
+    _, text = await _affected(root)
+    assert text.startswith("affected (static: the import graph): 2 of 3 test files"), text
 
 
 async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Path) -> None:

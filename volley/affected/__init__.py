@@ -66,7 +66,24 @@ def changed_files(ws: Workspace, since: str | None) -> list[str]:
         return [line for line in done.stdout.decode(errors="surrogateescape").splitlines() if line]
 
     changed = git("diff", "--name-only", "--relative", base, "--")  # both from the workspace's root, where it is a
-    return sorted({*changed, *git("ls-files", "--others", "--exclude-standard")})  # folder of its repository too
+    untracked = git("ls-files", "--others", "--exclude-standard")  # folder of its repository too
+    return sorted({*changed, *_outside_environments(ws, untracked)})
+
+
+def _outside_environments(ws: Workspace, untracked: list[str]) -> list[str]:
+    """The untracked files that are not in a virtual environment (a folder with a pyvenv.cfg; `python -m venv`
+    before 3.13 writes no .gitignore into it): an environment is the project's tools, not its code or data."""
+    environment: dict[str, bool] = {}
+
+    def inside(folder: str) -> bool:
+        if not folder:
+            return False
+        if folder not in environment:
+            parent = folder.rpartition("/")[0]
+            environment[folder] = inside(parent) or os.path.isfile(f"{ws.root}/{folder}/pyvenv.cfg")
+        return environment[folder]
+
+    return [rel for rel in untracked if not inside(rel.rpartition("/")[0])]
 
 
 def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
