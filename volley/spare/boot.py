@@ -48,14 +48,28 @@ def _stamps():
     return stamps
 
 
-def _fresh(root, stamps, executable, began):
-    """Whether the modules loaded ahead are the ones the run would load now: each file as it was before the spare
-    began to import (a file changed while it was read could have been read either way; a status change's time
-    cannot be set back), and still the one an import finds first."""
+def _folders():
+    """The import path and each of its folders' stat: a module made since in one of them could shadow one
+    loaded ahead (making or removing a file changes its folder's status-change time)."""
+    stamps = []
+    for folder in sys.path:
+        try:
+            st = os.stat(folder or ".")
+        except OSError:
+            stamps.append(None)
+            continue
+        stamps.append((st.st_ctime_ns, st.st_mtime_ns, st.st_ino))
+    return list(sys.path), stamps
+
+
+def _trusted(root, stamps, began):
+    """Whether what was loaded ahead may serve a run at all (decided once it is loaded): no file changed since
+    the spare began to import (a file changed while it was read could have been read either way; a status
+    change's time cannot be set back), and none is the workspace's own code (an editable install)."""
     inside = os.path.join(os.path.realpath(root), "")
     installed = {os.path.join(os.path.realpath(p), "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     folders = {}  # a folder's real path, once per folder
-    for name, (path, ctime, size, ino) in stamps.items():
+    for path, ctime, _, _ in stamps.values():
         if ctime >= began - MARGIN_NS:
             return False
         folder, base = os.path.split(path)
@@ -63,14 +77,24 @@ def _fresh(root, stamps, executable, began):
             folders[folder] = os.path.join(os.path.realpath(folder), "")
         real = folders[folder] + base
         if real.startswith(inside) and not any(real.startswith(p) for p in installed):
-            return False  # the workspace's own code (an editable install): never loaded ahead
+            return False
+    return True
+
+
+def _fresh(stamps, executable, began, folders):
+    """Whether the modules loaded ahead are still the ones the run would load: each file as it was loaded, and
+    still the one an import finds first (looked up again only where a folder of the import path changed:
+    ``folders``, as ``_folders()`` found them once the imports were done)."""
+    settled = all(st is None or st[0] < began - MARGIN_NS for st in folders[1])
+    shadowed = not settled or _folders() != folders
+    for name, (path, ctime, size, ino) in stamps.items():
         try:
             st = os.stat(path)
         except OSError:
             return False
         if (st.st_ctime_ns, st.st_size, st.st_ino) != (ctime, size, ino):
             return False
-        if "." not in name and not _found_at(name, path):
+        if shadowed and "." not in name and not _found_at(name, path):
             return False
     return executable == os.stat(sys.executable).st_ino
 
@@ -99,6 +123,8 @@ def main():
     began = time.time_ns()
     _preload(preloads)
     stamps = _stamps()
+    folders = _folders()
+    trusted = _trusted(root, stamps, began)
     line = sys.stdin.buffer.readline()
     if not line.strip():
         return 0
@@ -116,7 +142,7 @@ def main():
         sys.path[0] = os.getcwd()  # (the folder may have moved)
     importlib.invalidate_caches()
     argv = [sys.executable, *(["-m"] if kind == "-m" else []), target, *go["args"]]
-    if not _fresh(root, stamps, executable, began):
+    if not (trusted and _fresh(stamps, executable, began, folders)):
         os.execv(sys.executable, argv)
     import runpy
 
