@@ -1,7 +1,8 @@
 """grep through the content index at scale, beside grep reading every file and beside `rg`: `make grep-index`.
 
-On the synthetic monorepo (benchmarks/monorepo.py's generator; GREP_INDEX_SIZES, default 200000 visible files)
-and, with REALWORLD=1, Volley's own .venv/lib (published packages: many files, much text), where PATTERNS
+On the synthetic monorepo (benchmarks/monorepo.py's generator; GREP_INDEX_SIZES, default 200000 visible files),
+with REAL_TREE=1 on Linux, GCC and binutils side by side (benchmarks/real_tree.py: 220,967 files) and, with
+REALWORLD=1, Volley's own .venv/lib (published packages: many files, much text); on the real trees PATTERNS
 (1,000) patterns drawn from the tree are also checked against `rg -l`, file for file. One run per tree,
 side by side: the build on one core (in-process, the file index already walked) against one `rg` pass, the
 text taken in and the store on disk; over MCP, a warm selective grep (a pattern in about one file in a
@@ -29,6 +30,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from benchmarks.monorepo import RG_FLAGS, generate
+from benchmarks.real_tree import SELECTIVE, real_tree
 from benchmarks.run import RESULTS, median_time, peak_rss_mb, server_pid, text
 from tests.test_ngram_plan import TRICKY_PATTERNS, _patterns
 from volley.index import visible_files
@@ -45,6 +47,7 @@ def _params(root: Path, mode: str, cache: str) -> StdioServerParameters:
     env = {**os.environ, "VOLLEY_CACHE_DIR": cache}
     argv = ["-m", "volley", "serve", "--workspace", str(root), "--set", f"grep_index={mode}"]
     argv += ["--set", "limits.answer_chars=1000000000"]  # whole answers, to compare with rg's
+    argv += ["--set", "concurrency.call_timeout_s=3600"]  # eager: the first grep waits for the build
     return StdioServerParameters(command=sys.executable, args=argv, env=env)
 
 
@@ -58,7 +61,7 @@ def _rg(root: Path, pattern: str) -> float:
 
 
 def _build(root: Path, cache: str) -> dict[str, Any]:
-    """The build alone, in-process, the walk done before it."""
+    """The build alone, in-process, the walk done before it; the store left in ``cache`` for the servers."""
     os.environ["VOLLEY_CACHE_DIR"] = cache
     ws = Workspace(root, flags={"grep_index": "eager"})
     files = visible_files(ws, ws.resolve("."))
@@ -68,6 +71,8 @@ def _build(root: Path, cache: str) -> dict[str, Any]:
     started = time.perf_counter()
     index._build()
     took = time.perf_counter() - started
+    writer, index._writer = index._writer, None
+    writer.wait_merging_threads()  # (its lock released: the servers take the store up from here)
     text_bytes = sum(os.path.getsize(root / rel) for rel in files if os.path.isfile(root / rel))
     store = sum(f.stat().st_size for f in index.directory.rglob("*") if f.is_file())
     return {"files": len(files), "text_mb": text_bytes / 1e6, "build_s": took, "store_mb": store / 1e6}
@@ -81,7 +86,7 @@ async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
     none = {"pattern": r"\d{9}", "max_results": 100_000, "output_mode": "files"}
     with tempfile.TemporaryDirectory(prefix="volley-gi-") as cache:
         subprocess.run([*RG, "-c", "zq(x|y)zq"], cwd=root, capture_output=True)  # both read from the page cache
-        row |= _build(root, str(Path(cache) / "build"))
+        row |= _build(root, cache)
         started = time.perf_counter()
         subprocess.run([*RG, "-c", "zq(x|y)zq"], cwd=root, capture_output=True)
         row["rg_pass_s"] = time.perf_counter() - started
@@ -117,12 +122,13 @@ async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
     return row
 
 
-async def exactness(root: Path, count: int) -> dict[str, Any]:
-    """``count`` patterns drawn from the tree (tests/test_ngram_plan.py's generator): the files a grep through
-    the index names equal the files `rg -l` names among the visible ones, pattern by pattern."""
+async def exactness(root: Path, count: int, suffix: str = ".py") -> dict[str, Any]:
+    """``count`` patterns drawn from the tree's ``suffix`` files (tests/test_ngram_plan.py's generator): the
+    files a grep through the index names equal the files `rg -l` names among the visible ones, pattern by
+    pattern."""
     ws = Workspace(root)
     visible = set(visible_files(ws, ws.resolve(".")))
-    sample = sorted(rel for rel in visible if rel.endswith(".py"))[::50]
+    sample = sorted(rel for rel in visible if rel.endswith(suffix))[::50]
     texts = [(root / rel).read_text("utf-8", "replace") for rel in sample]
     patterns = TRICKY_PATTERNS + _patterns(texts, random.Random(1), count)
     differing: list[str] = []
@@ -170,6 +176,11 @@ async def main_async() -> list[dict[str, Any]]:
     for size in SIZES:
         rows.append(await tree_row(f"monorepo {size:,}", generate(size), "TODO\\(volley\\)"))
         print(report(rows), file=sys.stderr)
+    if os.environ.get("REAL_TREE"):
+        tree = real_tree()
+        rows.append(await tree_row("Linux 6.1 + GCC 12.2 + binutils 2.40", tree, SELECTIVE))
+        rows[-1]["exactness"] = await exactness(tree, int(os.environ.get("PATTERNS", "1000")), ".c")
+        print(report(rows), rows[-1]["exactness"], file=sys.stderr)
     if os.environ.get("REALWORLD"):
         venv = Path(sys.prefix) / "lib"
         rows.append(await tree_row("Volley's .venv/lib", venv, "def model_json_schema"))
@@ -181,7 +192,11 @@ async def main_async() -> list[dict[str, Any]]:
 def main() -> None:
     rows = asyncio.run(main_async())
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "grep_index.json").write_text(json.dumps(rows, indent=2))
+    kept = RESULTS / "grep_index.json"  # a run replaces the rows of the trees it measured, keeps the others'
+    earlier = json.loads(kept.read_text()) if kept.exists() else []
+    measured = {row["tree"] for row in rows}
+    rows = [row for row in earlier if row["tree"] not in measured] + rows
+    kept.write_text(json.dumps(rows, indent=2))
     (RESULTS / "grep_index.md").write_text(report(rows))
     print(report(rows))
 
