@@ -3,6 +3,7 @@ handing it every file, never a file the index leaves out."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from volley.tools import grep as grep_tool
 from volley.workspace import Workspace
 
 pytestmark = pytest.mark.anyio
-PATTERNS = [".", "hello", "def get_", SECRET, "API_KEY", "line 4999", "PNG"]
+PATTERNS = [".", "hello", "def get_", SECRET, "API_KEY", "line 4999", "PNG", "globs read"]
 
 
 @pytest.fixture
@@ -27,6 +28,12 @@ def tree(project: Path) -> Path:
     write(project, "lib/pkg1/.hidden/c.txt", "hello hidden but visible\n")
     write(project, "lib/pkg2/trace.log", "hello ignored\n")  # *.log: pkg2 and lib are not whole
     os.mkfifo(project / "lib/pkg0/deep/pipe")  # not a regular file: pkg0/deep is not whole
+    write(project, "lib/pkg3/.gitignore", "a\\[b\\].txt\n*\\{x,y\\}*\n")
+    for name in ("a[b].txt", "ab.txt", "c{x,y}d.txt", "cxd.txt", "!x?.txt"):
+        write(project, f"lib/pkg3/{name}", "hello from a name rg globs read as syntax\n")  # ab, cxd: visible
+    write(project, "odd/.gitignore", "spaced name.txt\\ \n")
+    write(project, "odd/spaced name.txt ", "hello from a name rg globs read as syntax\n")
+    write(project, "odd/spaced name.txt", "hello from a name rg globs read as syntax\n")
     return project
 
 
@@ -44,7 +51,7 @@ async def answers(ws: Workspace, monkeypatch: pytest.MonkeyPatch, cover: bool, *
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-@pytest.mark.parametrize("path", [".", "lib", "lib/pkg1"])
+@pytest.mark.parametrize("path", [".", "lib", "lib/pkg1", "lib/pkg3", "odd"])
 async def test_walking_whole_directories_answers_as_searching_every_file(
     tree: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, path: str
 ) -> None:
@@ -71,18 +78,33 @@ def test_a_small_tree_is_walked_too(tree: Path) -> None:
     byte only in the files it walks): .venv/lib searched file by file took 2.8x `rg` (5 shared objects of
     80 MB), walked 1.1x."""
     ws = Workspace(str(tree))
-    files, cover = grep_tool._files_to_search(ws, ".", [], False)
-    assert not files and cover is not None and "lib/pkg1" in cover.paths
+    files, cover = grep_tool._files_to_search(ws, "lib", [], False)
+    assert not files and cover is not None and cover.paths == ["lib"] and cover.less is not None
+    assert {"pkg0/deep/pipe", "pkg2/trace.log", "pkg3/a[b].txt"} <= set(cover.less)  # relative to lib
+    assert not {"pkg3/ab.txt", "pkg1/.hidden/c.txt"} & set(cover.less)
     assert grep_tool._files_to_search(ws, ".", ["*.py"], False)[1] is None  # globs: Volley's choice of files
+
+
+def test_a_name_no_glob_can_say_is_searched_through_whole_directories(tree: Path) -> None:
+    """gitignore syntax trims a name's trailing spaces: a walk less such a name is not said as globs."""
+    ws = Workspace(str(tree))
+    _, cover = grep_tool._files_to_search(ws, "odd", [], False)  # an ignored "spaced name.txt "
+    assert cover is not None and cover.less is None and "odd/spaced name.txt" in cover.paths
 
 
 async def test_a_file_made_after_the_index_proved_itself_is_left_out(tree: Path) -> None:
     """rg walks what is there when it runs: a secret or an ignored file written meanwhile is not answered."""
     ws = Workspace(str(tree))
-    _, cover = grep_tool._files_to_search(ws, ".", [], False)
-    assert cover is not None and "lib/pkg1" in cover.paths
+    write(tree, "lib/pkg0/uses.py", "KEY = 'API_KEY'\n")  # visible: found both ways
+    covers = []
+    for path in ("lib", "."):  # walked less what is not visible; walked through its whole directories
+        _, cover = grep_tool._files_to_search(ws, path, [], False)
+        assert cover is not None and (cover.less is not None) == (path == "lib")
+        covers.append(cover)
     write(tree, "lib/pkg1/.env", f"API_KEY={SECRET}\n")
     write(tree, "lib/pkg1/new.log", "API_KEY in a new log\n")
     options = {"before": 0, "after": 0, "max_count": None, "multiline": False, "shown": "API_KEY"}
-    found = grep_tool._search_cover(ws, lambda paths: grep_tool._search("rg", "API_KEY", paths, **options), cover)
-    assert not any(path.startswith("lib/pkg1/") for path in found)
+    search = functools.partial(grep_tool._search, "rg", "API_KEY", **options)
+    for cover in covers:
+        found = grep_tool._search_cover(ws, search, cover)
+        assert list(found) == ["lib/pkg0/uses.py"]

@@ -96,6 +96,19 @@ class FileIndex:
             paths = [path for path in cover if path.startswith(prefix)]
         return paths, len(snapshot.files_below(start.rel)), snapshot.holds
 
+    def walk_less(self, start: Target, most: int) -> tuple[list[str], int, Callable[[str], bool]] | None:
+        """What a walk of ``start`` (a directory) meets that is not one of its visible regular files (at most
+        ``most`` paths, relative to the workspace), their number and a check that a file is one of them
+        (blocking); None inside an ignored directory or beyond ``most``. For searches that walk ``start``
+        themselves, with no rule of their own but these exclusions."""
+        if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
+            return None
+        snapshot = self._proven(start, False)
+        excluded = snapshot.left_out_below(str(self.ws.root), start.rel, most)
+        if excluded is None:
+            return None
+        return excluded, len(snapshot.files_below(start.rel)), snapshot.holds
+
     def snapshot(self, start: Target) -> Snapshot | None:
         """The visible list's walk, proven current for ``start`` (blocking); None inside an ignored directory."""
         if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:

@@ -27,6 +27,7 @@ from volley.process import argv_parts, run_blocking
 Engine = Literal["auto", "python-ripgrep", "rg"]
 _ARGV_BYTES = 512 * 1024  # paths per rg process: well under the kernel's limit on a command line
 _INLINE_PATTERN = 64 * 1024  # longer patterns go through a file
+_GLOB_ESCAPED = {c: "\\" + c for c in "\\*?[]{}"}  # what a glob reads as syntax, escaped to be itself
 
 
 def search(
@@ -78,8 +79,35 @@ def rg_binary() -> str:
     return os.path.abspath(found)  # (runs start in the searched folder)
 
 
+def search_walking(
+    regex: str, folder: str, less: list[str], *, before: int, after: int, max_count: int | None, multiline: bool
+) -> list[str]:
+    """rg walking ``folder`` (absolute) itself, less the paths ``less`` (relative to it: ``exclusions_sayable``),
+    with no rule of its own: one chunk per file with a match, its path absolute (blocking)."""
+    globs = [word for rel in less for word in ("--glob", "!/" + "".join(_GLOB_ESCAPED.get(c, c) for c in rel))]
+    return _with_binary(
+        regex, ["."], before=before, after=after, max_count=max_count, multiline=multiline, walk=(folder, globs)
+    )
+
+
+def exclusions_sayable(less: list[str]) -> bool:
+    """Whether each path can be excluded exactly by an rg glob (``!/path``, escaped): no whitespace or control
+    character (gitignore syntax trims trailing spaces), no byte that is not UTF-8, and few enough for one
+    command line."""
+    if sum(len(rel) + 12 for rel in less) > _ARGV_BYTES:
+        return False
+    return all(rel and not any(c.isspace() or c < " " or "\udc80" <= c <= "\udcff" for c in rel) for rel in less)
+
+
 def _with_binary(
-    regex: str, paths: list[str], *, before: int, after: int, max_count: int | None, multiline: bool
+    regex: str,
+    paths: list[str],
+    *,
+    before: int,
+    after: int,
+    max_count: int | None,
+    multiline: bool,
+    walk: tuple[str, list[str]] | None = None,
 ) -> list[str]:
     argv = [rg_binary(), "--no-config", "--heading", "--with-filename", "--line-number", "--color=never"]
     argv += ["--no-messages", "--hidden", "--no-ignore"]  # the files are Volley's choice, not rg's
@@ -99,6 +127,11 @@ def _with_binary(
             argv += ["--file", pattern.name, "--"]
         else:
             argv += ["--regexp", regex, "--"]
+        if walk is not None:  # globs are matched from rg's folder: it runs in the walked one
+            folder, globs = walk
+            dotted = f"{folder}/./"  # (rg names what it walks from ".": ./path)
+            chunks = _run([*argv[:-1], *globs, "--"], ["."], folder)
+            return [f"{folder}/{chunk[len(dotted) :]}" if chunk.startswith(dotted) else chunk for chunk in chunks]
         base = _common_base(paths)
         if base is not None:  # rg 14 resolves each path it is given, one component at a time: from their
             paths = [path[len(base) + 1 :] for path in paths]  # folder, in fewer (a third of the time at 1M)

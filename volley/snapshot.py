@@ -60,6 +60,7 @@ class Snapshot:
     _by_stat: list[str] | None = None
     _cover: list[str] | None = None
     _sorted_files: list[str] | None = None
+    _less: dict[tuple[str, int], list[str] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.files = list(compress(self.entries, self.kinds.translate(_FILES_ONLY)))
@@ -98,6 +99,33 @@ class Snapshot:
                         cover.append(path)
                 self._cover = cover
         return self._cover
+
+    def left_out_below(self, root: str, rel: str, most: int) -> list[str] | None:
+        """What a walk of the directory ``rel`` meets that is not a visible regular file (relative paths: what
+        rules left out, listed at first use, and links and special files), so that a walk of ``rel`` less these
+        holds exactly its visible files (blocking); None when there are more than ``most``."""
+        if (rel, most) not in self._less:
+            self._less[rel, most] = self._left_out_below(root, rel, most)
+        return self._less[rel, most]
+
+    def _left_out_below(self, root: str, rel: str, most: int) -> list[str] | None:
+        prefix = rel + "/" if rel else ""
+        start, end = self.subtree(rel)
+        found = [p for p, k in zip(self.entries[start:end], self.kinds[start:end], strict=True) if k in (LINK, OTHER)]
+        listed = None
+        for folder in sorted(d for d in self.left_out if d == rel or d.startswith(prefix) or not rel):
+            if len(found) > most:
+                return None
+            if listed is None:
+                listed = set(self.entries[start:end])
+            base = f"{folder}/" if folder else ""
+            try:
+                names = os.listdir(f"{root}/{folder}" if folder else root)
+            except OSError:
+                found.append(folder)  # unreadable: nothing in it is visible
+                continue
+            found += [base + n for n in names if base + n not in listed and base + n + "/" not in listed]
+        return found if len(found) <= most else None
 
     def holds(self, rel: str) -> bool:
         """Whether ``rel`` is one of the visible files (a sorted copy of the list, made at first use)."""

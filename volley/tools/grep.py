@@ -34,6 +34,11 @@ _RUST_META = set("\\.+*?()|[]{}^$#&-~")
 # worker threads. Each search costs ~1 ms to set up, so a part is at least this many files.
 SPLIT_MIN_FILES = 500
 
+# A directory searched whole is walked by the rg binary less what it holds that is not visible, when that is at
+# most this many paths (rg walks one folder quicker than many: .venv/lib, 0.10 s against 0.13-0.16 s for its
+# 191 whole directories); else the whole directories in it are walked and its other files named.
+WALK_LESS_MOST = 1_000
+
 OutputMode = Literal["content", "files", "count"]
 
 
@@ -286,6 +291,7 @@ class _Cover:
     paths: list[str]
     count: int
     holds: Callable[[str], bool]
+    less: list[str] | None = None  # or: rg walks the one path of ``paths`` less these (relative to it)
 
 
 def _files_to_search(
@@ -298,6 +304,11 @@ def _files_to_search(
         ws.resolve(path, "file")  # a FIFO, socket or device is refused: rg would block on it
         return [target.rel], None
     if may_cover and not globs and not include_ignored and ws.config.search_engine != "python-ripgrep":
+        walk = index_of(ws).walk_less(target, WALK_LESS_MOST)
+        cut = len(target.rel) + 1 if target.rel else 0
+        less = [rel[cut:] for rel in walk[0]] if walk is not None else None
+        if walk is not None and less is not None and ripgrep.exclusions_sayable(less):
+            return [], _Cover([target.rel], walk[1], walk[2], less)
         cover = index_of(ws).cover(target)
         if cover is not None:
             return [], _Cover(*cover)
@@ -334,13 +345,16 @@ def _through_index(
     return chosen or (files[:1] if files else visible_files(ws, target)[:1]), None  # rg says if the regex is wrong
 
 
-def _search_cover(ws: Workspace, search: Callable[[list[str]], list[str]], cover: _Cover) -> dict[str, list[GrepLine]]:
+def _search_cover(ws: Workspace, search: Callable[..., list[str]], cover: _Cover) -> dict[str, list[GrepLine]]:
     """rg walks the cover's directories itself, in parallel, with no rule of its own (--no-ignore --hidden, links
-    not followed): in a whole directory every file is visible. A file that appeared since the index proved
-    itself (a new .env, a new ignored log) is dropped from the answer, as the index does not hold it."""
+    not followed): in a whole directory every file is visible; or it walks the searched directory less what is
+    not (globs). A file that appeared since the index proved itself (a new .env, a new ignored log) is dropped
+    from the answer, as the index does not hold it."""
     root = str(ws.root)
     started = time.time_ns()
-    found = _parse(search([f"{root}/{p}" if p else root for p in cover.paths]), len(root) + 1, None)
+    absolute = [f"{root}/{p}" if p else root for p in cover.paths]
+    chunks = search([], walk=(absolute[0], cover.less)) if cover.less is not None else search(absolute)
+    found = _parse(chunks, len(root) + 1, None)
     return _trusted(ws, search, {rel: lines for rel, lines in found.items() if cover.holds(rel)}, started)
 
 
@@ -380,8 +394,15 @@ def _search(
     max_count: int | None,
     multiline: bool,
     shown: str,
+    walk: tuple[str, list[str]] | None = None,
 ) -> list[str]:
+    """``paths`` searched, or (``walk``) a folder walked less some of its paths (the rg binary)."""
     try:
+        if walk is not None:
+            folder, less = walk
+            return ripgrep.search_walking(
+                regex, folder, less, before=before, after=after, max_count=max_count, multiline=multiline
+            )
         return ripgrep.search(
             engine, regex, paths, before=before, after=after, max_count=max_count, multiline=multiline
         )
