@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3 \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected recorders symbols monorepo grep-index checkouts clean
+.PHONY: run test test-portable test-slow smoke bench answers realworld contention replay affected recorders symbols monorepo grep-index grep-index-real checkouts clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Volley needs Python 3.11 to 3.14 (set PYTHON=...)"; exit 1; }
@@ -64,6 +64,9 @@ recorders: $(BIN)/.installed  # the recorded way's recorders (sys.monitoring's, 
 GREP_INDEX_SIZES ?= 50000,200000
 grep-index: $(BIN)/.installed  # grep through the content index at 50k and 200k files (GREP_INDEX_SIZES) and on .venv/lib
 	GREP_INDEX_SIZES=$(GREP_INDEX_SIZES) REALWORLD=1 $(BIN)/python -m benchmarks.grep_index
+
+grep-index-real: $(BIN)/.installed  # the same on Linux 6.1 + GCC 12.2 + binutils 2.40 (benchmarks/real_tree.py)
+	GREP_INDEX_SIZES= REAL_TREE=1 $(BIN)/python -m benchmarks.grep_index
 
 contention: $(BIN)/.installed  # make test's suite RUNS times (default 10) at HOGS CPU hogs (default 8) and I/O load
 	$(BIN)/python -m tests.contention --runs $(or $(RUNS),10) --hogs $(or $(HOGS),8) $(ARGS) -- -n 2 -m "not slow"

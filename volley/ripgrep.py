@@ -111,6 +111,7 @@ def _with_binary(
 ) -> list[str]:
     argv = [rg_binary(), "--no-config", "--heading", "--with-filename", "--line-number", "--color=never"]
     argv += ["--no-messages", "--hidden", "--no-ignore"]  # the files are Volley's choice, not rg's
+    argv += ["--path-separator", "/"]  # what it walks named as Volley names paths (Windows: not its \\)
     if before:
         argv += ["--before-context", str(before)]
     if after:
