@@ -18,11 +18,19 @@ from volley.spare.boot import MARGIN_NS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.skipif(sys.platform != "linux", reason="spares are POSIX-only; /proc")]
 
-FACTS = """import json, os, sys
+FACTS = """import gc, json, os, sys, weakref
+
+
+class Cycle:
+    pass
 
 
 def test_facts():
     main = sys.modules["__main__"]
+    cycle = Cycle()
+    cycle.self, seen = cycle, weakref.ref(cycle)
+    del cycle
+    gc.collect()
     null = os.stat(os.devnull)
     facts = {
         "argv": [word.split("=")[0] if word.startswith("--junitxml") else word for word in sys.argv[1:]],
@@ -33,6 +41,8 @@ def test_facts():
         "stdin_is_null": os.fstat(0).st_rdev == null.st_rdev,
         "mode": os.environ.get("MODE"),
         "record_dir": bool(os.environ.get("VOLLEY_RECORD_DIR")),
+        "cycle_collected": seen() is None,
+        "gc_enabled": gc.isenabled(),
         "spare": any("boot.py" in word for word in open("/proc/self/cmdline").read().split("\\0")),
     }
     with open(os.environ["FACTS_OUT"], "a") as out:
@@ -79,6 +89,7 @@ async def test_a_run_from_a_spare_sees_what_a_cold_run_sees_and_no_spare_outlive
     assert not cold["spare"] and all(facts["spare"] for facts in warm)  # the runs after the first took a spare
     for facts in warm:
         assert {**facts, "spare": False} == cold
+    assert cold["cycle_collected"] and cold["gc_enabled"]
     assert cold["stdin_is_null"] and cold["record_dir"] and cold["mode"] == "a" and cold["cwd"] == str(root)
     assert not _spares_of(root)  # killed with the server
 

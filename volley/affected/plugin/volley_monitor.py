@@ -120,7 +120,7 @@ class Monitor:
             contexts[context] = [index[key] for key in started]
         path = os.path.join(self.out, f"monitor.{os.getpid()}.json")
         with open(path + ".tmp", "w") as f:
-            json.dump({"codes": codes, "contexts": contexts}, f)
+            f.write(json.dumps({"codes": codes, "contexts": contexts}))  # (one C call; json.dump is 4x slower)
         os.replace(path + ".tmp", path)
 
 
