@@ -64,7 +64,9 @@ async def test_walking_whole_directories_answers_as_searching_every_file(
 
 def test_the_cover_is_whole_directories_and_the_files_elsewhere(tree: Path) -> None:
     ws = Workspace(str(tree))
-    paths, count, holds = index_of(ws).cover(ws.resolve("."))  # type: ignore[misc]
+    cover = index_of(ws).cover(ws.resolve("."))
+    assert cover is not None and cover.less is None
+    paths, count, holds = cover.paths, cover.count, cover.holds
     assert {"lib/pkg1", "docs", ".github", "sub"} <= set(paths) and "lib/pkg0/deep" not in paths
     assert "lib/pkg0/deep/b.ts" in paths and "lib/pkg0/a.py" in paths  # pkg0/deep holds a FIFO
     assert "lib/pkg2/a.py" in paths and "lib/pkg2/deep" in paths  # pkg2 holds an ignored log

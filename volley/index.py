@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
 from volley import index_disk
@@ -57,6 +58,18 @@ def hard_link_to_denied(ws: Workspace, st: os.stat_result) -> bool:
     return ws.links_to_denied_content(st)
 
 
+@dataclass(frozen=True)
+class Cover:
+    """The visible regular files below a directory as a search that walks them itself meets them: whole
+    directories and files elsewhere (``paths``), or the one path of ``paths`` walked less ``less`` (relative to
+    it); ``count`` files; ``holds``: whether a file (relative to the workspace) is one of them."""
+
+    paths: list[str]
+    count: int
+    holds: Callable[[str], bool]
+    less: list[str] | None = None
+
+
 class FileIndex:
     """Visible files of the whole workspace, one list with and one without ignored files."""
 
@@ -79,35 +92,30 @@ class FileIndex:
             return self.ws.walk_files(start, include_ignored)  # inside an ignored tree: walk it directly
         return self._proven(start, include_ignored).files_below(start.rel)
 
-    def cover(self, start: Target) -> tuple[list[str], int, Callable[[str], bool]] | None:
-        """The visible files below ``start`` as the fewest paths that hold exactly them (whole directories,
-        files elsewhere), their number, and a check that a file is one of them (blocking); None inside an
-        ignored directory. For searches that walk directories themselves, with no rule of their own."""
+    def cover(
+        self, start: Target, most: int = 0, sayable: Callable[[list[str]], bool] = lambda less: False
+    ) -> Cover | None:
+        """The visible files below ``start`` as a search that walks directories itself meets them, with no rule
+        of its own (blocking; proven once): ``start`` walked less what it holds that is not one of them (at
+        most ``most`` paths, when ``sayable`` says the search can be told them), else the fewest paths that hold
+        exactly them (whole directories, files elsewhere); None inside an ignored directory."""
         if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
             return None
         snapshot = self._proven(start, False)
+        count = len(snapshot.files) if not start.rel else len(snapshot.files_below(start.rel))
+        excluded = snapshot.left_out_below(str(self.ws.root), start.rel, most) if most else None
+        if excluded is not None:
+            cut = len(start.rel) + 1 if start.rel else 0
+            less = [rel[cut:] for rel in excluded]
+            if sayable(less):
+                return Cover([start.rel], count, snapshot.holds, less)
+        whole = snapshot.cover()
         if not start.rel:
-            return snapshot.cover(), len(snapshot.files), snapshot.holds
+            return Cover(whole, count, snapshot.holds)
         prefix = start.rel + "/"
-        cover = snapshot.cover()
-        if any(start.rel == path or start.rel.startswith(path + "/") for path in cover if path) or cover == [""]:
-            paths = [start.rel]  # inside a whole directory
-        else:
-            paths = [path for path in cover if path.startswith(prefix)]
-        return paths, len(snapshot.files_below(start.rel)), snapshot.holds
-
-    def walk_less(self, start: Target, most: int) -> tuple[list[str], int, Callable[[str], bool]] | None:
-        """What a walk of ``start`` (a directory) meets that is not one of its visible regular files (at most
-        ``most`` paths, relative to the workspace), their number and a check that a file is one of them
-        (blocking); None inside an ignored directory or beyond ``most``. For searches that walk ``start``
-        themselves, with no rule of their own but these exclusions."""
-        if start.rel and self.ws.ignored(start.rel, is_dir=True) is not None:
-            return None
-        snapshot = self._proven(start, False)
-        excluded = snapshot.left_out_below(str(self.ws.root), start.rel, most)
-        if excluded is None:
-            return None
-        return excluded, len(snapshot.files_below(start.rel)), snapshot.holds
+        if any(start.rel == path or start.rel.startswith(path + "/") for path in whole if path) or whole == [""]:
+            return Cover([start.rel], count, snapshot.holds)  # inside a whole directory
+        return Cover([path for path in whole if path.startswith(prefix)], count, snapshot.holds)
 
     def snapshot(self, start: Target) -> Snapshot | None:
         """The visible list's walk, proven current for ``start`` (blocking); None inside an ignored directory."""

@@ -22,7 +22,7 @@ from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
 from volley.exact_open import changed_since, read_exact
-from volley.index import hard_link_to_denied, index_of, visible_files
+from volley.index import Cover, hard_link_to_denied, index_of, visible_files
 from volley.ngram.content import ContentIndex, content_index, kept_index
 from volley.ngram.plan import Query, plan
 from volley.ripgrep import Engine
@@ -284,19 +284,9 @@ def escape(text: str) -> str:
     return "".join("\\" + ch if ch in _RUST_META else ch for ch in text)
 
 
-@dataclass(frozen=True)
-class _Cover:
-    """A search as rg walks it: whole directories and files elsewhere, holding exactly the visible files."""
-
-    paths: list[str]
-    count: int
-    holds: Callable[[str], bool]
-    less: list[str] | None = None  # or: rg walks the one path of ``paths`` less these (relative to it)
-
-
 def _files_to_search(
     ws: Workspace, path: str, globs: list[str], include_ignored: bool, may_cover: bool = True
-) -> tuple[list[str], _Cover | None]:
+) -> tuple[list[str], Cover | None]:
     """The files to search, or for a directory searched whole (``may_cover``: not when the content index will
     choose them), its cover (blocking)."""
     target = ws.resolve(path)
@@ -304,14 +294,9 @@ def _files_to_search(
         ws.resolve(path, "file")  # a FIFO, socket or device is refused: rg would block on it
         return [target.rel], None
     if may_cover and not globs and not include_ignored and ws.config.search_engine != "python-ripgrep":
-        walk = index_of(ws).walk_less(target, WALK_LESS_MOST)
-        cut = len(target.rel) + 1 if target.rel else 0
-        less = [rel[cut:] for rel in walk[0]] if walk is not None else None
-        if walk is not None and less is not None and ripgrep.exclusions_sayable(less):
-            return [], _Cover([target.rel], walk[1], walk[2], less)
-        cover = index_of(ws).cover(target)
+        cover = index_of(ws).cover(target, WALK_LESS_MOST, ripgrep.exclusions_sayable)
         if cover is not None:
-            return [], _Cover(*cover)
+            return [], cover
     return _filtered(ws, target, globs, include_ignored), None
 
 
@@ -322,8 +307,8 @@ def _through_index(
     path: str,
     globs: list[str],
     files: list[str],
-    cover: _Cover | None,
-) -> tuple[list[str], _Cover | None]:
+    cover: Cover | None,
+) -> tuple[list[str], Cover | None]:
     """The files to search when the content index is ready: its candidates among the visible files below
     ``path`` (and ``globs``), as it names them where watches follow the tree, else ``files`` narrowed by a
     stat each; the files and cover as they were while it is not ready (blocking)."""
@@ -345,7 +330,7 @@ def _through_index(
     return chosen or (files[:1] if files else visible_files(ws, target)[:1]), None  # rg says if the regex is wrong
 
 
-def _search_cover(ws: Workspace, search: Callable[..., list[str]], cover: _Cover) -> dict[str, list[GrepLine]]:
+def _search_cover(ws: Workspace, search: Callable[..., list[str]], cover: Cover) -> dict[str, list[GrepLine]]:
     """rg walks the cover's directories itself, in parallel, with no rule of its own (--no-ignore --hidden, links
     not followed): in a whole directory every file is visible; or it walks the searched directory less what is
     not (globs). A file that appeared since the index proved itself (a new .env, a new ignored log) is dropped
