@@ -15,7 +15,8 @@ from tests.conftest import serve, settle, text_of, write
 from tests.test_ngram_plan import TRICKY, TRICKY_PATTERNS, _patterns
 from tests.test_stdio import _call, _handshaken, logged_until
 from volley.errors import VolleyError
-from volley.ngram.content import MAX_BYTES, ContentIndex, content_index
+from volley.ngram import content
+from volley.ngram.content import ContentIndex, content_index
 from volley.ngram.plan import plan
 from volley.ngram.store import Store
 from volley.ngram.table import DIRECT, RACY, Table
@@ -58,11 +59,14 @@ async def test_grep_through_the_index_answers_as_reading_every_file(tree: Path) 
     assert query is not None and len(index.narrowed(files, query) or files) < len(files) / 10
 
 
-async def test_a_binary_file_is_taken_in_to_its_first_nul_and_answers_stay_rgs(tree: Path) -> None:
+async def test_a_binary_file_is_taken_in_to_its_first_nul_and_answers_stay_rgs(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """rg shows nothing of a file past its first NUL byte: the index keeps the text before it, so a large
     binary (a shared object of 37 MB) is no longer searched at every grep, and a large text file still is."""
+    monkeypatch.setattr(content, "MAX_BYTES", 8 * content.BINARY_PEEK)  # (files of 32 MB: a slower test)
     peek = b"x" * 100 + b"\n"
-    past_max = peek * (MAX_BYTES // len(peek) + 1)
+    past_max = peek * (content.MAX_BYTES // len(peek) + 1)
     write(tree, "bin/small.so", b"\x7fELF needle_before\n\x00 needle_after\n")
     write(tree, "bin/large.so", b"\x7fELF needle_before\n\x00" + past_max + b"needle_after\n")
     write(tree, "bin/late.dat", b"needle_before\n" + peek * 2000 + b"\x00 needle_after\n")  # NUL past a buffer

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 4 << 20  # a larger file is searched directly, every time, unless it is binary:
+MAX_BYTES = 32 << 20  # a larger file is searched directly, every time, unless it is binary (the largest text
+# file of Linux 6.1 is a 24 MB register header; 34 of 4-24 MB searched at every grep cost 30 ms of a 43 ms one):
 BINARY_PEEK = 64 << 10  # a NUL byte in this many first bytes (rg shows nothing of a file past its first NUL)
 COMMIT_BYTES = 64 << 20  # text taken in between commits while building
 _QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)

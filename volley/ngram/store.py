@@ -15,7 +15,7 @@ import tantivy
 from volley.ngram.plan import GRAM, Query
 
 TOKENIZER = "volley-trigram"
-FORMAT = f"2 tantivy-{getattr(tantivy, '__version__', '?')}"  # a store of another format is made again
+FORMAT = f"3 tantivy-{getattr(tantivy, '__version__', '?')}"  # a store of another format is made again
 
 
 class Store:
