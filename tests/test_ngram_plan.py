@@ -30,6 +30,8 @@ TRICKY_PATTERNS = [
     "(?i)kelvin",
     "(?i)strange signs",
     "(?i)istanbul",
+    "(?i)STANBUL, ı",  # after İ, whose lower case is two characters (the index lowers the text, then cuts it)
+    "stanbul, ıi",
     "(?i)II",
     "needle in a",
     "(?i)UTF-16 TEXT",

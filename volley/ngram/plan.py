@@ -2,8 +2,8 @@
 
 After Russ Cox's "Regular Expression Matching with a Trigram Index": each part of the pattern is known by the
 strings it matches exactly (when they are few), else by what its matches start and end with, and by what they
-must contain. Trigrams are of characters, each in lower case (as the index keeps them: tantivy's n-gram
-tokenizer and lower-caser), so one index serves case-sensitive and case-insensitive searches; a
+must contain. Trigrams are of characters, each in lower case (as the index keeps them: the text in lower
+case, then tantivy's n-gram tokenizer), so one index serves case-sensitive and case-insensitive searches; a
 case-insensitive letter stands for each of its Unicode case variants (``k``: ``K``, ``k`` and the Kelvin sign).
 Only ASCII characters (and those variants) make trigrams: beyond ASCII, Python's and Rust's case tables may
 differ by a Unicode version. Whatever the planner does not understand (a syntax it does not know, ``(?x)``,
@@ -158,7 +158,7 @@ def _optional(x: _Info) -> _Info:
 
 
 def fold(text: str) -> str:
-    """A trigram as the index keeps it: each character in lower case (Rust's ``char::to_lowercase``)."""
+    """A trigram as the index keeps it: each character in lower case."""
     return "".join(c.lower() for c in text)
 
 
@@ -465,5 +465,5 @@ def searched_text(data: bytes) -> str:
 
 def grams_of(data: bytes) -> set[str]:
     """A file's trigrams as the index keeps them (for tests: the index extracts its own)."""
-    text = searched_text(data)
-    return {fold(text[i : i + GRAM]) for i in range(len(text) - GRAM + 1)}
+    text = searched_text(data).lower()
+    return {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}

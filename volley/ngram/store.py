@@ -1,8 +1,11 @@
 """The trigram store: a tantivy index with one document per file, its number and its text's trigrams.
 
-tantivy's n-gram tokenizer (3 to 3 characters) and lower-caser make the terms, with document ids only
-(``basic``: no frequencies, no positions), so the store is small (11 MB for 86 MB of text, measured); the
-candidates of a plan are its boolean query's documents, read back by number from a fast field.
+tantivy's n-gram tokenizer (3 to 3 characters) makes the terms of the text in lower case (Python's
+``str.lower`` before it: 1.3x quicker on real source than tantivy's lower-caser on each trigram; a character
+whose lower case is longer, ``İ``, only adds terms: three characters that each lower to one are still side by
+side), with document ids only (``basic``: no frequencies, no positions), so the store is small (11 MB for 86 MB
+of text, measured); the candidates of a plan are its boolean query's documents, read back by number from a fast
+field.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import tantivy
 from volley.ngram.plan import GRAM, Query
 
 TOKENIZER = "volley-trigram"
-FORMAT = f"3 tantivy-{getattr(tantivy, '__version__', '?')}"  # a store of another format is made again
+FORMAT = f"4 tantivy-{getattr(tantivy, '__version__', '?')}"  # a store of another format is made again
 
 
 class Store:
@@ -32,9 +35,7 @@ class Store:
         self.schema = builder.build()
         self.index = tantivy.Index(self.schema, path=str(directory))
         trigrams = tantivy.Tokenizer.ngram(min_gram=GRAM, max_gram=GRAM, prefix_only=False)
-        self.index.register_tokenizer(
-            TOKENIZER, tantivy.TextAnalyzerBuilder(trigrams).filter(tantivy.Filter.lowercase()).build()
-        )
+        self.index.register_tokenizer(TOKENIZER, tantivy.TextAnalyzerBuilder(trigrams).build())
         stamp.write_text(FORMAT)
 
     def writer(self) -> tantivy.IndexWriter:
@@ -43,7 +44,7 @@ class Store:
 
     @staticmethod
     def put(writer: tantivy.IndexWriter, number: int, text: str) -> None:
-        writer.add_document(tantivy.Document(id=number, body=text))
+        writer.add_document(tantivy.Document(id=number, body=text.lower()))
 
     @staticmethod
     def remove(writer: tantivy.IndexWriter, number: int) -> None:
