@@ -67,11 +67,13 @@ async def test_a_workspace_in_a_folder_of_its_repository_names_its_files_from_it
 
 async def test_an_untracked_virtual_environment_is_not_a_change(tmp_path: Path) -> None:
     """`python -m venv` before 3.13 writes no .gitignore into the environment: its thousands of files were
-    untracked changes, data a test may read, and every selection was the whole suite."""
+    untracked changes, data a test may read, and every selection was the whole suite; and the test files of
+    the packages installed in it were the project's (pip vendors colorama's: a toolz checkout ran them)."""
     root = _project(tmp_path)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")], check=True)
     (root / "env/.gitignore").unlink(missing_ok=True)  # (3.13's venv writes one: `*`)
     write(root, "env/lib/site-packages/tool/data.json", "{}\n")
+    write(root, "env/lib/site-packages/tool/tests/test_tool.py", "import pkg.calc\n\n\ndef test_tool():\n    pass\n")
     (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
     _, text = await _affected(root)
     assert text.startswith("affected (static: the import graph): 2 of 3 test files"), text

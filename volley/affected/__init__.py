@@ -67,12 +67,13 @@ def changed_files(ws: Workspace, since: str | None) -> list[str]:
 
     changed = git("diff", "--name-only", "--relative", base, "--")  # both from the workspace's root, where it is a
     untracked = git("ls-files", "--others", "--exclude-standard")  # folder of its repository too
-    return sorted({*changed, *_outside_environments(ws, untracked)})
+    return sorted({*changed, *outside_environments(ws, untracked)})
 
 
-def _outside_environments(ws: Workspace, untracked: list[str]) -> list[str]:
-    """The untracked files that are not in a virtual environment (a folder with a pyvenv.cfg; `python -m venv`
-    before 3.13 writes no .gitignore into it): an environment is the project's tools, not its code or data."""
+def outside_environments(ws: Workspace, files: list[str]) -> list[str]:
+    """The files that are not in a virtual environment (a folder with a pyvenv.cfg; `python -m venv` before
+    3.13 writes no .gitignore into it): an environment is the project's tools, not its code, data or tests
+    (pytest does not collect one either)."""
     environment: dict[str, bool] = {}
 
     def inside(folder: str) -> bool:
@@ -83,7 +84,7 @@ def _outside_environments(ws: Workspace, untracked: list[str]) -> list[str]:
             environment[folder] = inside(parent) or os.path.isfile(f"{ws.root}/{folder}/pyvenv.cfg")
         return environment[folder]
 
-    return [rel for rel in untracked if not inside(rel.rpartition("/")[0])]
+    return [rel for rel in files if not inside(rel.rpartition("/")[0])]
 
 
 def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
@@ -119,7 +120,7 @@ class Static:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.files = visible_files(ws, ws.resolve("."))
+        self.files = outside_environments(ws, visible_files(ws, ws.resolve(".")))
         self.tests = sorted(f for f in self.files if is_test_file(f))
         self._graph: _ImportGraph | None = None
         self._script_graph: ScriptGraph | None = None

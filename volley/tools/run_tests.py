@@ -272,7 +272,10 @@ def _selected(ws: Workspace, since: str | None) -> Selection:
     elif store.note:
         why = store.note
     else:
-        why = "no pytest run has recorded which code each test runs yet: the next runs do"
+        why = (
+            "no pytest run has recorded which code each test runs yet: the next runs do (on Python 3.12 or later;"
+            " before, where the project's interpreter has coverage.py)"
+        )
         store.save(str(ws.root))  # asked for: from now on, pytest runs record (record = auto)
     chosen.note = f"recorded way not taken: {why}"
     return chosen
