@@ -79,6 +79,22 @@ async def test_an_untracked_virtual_environment_is_not_a_change(tmp_path: Path) 
     assert text.startswith("affected (static: the import graph): 2 of 3 test files"), text
 
 
+async def test_a_test_file_outside_the_configured_testpaths_is_not_the_suite(tmp_path: Path) -> None:
+    """toolz sets `testpaths = ["toolz"]`; its bench/test_*.py are benchmarks, which pytest alone never runs:
+    named to pytest by the selection, they ran (29 test files where its suite has 15)."""
+    root = tmp_path / "ws"
+    write(root, "pytest.ini", "[pytest]\npythonpath = src\ntestpaths = tests\n")  # (before pyproject.toml)
+    write(root, "bench/test_speed.py", "from pkg import calc\n\n\ndef test_speed():\n    assert False\n")
+    write(root, "sub/setup.cfg", "[tool:pytest]\npythonpath = ../src\ntestpaths = t*\n")  # a project of its own
+    write(root, "sub/other/test_sub.py", "from pkg import calc\n\n\ndef test_sub():\n    assert False\n")
+    write(root, "sub/tsub/test_in.py", "from pkg import calc\n\n\ndef test_in():\n    pass\n")
+    _project(root)
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a - b\n")
+    result, text = await _affected(root)
+    assert text.startswith("affected (static: the import graph): 3 of 4 test files"), text
+    assert result["failed"] == 2 and result["passed"] == 1, text  # test_calc, test_twice; sub/tsub/test_in.py
+
+
 async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Path) -> None:
     root = _project(tmp_path)
     (root / "tests/unit/conftest.py").write_text("import pytest\n")

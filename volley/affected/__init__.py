@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from volley.affected.javascript import ScriptGraph, is_script, is_script_test
+from volley.affected.suite import in_suites
 from volley.concurrency import abandoned
 from volley.errors import InputError
 from volley.exact_open import read_exact
@@ -121,7 +122,8 @@ class Static:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.files = outside_environments(ws, visible_files(ws, ws.resolve(".")))
-        self.tests = sorted(f for f in self.files if is_test_file(f))
+        self.tests = in_suites(ws.root, sorted(f for f in self.files if is_test_file(f)))
+        self._suite = set(self.tests)
         self._graph: _ImportGraph | None = None
         self._script_graph: ScriptGraph | None = None
 
@@ -159,7 +161,7 @@ class Static:
         reached = graph.importers_of(rel)
         if not reached:
             return set(), f"{rel}: no file imports it (a dynamic import, perhaps): the whole suite", None
-        group = {t for t in reached if is_test_file(t)}
+        group = {t for t in reached if t in self._suite}
         return group, None, f"{rel}: {len(group)} test files import it, directly or through other modules"
 
 
