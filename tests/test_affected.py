@@ -121,12 +121,14 @@ async def test_prose_alone_runs_nothing_and_a_base_commit_can_be_named(tmp_path:
 
 
 async def test_files_that_failed_last_time_run_again(tmp_path: Path) -> None:
+    """Also in the next session: the last run's failures are kept with the workspace's record."""
     root = _project(tmp_path)
     write(root, "tests/unit/test_other.py", "def test_other():\n    assert False\n")
     _commit(root, "fail")
     async with serve(root) as client:
         whole = await client.call_tool("run_tests", {})
-        (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return b + a\n")
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return b + a\n")
+    async with serve(root) as client:
         chosen = await client.call_tool("run_tests", {"affected": True})
     assert whole.structured_content["failed"] == 1
     assert "3 of 3 test files" in text_of(chosen) and "failed in the last run" in text_of(chosen)

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from volley.affected.javascript import ScriptGraph, is_script, is_script_test
 from volley.affected.suite import in_suites
+from volley.cache_dir import cache_home
 from volley.concurrency import abandoned
 from volley.errors import InputError
 from volley.exact_open import read_exact
@@ -286,12 +290,13 @@ def describe(selection: Selection | None) -> str | None:
     return f"{head}: {why}" + (f" [{selection.note}]" if selection.note else "")
 
 
-_failed: dict[str, set[str]] = {}
+_failed: dict[str, set[str]] = {}  # where the cache directory cannot keep them
 
 
 def remember_failures(root: str, paths: list[str], targets: list[str] | None, unlisted: int) -> None:
-    """The test files that failed in the last run over them (a whole-suite run replaces all)."""
-    failed = _failed.setdefault(root, set())
+    """The test files that failed in the last run over them (a whole-suite run replaces all), kept beside the
+    workspace's record, so that a later session runs them again too."""
+    failed = set(last_failures(root))
     if not targets:
         failed.clear()
     else:
@@ -299,7 +304,24 @@ def remember_failures(root: str, paths: list[str], targets: list[str] | None, un
     failed.update(paths)
     if unlisted:
         failed.add("*")  # failures not listed: their files are unknown
+    _failed[root] = failed
+    path = _failures_path(root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
+            out.write(json.dumps(sorted(failed)))
+        os.replace(out.name, path)
+    except OSError:
+        pass  # (this server still knows them)
 
 
 def last_failures(root: str) -> list[str]:
-    return sorted(_failed.get(root, set()))
+    try:
+        kept = json.loads(_failures_path(root).read_text())
+    except (OSError, ValueError):
+        return sorted(_failed.get(root, set()))
+    return sorted(str(rel) for rel in kept) if isinstance(kept, list) else []
+
+
+def _failures_path(root: str) -> Path:
+    return cache_home() / "affected" / f"{hashlib.sha256(root.encode()).hexdigest()[:16]}.failed.json"
