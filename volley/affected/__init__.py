@@ -72,24 +72,26 @@ def changed_files(ws: Workspace, since: str | None) -> list[str]:
 
     changed = git("diff", "--name-only", "--relative", base, "--")  # both from the workspace's root, where it is a
     untracked = git("ls-files", "--others", "--exclude-standard")  # folder of its repository too
-    return sorted({*changed, *outside_environments(ws, untracked)})
+    return sorted({*changed, *outside_environments(untracked)})
 
 
-def outside_environments(ws: Workspace, files: list[str]) -> list[str]:
-    """The files that are not in a virtual environment (a folder with a pyvenv.cfg; `python -m venv` before
-    3.13 writes no .gitignore into it): an environment is the project's tools, not its code, data or tests
-    (pytest does not collect one either)."""
-    environment: dict[str, bool] = {}
+def outside_environments(files: list[str]) -> list[str]:
+    """``files`` less those in a virtual environment (a folder whose pyvenv.cfg is among them; `python -m venv`
+    before 3.13 writes no .gitignore into it): an environment is the project's tools, not its code, data or
+    tests (pytest does not collect one either). Known from the list alone: no stat per folder."""
+    environments = {rel[: -len("/pyvenv.cfg")] for rel in files if rel.endswith("/pyvenv.cfg")}
+    if not environments:
+        return files
+    inside: dict[str, bool] = {}
 
-    def inside(folder: str) -> bool:
+    def within(folder: str) -> bool:
         if not folder:
             return False
-        if folder not in environment:
-            parent = folder.rpartition("/")[0]
-            environment[folder] = inside(parent) or os.path.isfile(f"{ws.root}/{folder}/pyvenv.cfg")
-        return environment[folder]
+        if folder not in inside:
+            inside[folder] = folder in environments or within(folder.rpartition("/")[0])
+        return inside[folder]
 
-    return [rel for rel in files if not inside(rel.rpartition("/")[0])]
+    return [rel for rel in files if not within(rel.rpartition("/")[0])]
 
 
 def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
@@ -125,7 +127,7 @@ class Static:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.files = outside_environments(ws, visible_files(ws, ws.resolve(".")))
+        self.files = outside_environments(visible_files(ws, ws.resolve(".")))
         self.tests = in_suites(ws.root, sorted(f for f in self.files if is_test_file(f)))
         self._suite = set(self.tests)
         self._graph: _ImportGraph | None = None
@@ -295,8 +297,9 @@ _failed: dict[str, set[str]] = {}  # where the cache directory cannot keep them
 
 def remember_failures(root: str, paths: list[str], targets: list[str] | None, unlisted: int) -> None:
     """The test files that failed in the last run over them (a whole-suite run replaces all), kept beside the
-    workspace's record, so that a later session runs them again too."""
-    failed = set(last_failures(root))
+    workspace's record, so that a later session runs them again too (blocking)."""
+    before = set(last_failures(root))
+    failed = set(before)
     if not targets:
         failed.clear()
     else:
@@ -304,6 +307,8 @@ def remember_failures(root: str, paths: list[str], targets: list[str] | None, un
     failed.update(paths)
     if unlisted:
         failed.add("*")  # failures not listed: their files are unknown
+    if failed == before:
+        return
     _failed[root] = failed
     path = _failures_path(root)
     try:

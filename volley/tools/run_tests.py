@@ -196,7 +196,7 @@ async def run_tests(
         result = await _answer(ws, job, progress, ws.config.test.answer_within_s if JOBS.detach else math.inf)
         if result.status != "running":
             failed = [f.test_id.split("::", 1)[0] for f in result.failures]
-            remember_failures(str(ws.root), failed, targets, result.more_failures)
+            await blocking(remember_failures, str(ws.root), failed, targets, result.more_failures)
         return result.model_copy(update={"selection": describe(selection)}) if selection is not None else result
     except BaseException:  # cancelled before its answer (the client cancelled, or went away): the run goes too
         job.cancel()
