@@ -3,6 +3,7 @@ else by the import graph; widened when unsure."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import serve, text_of, write
+from volley.affected.pytest_plugins import choosing
 
 pytestmark = pytest.mark.anyio
 
@@ -95,6 +97,47 @@ async def test_a_test_file_outside_the_configured_testpaths_is_not_the_suite(tmp
     assert result["failed"] == 2 and result["passed"] == 1, text  # test_calc, test_twice; sub/tsub/test_in.py
 
 
+async def test_a_test_file_its_conftest_leaves_out_is_not_run(tmp_path: Path) -> None:
+    """attrs leaves its tests for Python 3.14 out below 3.14 (`collect_ignore` in tests/conftest.py); pytest
+    collects a file named on its command line whatever the conftest says: the selection, naming it, ran it and
+    reported a failure `pytest` alone never shows. The suite runs as pytest collects it, less the rest."""
+    root = tmp_path / "ws"
+    write(root, "tests/conftest.py", 'collect_ignore = ["test_newer.py"]\ncollect_ignore_glob = ["*_later.py"]\n')
+    write(root, "tests/test_newer.py", "from pkg import calc\n\n\ndef test_newer():\n    assert False\n")
+    write(root, "tests/test_calc_later.py", "from pkg import calc\n\n\ndef test_later():\n    assert False\n")
+    _project(root)
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a + b + 0\n")
+    result, text = await _affected(root)
+    assert text.startswith("affected (static: the import graph): 4 of 5 test files"), text
+    assert (result["status"], result["passed"], result["failed"]) == ("passed", 2, 0), text  # test_calc, test_twice
+    assert "test_other" not in result["output_tail"] + result["output_head"], text  # (nothing else ran either)
+
+
+def test_single_tests_chosen_run_alone_and_a_name_covers_its_parameters_and_methods(tmp_path: Path) -> None:
+    """The recorded way chooses single tests (node ids): the plugin keeps those of their files and deselects the
+    rest, a test's name covering each of its parameters, a class's each of its methods, as on pytest's command line."""
+    root = _project(tmp_path / "ws")
+    write(root, "tests/test_calc.py", "def test_add():\n    pass\n\n\ndef test_sub():\n    assert False\n")
+    write(
+        root, "tests/test_p.py", "import pytest\n\n\n@pytest.mark.parametrize('x', [1, 2])\ndef test_p(x):\n    pass\n"
+    )
+    write(
+        root,
+        "tests/test_k.py",
+        "class TestK:\n    def test_a(self):\n        pass\n\n    def test_b(self):\n        pass\n",
+    )
+    chosen = [
+        "tests/test_calc.py::test_add",
+        "tests/test_p.py::test_p",
+        "tests/test_k.py::TestK",
+        "tests/test_twice.py",
+    ]
+    argv, env = choosing(["pytest", "-q", "-rA"], {}, str(root), chosen, str(tmp_path))
+    run = subprocess.run([sys.executable, "-m", *argv], cwd=root, env={**os.environ, **env}, capture_output=True)
+    said = run.stdout.decode()
+    assert "6 passed, 1 deselected" in said and "test_sub" not in said and "test_other" not in said, said
+
+
 async def test_what_the_graph_cannot_attribute_widens_the_selection(tmp_path: Path) -> None:
     root = _project(tmp_path)
     (root / "tests/unit/conftest.py").write_text("import pytest\n")
@@ -174,7 +217,7 @@ async def test_a_recorded_run_selects_the_tests_that_ran_the_changed_function(tm
         assert "affected (recorded: the code each test ran): 1 test " in text_of(body), text_of(body)
         assert "src/pkg/calc.py: 1 test ran sub" in text_of(body)
         assert body.structured_content["failed"] == 1 and body.structured_content["passed"] == 0
-        assert body.structured_content["argv"][-1] == "tests/test_sub.py::test_sub"
+        assert body.structured_content["chosen"][-1] == "tests/test_sub.py::test_sub"
 
         calc = "LIMIT = {}\n\n\ndef add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return (a - b) * LIMIT\n"
         (root / "src/pkg/calc.py").write_text(calc.format(1))
@@ -184,7 +227,7 @@ async def test_a_recorded_run_selects_the_tests_that_ran_the_changed_function(tm
         said = "src/pkg/calc.py: no function changed; code outside its functions binds LIMIT; "
         said += "1 test ran code that uses LIMIT"
         assert said in text_of(module), text_of(module)
-        assert module.structured_content["argv"][-1] == "tests/test_sub.py::test_sub"
+        assert module.structured_content["chosen"][-1] == "tests/test_sub.py::test_sub"
         assert module.structured_content["failed"] == 1 and module.structured_content["passed"] == 0
         (root / "src/pkg/calc.py").write_text(calc.format(1))
         await client.call_tool("run_tests", {})  # no failure left to run again
@@ -212,11 +255,11 @@ async def test_a_changed_class_reaches_the_tests_through_subclasses_and_aliases(
         (root / "src/pkg/shapes.py").write_text(shapes.format("(dict)"))
         based = await client.call_tool("run_tests", {"affected": True})
         assert "binds Base; 1 test ran code that uses Base, Sq, Square" in text_of(based), text_of(based)
-        assert based.structured_content["argv"][-1] == "tests/test_shapes.py::test_square"
+        assert based.structured_content["chosen"][-1] == "tests/test_shapes.py::test_square"
         (root / "src/pkg/shapes.py").write_text(shapes.format("").replace("sides = 4", "sides = 5"))
         attribute = await client.call_tool("run_tests", {"affected": True})  # read as self.sides in Base.count
         assert "1 test ran code that uses Base, Sq, Square" in text_of(attribute), text_of(attribute)
-        assert attribute.structured_content["argv"][-1] == "tests/test_shapes.py::test_square"  # not Circle.sides
+        assert attribute.structured_content["chosen"][-1] == "tests/test_shapes.py::test_square"  # not Circle.sides
         assert attribute.structured_content["failed"] == 1
 
 
@@ -276,7 +319,7 @@ async def test_a_name_bound_at_import_selects_the_code_of_its_own_module_and_its
         assert chosen.structured_content["passed"] == 2, text_of(chosen)
         said = text_of(chosen)
         assert "2 tests ran code that uses" in said and "test_there" not in said, said
-        assert sorted(chosen.structured_content["argv"][-2:]) == [
+        assert sorted(chosen.structured_content["chosen"][-2:]) == [
             "tests/test_here.py::test_where",
             "tests/test_sep.py::test_sep",
         ], said
@@ -299,7 +342,7 @@ async def test_a_module_getattr_that_is_gone_reaches_the_tests_that_called_it(tm
         (root / "src/pkg/names.py").write_text("NEW = 2\n")
         gone = await client.call_tool("run_tests", {"affected": True})
         assert "1 test ran __getattr__" in text_of(gone), text_of(gone)
-        assert gone.structured_content["argv"][-1] == "tests/test_old.py::test_old"
+        assert gone.structured_content["chosen"] == ["tests/test_old.py::test_old"]
         assert gone.structured_content["failed"] == 1 and gone.structured_content["passed"] == 0
         subprocess.run(["git", "checkout", "-q", "--", "."], cwd=root, check=True)
         await client.call_tool("run_tests", {})  # recorded again, with __getattr__
@@ -366,16 +409,16 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
         (root / "src/pkg/two.py").write_text("def value():\n    return 2\n")
         two = await client.call_tool("run_tests", {"affected": True})
         assert "src/pkg/two.py: 1 test ran value" in text_of(two), text_of(two)
-        assert two.structured_content["argv"][-1] == "tests/test_same.py::test_two", text_of(two)
+        assert two.structured_content["chosen"][-1] == "tests/test_same.py::test_two", text_of(two)
         (root / "src/pkg/two.py").write_text(same)
         (root / "src/pkg/gen.py").write_text(counter.replace("n += 1", "n = n + 1") + "\n\n" + guarded)
         resumed = await client.call_tool("run_tests", {"affected": True})
         assert "src/pkg/gen.py: 2 tests ran counter" in text_of(resumed), text_of(resumed)
         assert {"tests/test_gen.py::test_start", "tests/test_gen.py::test_resume"} <= set(
-            resumed.structured_content["argv"]
+            resumed.structured_content["chosen"]
         )
         (root / "src/pkg/gen.py").write_text(counter + "\n\n" + guarded.replace("yield 2", "yield 3"))
         (root / "src/pkg/worker.py").write_text(worker.replace("* 2", "* 3"))
         looped = await client.call_tool("run_tests", {"affected": True})  # a loop one test started, run in the next
-        assert "tests/test_worker.py::test_double" in looped.structured_content["argv"], text_of(looped)
-        assert "tests/test_gen.py::test_throw" in looped.structured_content["argv"], text_of(looped)  # thrown into
+        assert "tests/test_worker.py::test_double" in looped.structured_content["chosen"], text_of(looped)
+        assert "tests/test_gen.py::test_throw" in looped.structured_content["chosen"], text_of(looped)  # thrown into

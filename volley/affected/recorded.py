@@ -23,12 +23,12 @@ from pathlib import Path
 
 from volley import stat_keys
 from volley.affected.blocks import MODULE, Blocks, blocks_of, local_names, names_of_lines
+from volley.affected.pytest_plugins import with_plugin
 from volley.cache_dir import cache_home
 from volley.exact_open import read_exact
 from volley.stat_keys import too_fresh
 
 log = logging.getLogger(__name__)
-PLUGIN_DIR = str(Path(__file__).parent / "plugin")
 PRELOAD = "volley_preload"  # what a spare for a recording run imports ahead (plugin/volley_preload.py)
 FORMAT = 4
 SESSION = "@session"
@@ -53,10 +53,8 @@ def recording_wanted(root: str, setting: str) -> bool:
 def prepare(argv: list[str], env: dict[str, str], root: str, recording: Recording) -> tuple[list[str], dict[str, str]]:
     """pytest's argv and environment with the recording plugin loaded."""
     os.makedirs(recording.directory, exist_ok=True)
-    path = os.pathsep.join(p for p in (PLUGIN_DIR, env.get("PYTHONPATH") or os.environ.get("PYTHONPATH")) if p)
-    extra = {"PYTHONPATH": path, "VOLLEY_RECORD_DIR": recording.directory, "VOLLEY_RECORD_ROOT": root}
-    at = argv.index("--") if "--" in argv else len(argv)
-    return [*argv[:at], "-p", "volley_record", *argv[at:]], {**env, **extra}
+    extra = {"VOLLEY_RECORD_DIR": recording.directory, "VOLLEY_RECORD_ROOT": root}
+    return with_plugin(argv, env, "volley_record", extra)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
 from volley.affected.by_record import select_recorded
+from volley.affected.pytest_plugins import CHOICE, choosing
 from volley.affected.recorded import PRELOAD, Recording, Store, prepare, recording_wanted, take_in
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
@@ -41,6 +42,7 @@ Status = Literal["passed", "failed", "no tests", "timed out", "crashed", "interr
 _PERCENT = re.compile(rb"\[\s*(\d{1,3})%\]")
 
 log = logging.getLogger(__name__)
+CHOSEN_SHOWN = 200  # of a selection, the tests an answer names
 
 
 class TestResult(BaseModel):
@@ -70,6 +72,11 @@ class TestResult(BaseModel):
     output_head: str
     output_tail: str
     selection: str | None = Field(default=None, description="affected=true: which test files were chosen, and why")
+    chosen: list[str] = Field(
+        default_factory=list,
+        description=f"affected=true: the test files and tests chosen (the first {CHOSEN_SHOWN}), run as the suite "
+        "collects them (a file the project's configuration leaves out stays out)",
+    )
     projects: list[str] = Field(default_factory=list, description="several projects ran: a line per project")
 
     def render(self) -> str:
@@ -134,7 +141,7 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-LATE = ("VOLLEY_RECORD_DIR",)  # what differs between pytest runs a spare interpreter may become (volley/spare)
+LATE = ("VOLLEY_RECORD_DIR", CHOICE)  # what differs between pytest runs a spare interpreter may become (volley/spare)
 
 
 async def run_tests(
@@ -190,14 +197,17 @@ async def run_tests(
     if not runs:
         raise ToolchainError(missing_toolchain("test", ws.root))
     name = runs[0][0].name if len(runs) == 1 else " + ".join(sorted({c.name for c, _ in runs}))
-    job = JOBS.start(name, lambda job: _execute_all(ws, job, runs, keyword, fail_fast, timeout_s))
+    chosen = selection is not None  # (the targets are Volley's choice: run as part of the suite)
+    job = JOBS.start(name, lambda job: _execute_all(ws, job, runs, keyword, fail_fast, timeout_s, chosen))
     job.toolchain, job.workspace = runs[0][0], ws
     try:
         result = await _answer(ws, job, progress, ws.config.test.answer_within_s if JOBS.detach else math.inf)
         if result.status != "running":
             failed = [f.test_id.split("::", 1)[0] for f in result.failures]
             await blocking(remember_failures, str(ws.root), failed, targets, result.more_failures)
-        return result.model_copy(update={"selection": describe(selection)}) if selection is not None else result
+        if selection is None:
+            return result
+        return result.model_copy(update={"selection": describe(selection), "chosen": selection.tests[:CHOSEN_SHOWN]})
     except BaseException:  # cancelled before its answer (the client cancelled, or went away): the run goes too
         job.cancel()
         raise
@@ -210,15 +220,16 @@ async def _execute_all(
     keyword: str | None,
     fail_fast: bool,
     timeout_s: float | None,
+    chosen: bool,
 ) -> TestResult:
     """One run per project, at once (each project's runs are serialized on their own); one answer."""
     if len(runs) == 1:
         chain, paths = runs[0]
-        return await _execute(ws, job, chain, paths, keyword, fail_fast, timeout_s or chain.timeout_s)
+        return await _execute(ws, job, chain, paths, keyword, fail_fast, timeout_s or chain.timeout_s, chosen)
 
     async def one(chain: Toolchain, paths: list[str]) -> TestResult:
         part = Job(id=job.id, runner=chain.name)
-        result = await _execute(ws, part, chain, paths, keyword, fail_fast, timeout_s or chain.timeout_s)
+        result = await _execute(ws, part, chain, paths, keyword, fail_fast, timeout_s or chain.timeout_s, chosen)
         job.take(f"===== {chain.cwd or '.'}: {chain.name} =====\n".encode() + bytes(part.output))
         return result
 
@@ -339,11 +350,22 @@ async def _answer(ws: Workspace, job: Job, progress: Progress | None, within: fl
 
 
 async def _execute(
-    ws: Workspace, job: Job, chain: Toolchain, paths: list[str], keyword: str | None, fail_fast: bool, limit: float
+    ws: Workspace,
+    job: Job,
+    chain: Toolchain,
+    paths: list[str],
+    keyword: str | None,
+    fail_fast: bool,
+    limit: float,
+    chosen: bool = False,
 ) -> TestResult:
+    """One runner's run of ``paths`` (``chosen``: Volley's choice, run as part of the suite as the project
+    collects it: named to pytest, a file its conftest leaves out would run)."""
+    home = str(ws.root / chain.cwd)  # the project's folder ("": the root); its report's paths are from it
+    choice = chosen and chain.name == "pytest" and bool(paths)
     async with _serial(ws, chain.cwd):
         with tempfile.TemporaryDirectory(prefix="volley-report-") as tmp:
-            run = launch(chain, paths, keyword, fail_fast, tmp)
+            run = launch(chain, [] if choice else paths, keyword, fail_fast, tmp)
             argv = job.argv = run.shown or run.argv
 
             async def take(chunk: bytes) -> None:
@@ -357,7 +379,8 @@ async def _execute(
                 run_argv, env = prepare(run.argv, env, str(ws.root), recording)
             else:
                 run_argv = run.argv
-            home = str(ws.root / chain.cwd)  # the project's folder ("": the root); its report's paths are from it
+            if choice:
+                run_argv, env = choosing(run_argv, env, home, paths, tmp)
             if chain.name == "pytest" and ws.config.test.warm:
                 done = await run_warm(
                     run_argv,
