@@ -113,6 +113,48 @@ async def test_a_test_file_its_conftest_leaves_out_is_not_run(tmp_path: Path) ->
     assert "test_other" not in result["output_tail"] + result["output_head"], text  # (nothing else ran either)
 
 
+async def test_test_files_are_named_as_the_projects_python_files_says(tmp_path: Path) -> None:
+    """Django's tests live in tests.py (`python_files = tests.py test_*.py`): the suite was 0 test files, and a
+    change that broke both of a project's tests answered NO TESTS. A suite of no known test file runs whole."""
+    root = tmp_path / "ws"
+    write(root, "setup.cfg", "[tool:pytest]\npython_files = tests.py check_*.py\n")
+    write(root, "app/__init__.py", "")
+    write(root, "app/calc.py", "def add(a, b):\n    return a + b\n")
+    write(root, "app/tests.py", "from app.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    write(root, "app/check_more.py", "from app.calc import add\n\n\ndef test_more():\n    assert add(2, 2) == 4\n")
+    write(root, "app/test_not.py", "from app.calc import add\n\n\ndef test_not():\n    assert False\n")  # not one
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    _commit(root, "init")
+    (root / "app/calc.py").write_text("def add(a, b):\n    return a - b\n")
+    result, text = await _affected(root)
+    assert text.startswith("affected (static: the import graph): 2 of 2 test files"), text
+    assert (result["failed"], result["passed"]) == (2, 0), text
+
+
+async def test_a_suite_of_no_known_test_file_runs_whole(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    for rel in ("tests/test_twice.py", "tests/test_calc.py", "tests/unit/test_other.py"):
+        (root / rel).rename(root / rel.replace("test_", "check_"))  # (unittest's discovery finds test*.py)
+    _commit(root, "renamed")
+    (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a * b\n")
+    result, text = await _affected(root)
+    assert text.startswith("affected (static: the import graph): the whole suite: no file here is named"), text
+    assert result["status"] == "no tests", text  # (pytest collects none either)
+
+
+async def test_the_recorded_tests_of_a_deleted_test_file_are_not_chosen(tmp_path: Path) -> None:
+    """They were: the run was refused (no such file: tests/test_calc.py::test_add)."""
+    root = _project(tmp_path)
+    async with serve(root, "--set", "test.record=always") as client:
+        await client.call_tool("run_tests", {})
+        (root / "tests/test_calc.py").unlink()
+        (root / "src/pkg/calc.py").write_text("def add(a, b):\n    return a * b\n")
+        chosen = await client.call_tool("run_tests", {"affected": True})
+    assert not chosen.is_error, text_of(chosen)
+    assert chosen.structured_content["chosen"] == ["tests/test_twice.py::test_2"], text_of(chosen)
+    assert chosen.structured_content["passed"] == 1 and "1 test ran add" in text_of(chosen), text_of(chosen)
+
+
 def test_single_tests_chosen_run_alone_and_a_name_covers_its_parameters_and_methods(tmp_path: Path) -> None:
     """The recorded way chooses single tests (node ids): the plugin keeps those of their files and deselects the
     rest, a test's name covering each of its parameters, a class's each of its methods, as on pytest's command line."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from volley.affected.javascript import ScriptGraph, is_script, is_script_test
-from volley.affected.suite import in_suites
+from volley.affected.suite import Suite
 from volley.cache_dir import cache_home
 from volley.concurrency import abandoned
 from volley.errors import InputError
@@ -47,11 +47,10 @@ class Selection:
     note: str = ""  # why the recorded way was not taken
 
 
-def is_test_file(rel: str) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    if name.endswith(".py"):
-        return name.startswith("test_") or name.endswith("_test.py")
-    return is_script_test(rel)
+NO_KNOWN_TESTS = (
+    "no file here is named as a test runner names its tests (pytest's python_files, test_*.py by default; "
+    "*.test.*, *.spec.*): the whole suite, as the runner finds it"
+)
 
 
 def changed_files(ws: Workspace, since: str | None) -> list[str]:
@@ -97,6 +96,8 @@ def outside_environments(files: list[str]) -> list[str]:
 def select(ws: Workspace, changed: list[str], failed_before: list[str]) -> Selection:
     """The test files ``changed`` can affect, the static way (blocking)."""
     static = Static(ws)
+    if not static.tests and changed:
+        return Selection([], 0, True, [NO_KNOWN_TESTS])
     chosen: set[str] = set()
     reasons: list[str] = []
     for rel in changed:
@@ -128,7 +129,8 @@ class Static:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.files = outside_environments(visible_files(ws, ws.resolve(".")))
-        self.tests = in_suites(ws.root, sorted(f for f in self.files if is_test_file(f)))
+        self.suite = Suite(ws.root)
+        self.tests = sorted(f for f in self.files if self.suite.holds(f))
         self._suite = set(self.tests)
         self._graph: _ImportGraph | None = None
         self._script_graph: ScriptGraph | None = None
@@ -136,7 +138,7 @@ class Static:
     def of(self, rel: str) -> tuple[set[str], str | None, str | None]:
         """(the test files a change of ``rel`` can affect, why the whole suite when it must be, why these)."""
         name = rel.rsplit("/", 1)[-1]
-        if rel.startswith(INERT_DIRS) and not is_test_file(rel):
+        if rel.startswith(INERT_DIRS) and not self.suite.holds(rel):
             return set(), None, None  # documentation and CI: no test imports or reads it
         if name in CONFIG_FILES:
             return set(), f"{rel} is configuration: the whole suite", None
@@ -150,7 +152,7 @@ class Static:
             below = os.path.dirname(rel)
             group = {t for t in self.tests if not below or t.startswith(below + "/")}
             return group, None, f"{rel}: every test below {below or 'the root'} ({len(group)} files)"
-        if is_test_file(rel):
+        if self.suite.holds(rel):
             return ({rel} if rel in self.tests else set()), None, None
         if not os.path.exists(f"{self.ws.root}/{rel}"):
             return set(), f"{rel} was deleted: the whole suite", None
@@ -280,7 +282,7 @@ def describe(selection: Selection | None) -> str | None:
         return None
     way = "recorded: the code each test ran" if selection.way == "recorded" else "static: the import graph"
     if selection.whole_suite:
-        head = f"affected ({way}): the whole suite ({selection.total} test files)"
+        head = f"affected ({way}): the whole suite" + (f" ({selection.total} test files)" if selection.total else "")
     elif selection.test_ids:
         files = len(selection.tests) - selection.test_ids
         head = f"affected ({way}): {plural(selection.test_ids, 'test')}"

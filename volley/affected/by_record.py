@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from volley import stat_keys
-from volley.affected import Selection, Static, is_test_file, plural, with_failures
+from volley.affected import Selection, Static, plural, with_failures
 from volley.affected.bindings import HOOK, STAR, Unit
 from volley.affected.blocks import MODULE, Blocks, blocks_of, local_names
 from volley.affected.recorded import MODULE_SCOPE, SESSION, Store
@@ -37,8 +37,9 @@ def select_recorded(ws: Workspace, changed: list[str], failed_before: list[str])
     except WholeSuite as exc:
         tests = chooser.static.tests
         return Selection(tests, len(tests), True, [*chooser.reasons, str(exc)], way="recorded")
-    ids = {t for t in chooser.ids if t.split("::", 1)[0] not in chooser.files}
-    chosen = Selection(sorted(chooser.files) + sorted(ids), len(chooser.static.tests), False, chooser.reasons)
+    files = chooser.files & set(chooser.static.tests)  # (a module-scoped fixture's file may be gone too)
+    ids = {t for t in chooser.ids if t.split("::", 1)[0] not in files}
+    chosen = Selection(sorted(files) + sorted(ids), len(chooser.static.tests), False, chooser.reasons)
     chosen.way, chosen.test_ids = "recorded", len(ids)
     return with_failures(chosen, failed_before, chooser.static.tests)
 
@@ -51,16 +52,21 @@ class _Chooser:
     ids: set[str] = field(default_factory=set)
     files: set[str] = field(default_factory=set)
     reasons: list[str] = field(default_factory=list)
+    tests: dict[str, dict[str, list[str]]] = field(init=False)  # the record's tests still in the suite
     now: dict[str, Blocks] = field(default_factory=dict)  # changed recorded files, as they are now
     seeds: dict[str, set[str]] = field(default_factory=dict)  # file → names its changed import-time code binds
     objects: set[str] = field(default_factory=set)  # what it changes in place (``REG[k] = v``)
     called: set[str] = field(default_factory=set)  # names the changed import-time code mentions
 
+    def __post_init__(self) -> None:
+        suite = set(self.static.tests)  # (a recorded test whose file is gone, or left the suite, is not run)
+        self.tests = {t: per_file for t, per_file in self.store.tests.items() if t.split("::", 1)[0] in suite}
+
     def take(self, rel: str) -> None:
         """Attribute one changed file."""
         entry = self.store.files.get(rel)
         name = rel.rsplit("/", 1)[-1]
-        if not rel.endswith(".py") or is_test_file(rel) or name == "conftest.py" or entry is None:
+        if not rel.endswith(".py") or self.static.suite.holds(rel) or name == "conftest.py" or entry is None:
             group, whole, because = self.static.of(rel)
             if whole:
                 raise WholeSuite(whole)
@@ -91,13 +97,13 @@ class _Chooser:
             bound = set().union(*(u.binds for u in changed))
             objects = set().union(*(u.changes for u in changed))
             self.called |= set().union(*(u.mentions | u.reads for u in changed))  # a function it calls at import
-            self.ids |= {t for t, per_file in self.store.tests.items() if MODULE in per_file.get(rel, ())}
+            self.ids |= {t for t, per_file in self.tests.items() if MODULE in per_file.get(rel, ())}
         if names & set(self.store.wide.get(SESSION, {}).get(rel, ())):
             raise WholeSuite(f"{rel}: a session fixture ran {', '.join(sorted(names))}: the whole suite")
         at_import = names & set(self.store.wide.get("", {}).get(rel, ()))
         bound |= {n.rsplit(".", 1)[-1] for n in at_import}  # what it returned went where its name is mentioned
         objects |= set().union(*(now.writes.get(n, frozenset()) for n in at_import))  # and what it changed
-        hit = {t for t, per_file in self.store.tests.items() if names & set(per_file.get(rel, ()))}
+        hit = {t for t, per_file in self.tests.items() if names & set(per_file.get(rel, ()))}
         self.ids |= hit
         self.files |= {f for f in self._scoped() if names & set(self.store.wide[MODULE_SCOPE + f].get(rel, ()))}
         shown = _shown(names)
@@ -162,7 +168,7 @@ class _Chooser:
         if mentioning.any(self.store.wide.get(SESSION, {})):
             raise WholeSuite(f"a session fixture uses {_shown(reach.names)}: the whole suite")
         self.files |= {scope for scope in self._scoped() if mentioning.any(self.store.wide[MODULE_SCOPE + scope])}
-        hit = {test for test, per_file in self.store.tests.items() if mentioning.any(per_file)}
+        hit = {test for test, per_file in self.tests.items() if mentioning.any(per_file)}
         self.ids |= hit
         self.reasons.append(f"{plural(len(hit), 'test')} ran code that uses {_shown(reach.names)}")
 

@@ -1,7 +1,8 @@
-"""The Python test files of a project's suite as pytest collects it when given no path: below the ``testpaths``
-of the configuration file that governs them (the nearest folder with one: pytest.ini, .pytest.ini,
-pyproject.toml, tox.ini, setup.cfg, in pytest's order), else wherever they are. A test file outside them (a
-benchmark named test_*.py) is not the project's suite, and naming it to pytest would run it."""
+"""The Python test files of a project's suite as pytest collects it when given no path: files named as the
+``python_files`` of the configuration that governs them says (the nearest folder with one: pytest.ini,
+.pytest.ini, pyproject.toml, tox.ini, setup.cfg, in pytest's order; by default ``test_*.py`` and ``*_test.py``;
+Django's ``tests.py``), below its ``testpaths``, else wherever they are. A test file outside them (a benchmark
+named test_*.py) is not the project's suite, and naming it to pytest would run it."""
 
 from __future__ import annotations
 
@@ -9,37 +10,55 @@ import configparser
 import fnmatch
 import posixpath
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
+from volley.affected.javascript import is_script_test
 from volley.exact_open import read_exact
 
 _INI_SECTIONS = {"pytest.ini": "pytest", ".pytest.ini": "pytest", "tox.ini": "pytest", "setup.cfg": "tool:pytest"}
 _NAMES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+PYTHON_FILES = ["test_*.py", "*_test.py"]  # pytest's default
 
 
-def in_suites(root: Path, tests: list[str]) -> list[str]:
-    """``tests`` (relative to ``root``) less the .py files outside their configuration's ``testpaths``."""
-    found: dict[str, tuple[bool, list[str] | None]] = {}
+@dataclass(frozen=True)
+class _Config:
+    found: bool  # a pytest configuration file is here
+    testpaths: list[str] | None = None
+    python_files: tuple[str, ...] = tuple(PYTHON_FILES)
 
-    def governing(folder: str) -> tuple[str, list[str] | None]:
+
+class Suite:
+    """Which files of the workspace are test files of a suite (JavaScript's and TypeScript's by their names)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._configs: dict[str, _Config] = {}
+
+    def holds(self, rel: str) -> bool:
+        if not rel.endswith(".py"):
+            return is_script_test(rel)
+        folder, config = self._governing(posixpath.dirname(rel))
+        if not any(_named(rel, pattern) for pattern in config.python_files):
+            return False
+        inner = posixpath.relpath(rel, folder) if folder else rel
+        return config.testpaths is None or any(_below(inner, path) for path in config.testpaths)
+
+    def _governing(self, folder: str) -> tuple[str, _Config]:
         while True:
-            if folder not in found:
-                found[folder] = _testpaths(root / folder if folder else root)
-            configured, paths = found[folder]
-            if configured or not folder:
-                return folder, paths
+            if folder not in self._configs:
+                self._configs[folder] = _config(self.root / folder if folder else self.root)
+            config = self._configs[folder]
+            if config.found or not folder:
+                return folder, config
             folder = posixpath.dirname(folder)
 
-    kept = []
-    for rel in tests:
-        if not rel.endswith(".py"):
-            kept.append(rel)
-            continue
-        folder, paths = governing(posixpath.dirname(rel))
-        inner = posixpath.relpath(rel, folder) if folder else rel
-        if paths is None or any(_below(inner, path) for path in paths):
-            kept.append(rel)
-    return kept
+
+def _named(rel: str, pattern: str) -> bool:
+    """pytest's match of a ``python_files`` pattern: the file's name, or its path when the pattern has a slash."""
+    if "/" not in pattern:
+        return fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
+    return fnmatch.fnmatch("/" + rel, "*/" + pattern.lstrip("/"))
 
 
 def _below(rel: str, testpath: str) -> bool:
@@ -51,8 +70,15 @@ def _below(rel: str, testpath: str) -> bool:
     return any(fnmatch.fnmatchcase("/".join(parts[:end]), pattern) for end in range(1, len(parts) + 1))
 
 
-def _testpaths(folder: Path) -> tuple[bool, list[str] | None]:
-    """Whether ``folder`` holds a pytest configuration, and its ``testpaths`` (None when it sets none)."""
+def _words(value: object) -> list[str] | None:
+    """An option given as a list (TOML) or as words (ini and a TOML string); None when not given."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return str(value).split() or None if value else None
+
+
+def _config(folder: Path) -> _Config:
+    """The pytest configuration ``folder`` holds, if any."""
     for name in _NAMES:
         try:
             text = read_exact(str(folder / name)).decode("utf-8", "replace")
@@ -66,8 +92,10 @@ def _testpaths(folder: Path) -> tuple[bool, list[str] | None]:
             if not isinstance(tool, dict):
                 continue
             options = tool.get("ini_options", tool)  # pytest 9 also reads [tool.pytest] itself
-            value = options.get("testpaths") if isinstance(options, dict) else None
-            return True, [str(v) for v in value] if isinstance(value, list) else str(value).split() if value else None
+            if not isinstance(options, dict):
+                return _Config(True)
+            files = _words(options.get("python_files"))
+            return _Config(True, _words(options.get("testpaths")), tuple(files or PYTHON_FILES))
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read_string(text)
@@ -75,7 +103,8 @@ def _testpaths(folder: Path) -> tuple[bool, list[str] | None]:
             continue
         section = _INI_SECTIONS[name]
         if parser.has_section(section):
-            return True, parser.get(section, "testpaths", fallback="").split() or None
+            files = _words(parser.get(section, "python_files", fallback=""))
+            return _Config(True, _words(parser.get(section, "testpaths", fallback="")), tuple(files or PYTHON_FILES))
         if name in ("pytest.ini", ".pytest.ini"):
-            return True, None  # it is pytest's configuration even without its section
-    return False, None
+            return _Config(True)  # it is pytest's configuration even without its section
+    return _Config(False)
