@@ -131,6 +131,28 @@ async def test_test_files_are_named_as_the_projects_python_files_says(tmp_path: 
     assert (result["failed"], result["passed"]) == (2, 0), text
 
 
+async def test_with_doctest_modules_a_changed_module_and_its_importers_run_their_doctests(tmp_path: Path) -> None:
+    """`addopts = --doctest-modules`: each module is a test file too; its doctests were never chosen, so a change
+    that broke them passed. The oracle: every test pytest alone fails over the whole suite is chosen."""
+    root = _project(tmp_path)
+    write(
+        root, "pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["src"]\naddopts = "-ra --doctest-modules"\n'
+    )
+    write(root, "src/pkg/calc.py", 'def add(a, b):\n    """\n    >>> add(1, 2)\n    3\n    """\n    return a + b\n')
+    doubled = '    """\n    >>> double(2)\n    4\n    """\n'
+    write(root, "src/pkg/twice.py", f"from .calc import add\n\n\ndef double(x):\n{doubled}    return add(x, x)\n")
+    _commit(root, "doctests")
+    (root / "src/pkg/calc.py").write_text((root / "src/pkg/calc.py").read_text().replace("a + b", "a * b"))
+    result, text = await _affected(root)
+    assert "src/pkg/calc.py: 3 test files import it, directly or through other modules, and its doctests" in text
+    whole = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root, capture_output=True
+    )
+    failing = {line.split()[1] for line in whole.stdout.decode().splitlines() if line.startswith("FAILED ")}
+    assert failing == {"src/pkg/calc.py::pkg.calc.add", "tests/test_calc.py::test_add"}, whole.stdout.decode()
+    assert {f["test_id"] for f in result["failures"]} == failing, text
+
+
 async def test_a_suite_of_no_known_test_file_runs_whole(tmp_path: Path) -> None:
     root = _project(tmp_path)
     for rel in ("tests/test_twice.py", "tests/test_calc.py", "tests/unit/test_other.py"):

@@ -152,7 +152,7 @@ class Static:
             below = os.path.dirname(rel)
             group = {t for t in self.tests if not below or t.startswith(below + "/")}
             return group, None, f"{rel}: every test below {below or 'the root'} ({len(group)} files)"
-        if self.suite.holds(rel):
+        if self.suite.holds(rel) and not self.suite.doctests(rel):
             return ({rel} if rel in self.tests else set()), None, None
         if not os.path.exists(f"{self.ws.root}/{rel}"):
             return set(), f"{rel} was deleted: the whole suite", None
@@ -170,7 +170,12 @@ class Static:
         if not reached:
             return set(), f"{rel}: no file imports it (a dynamic import, perhaps): the whole suite", None
         group = {t for t in reached if t in self._suite}
-        return group, None, f"{rel}: {len(group)} test files import it, directly or through other modules"
+        imports = "imports" if len(group) == 1 else "import"
+        why = f"{rel}: {plural(len(group), 'test file')} {imports} it, directly or through other modules"
+        if rel in self._suite:  # a module collected for its doctests
+            group.add(rel)
+            why += ", and its doctests"
+        return group, None, why
 
 
 class _ImportGraph:

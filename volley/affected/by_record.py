@@ -62,11 +62,15 @@ class _Chooser:
         suite = set(self.static.tests)  # (a recorded test whose file is gone, or left the suite, is not run)
         self.tests = {t: per_file for t, per_file in self.store.tests.items() if t.split("::", 1)[0] in suite}
 
+    def _test_file(self, rel: str) -> bool:
+        """A test file (not a module collected for its doctests: its code is recorded as any other's)."""
+        return self.static.suite.holds(rel) and not self.static.suite.doctests(rel)
+
     def take(self, rel: str) -> None:
         """Attribute one changed file."""
         entry = self.store.files.get(rel)
         name = rel.rsplit("/", 1)[-1]
-        if not rel.endswith(".py") or self.static.suite.holds(rel) or name == "conftest.py" or entry is None:
+        if not rel.endswith(".py") or self._test_file(rel) or name == "conftest.py" or entry is None:
             group, whole, because = self.static.of(rel)
             if whole:
                 raise WholeSuite(whole)

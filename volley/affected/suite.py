@@ -1,15 +1,18 @@
 """The Python test files of a project's suite as pytest collects it when given no path: files named as the
 ``python_files`` of the configuration that governs them says (the nearest folder with one: pytest.ini,
 .pytest.ini, pyproject.toml, tox.ini, setup.cfg, in pytest's order; by default ``test_*.py`` and ``*_test.py``;
-Django's ``tests.py``), below its ``testpaths``, else wherever they are. A test file outside them (a benchmark
-named test_*.py) is not the project's suite, and naming it to pytest would run it."""
+Django's ``tests.py``; with ``--doctest-modules`` in its addopts, every module), below its ``testpaths``, else
+wherever they are. A test file outside them (a benchmark named test_*.py) is not the project's suite, and naming
+it to pytest would run it."""
 
 from __future__ import annotations
 
 import configparser
 import fnmatch
 import posixpath
+import shlex
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from volley.exact_open import read_exact
 _INI_SECTIONS = {"pytest.ini": "pytest", ".pytest.ini": "pytest", "tox.ini": "pytest", "setup.cfg": "tool:pytest"}
 _NAMES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
 PYTHON_FILES = ["test_*.py", "*_test.py"]  # pytest's default
+_NO_DOCTESTS = ("conftest.py", "setup.py", "__main__.py")  # what --doctest-modules does not collect
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class _Config:
     found: bool  # a pytest configuration file is here
     testpaths: list[str] | None = None
     python_files: tuple[str, ...] = tuple(PYTHON_FILES)
+    doctest_modules: bool = False  # its addopts has --doctest-modules: every module is collected for its doctests
 
 
 class Suite:
@@ -36,13 +41,25 @@ class Suite:
         self._configs: dict[str, _Config] = {}
 
     def holds(self, rel: str) -> bool:
+        """Whether ``rel`` is a test file of a suite (a module collected for its doctests too)."""
         if not rel.endswith(".py"):
             return is_script_test(rel)
         folder, config = self._governing(posixpath.dirname(rel))
-        if not any(_named(rel, pattern) for pattern in config.python_files):
+        if not (self._doctests(rel, config) or any(_named(rel, pattern) for pattern in config.python_files)):
             return False
         inner = posixpath.relpath(rel, folder) if folder else rel
         return config.testpaths is None or any(_below(inner, path) for path in config.testpaths)
+
+    def doctests(self, rel: str) -> bool:
+        """Whether ``rel`` is a module of a suite collected for its doctests alone (code others import)."""
+        if not rel.endswith(".py") or not self.holds(rel):
+            return False
+        config = self._governing(posixpath.dirname(rel))[1]
+        return self._doctests(rel, config) and not any(_named(rel, pattern) for pattern in config.python_files)
+
+    @staticmethod
+    def _doctests(rel: str, config: _Config) -> bool:
+        return config.doctest_modules and rel.rsplit("/", 1)[-1] not in _NO_DOCTESTS
 
     def _governing(self, folder: str) -> tuple[str, _Config]:
         while True:
@@ -70,11 +87,24 @@ def _below(rel: str, testpath: str) -> bool:
     return any(fnmatch.fnmatchcase("/".join(parts[:end]), pattern) for end in range(1, len(parts) + 1))
 
 
-def _words(value: object) -> list[str] | None:
+def _words(value: object, split: Callable[[str], list[str]] = str.split) -> list[str] | None:
     """An option given as a list (TOML) or as words (ini and a TOML string); None when not given."""
     if isinstance(value, list):
         return [str(v) for v in value]
-    return str(value).split() or None if value else None
+    return split(str(value)) or None if value else None
+
+
+def _arguments(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def _made(testpaths: object, python_files: object, addopts: object) -> _Config:
+    files = _words(python_files)
+    doctests = "--doctest-modules" in (_words(addopts, _arguments) or [])
+    return _Config(True, _words(testpaths), tuple(files or PYTHON_FILES), doctests)
 
 
 def _config(folder: Path) -> _Config:
@@ -94,8 +124,7 @@ def _config(folder: Path) -> _Config:
             options = tool.get("ini_options", tool)  # pytest 9 also reads [tool.pytest] itself
             if not isinstance(options, dict):
                 return _Config(True)
-            files = _words(options.get("python_files"))
-            return _Config(True, _words(options.get("testpaths")), tuple(files or PYTHON_FILES))
+            return _made(options.get("testpaths"), options.get("python_files"), options.get("addopts"))
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read_string(text)
@@ -103,8 +132,8 @@ def _config(folder: Path) -> _Config:
             continue
         section = _INI_SECTIONS[name]
         if parser.has_section(section):
-            files = _words(parser.get(section, "python_files", fallback=""))
-            return _Config(True, _words(parser.get(section, "testpaths", fallback="")), tuple(files or PYTHON_FILES))
+            options = {key: parser.get(section, key, fallback="") for key in ("testpaths", "python_files", "addopts")}
+            return _made(options["testpaths"], options["python_files"], options["addopts"])
         if name in ("pytest.ini", ".pytest.ini"):
             return _Config(True)  # it is pytest's configuration even without its section
     return _Config(False)
