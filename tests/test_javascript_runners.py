@@ -211,5 +211,5 @@ async def test_affected_runs_the_test_files_that_import_a_changed_module(tmp_pat
         result = await client.call_tool("run_tests", {"affected": True})
     data = result.structured_content
     assert data["selection"].startswith("affected (static: the import graph): 1 of 2 test files"), data
-    assert "src/math.js: 1 test files import it" in data["selection"]
+    assert "src/math.js: 1 test file imports it" in data["selection"]
     assert (data["runner"], data["passed"], data["failed"]) == ("vitest", 0, 1)
