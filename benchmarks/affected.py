@@ -46,6 +46,7 @@ import anyio.from_thread
 
 from volley.affected import Selection, changed_files, select
 from volley.affected.by_record import select_recorded
+from volley.affected.pytest_plugins import choosing
 from volley.affected.recorded import PRELOAD, Recording, prepare, take_in
 from volley.spare import SPARES, run_warm
 from volley.tools.run_tests import LATE
@@ -142,13 +143,16 @@ class VolleyRuns:
         self.portal.call(SPARES.aclose)
         self._portal.__exit__(None, None, None)
 
-    def run(self, python: str, root: Path, targets: list[str]) -> float:
-        """The seconds a recording run over ``targets`` takes, its record taken in."""
+    def run(self, python: str, root: Path, targets: list[str], chosen: bool = False) -> float:
+        """The seconds a recording run over ``targets`` takes, its record taken in (``chosen``: a selection,
+        run as part of the suite as run_tests runs it)."""
         with tempfile.TemporaryDirectory(prefix="record-") as record:
             env = {"PYTHONPATH": f"{root}{os.pathsep}{root / 'src'}"}
-            argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:pytest-testmon", "--", *targets]
+            argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:pytest-testmon"]
             recording = Recording(record, targets, whole_files=True)
-            argv, env = prepare(argv, env, str(root), recording)
+            argv, env = prepare(argv if chosen else [*argv, "--", *targets], env, str(root), recording)
+            if chosen:
+                argv, env = choosing(argv, env, str(root), targets, record)
             started = time.perf_counter()
             warm = functools.partial(
                 run_warm, cwd=str(root), env=env, late=LATE, root=str(root), preload=[PRELOAD], timeout=HANG_S
@@ -264,7 +268,7 @@ def volley_times(name: str, rows: list[dict[str, Any]], scratch: Path) -> None:
             if selection is None:
                 continue
             tests = [t for t in selection.tests if t.startswith(test_dir.rstrip("/") + "/")]
-            selected = whole if selection.whole_suite else volley.run(python, root, tests) if tests else 0.0
+            selected = whole if selection.whole_suite else volley.run(python, root, tests, True) if tests else 0.0
             row["volley"] = {"whole_s": whole, "plain_s": plain, "selected_s": choosing + selected}
             row["volley"]["choosing_s"] = choosing
             print(f"{name} {row['commit']}: whole {whole:.2f} s, selected {choosing + selected:.2f} s", file=sys.stderr)
