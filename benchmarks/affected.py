@@ -46,7 +46,7 @@ import anyio.from_thread
 
 from volley.affected import Selection, changed_files, select
 from volley.affected.by_record import select_recorded
-from volley.affected.pytest_plugins import choosing
+from volley.affected.pytest_plugins import choosing as as_chosen
 from volley.affected.recorded import PRELOAD, Recording, prepare, take_in
 from volley.spare import SPARES, run_warm
 from volley.tools.run_tests import LATE
@@ -152,7 +152,7 @@ class VolleyRuns:
             recording = Recording(record, targets, whole_files=True)
             argv, env = prepare(argv if chosen else [*argv, "--", *targets], env, str(root), recording)
             if chosen:
-                argv, env = choosing(argv, env, str(root), targets, record)
+                argv, env = as_chosen(argv, env, str(root), targets, record)
             started = time.perf_counter()
             warm = functools.partial(
                 run_warm, cwd=str(root), env=env, late=LATE, root=str(root), preload=[PRELOAD], timeout=HANG_S
