@@ -129,7 +129,7 @@ class Static:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.files = outside_environments(visible_files(ws, ws.resolve(".")))
-        self.suite = Suite(ws.root)
+        self.suite = Suite(ws.root, self.files)
         self.tests = sorted(f for f in self.files if self.suite.holds(f))
         self._suite = set(self.tests)
         self._graph: _ImportGraph | None = None

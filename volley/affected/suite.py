@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
+import functools
+import os
 import posixpath
+import re
 import shlex
 import tomllib
 from collections.abc import Callable
@@ -32,20 +35,36 @@ class _Config:
     python_files: tuple[str, ...] = tuple(PYTHON_FILES)
     doctest_modules: bool = False  # its addopts has --doctest-modules: every module is collected for its doctests
 
+    @functools.cached_property
+    def _patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        """The ``python_files`` a file's name must match, and those its path must (the patterns with a slash),
+        as pytest matches them (fnmatch: without regard to case on Windows)."""
+        flags = re.IGNORECASE if os.name == "nt" else 0
+        names = [fnmatch.translate(p) for p in self.python_files if "/" not in p]
+        paths = [fnmatch.translate("*/" + p.lstrip("/")) for p in self.python_files if "/" in p]
+        return tuple(re.compile("|".join(group), flags) if group else None for group in (names, paths))  # type: ignore[return-value]
+
+    def named(self, rel: str) -> bool:
+        """Whether ``rel`` is named as a test file (pytest's ``python_files``)."""
+        names, paths = self._patterns
+        return bool(names and names.match(rel.rsplit("/", 1)[-1])) or bool(paths and paths.match("/" + rel))
+
 
 class Suite:
-    """Which files of the workspace are test files of a suite (JavaScript's and TypeScript's by their names)."""
+    """Which of the workspace's ``files`` are test files of a suite (JavaScript's and TypeScript's by their
+    names); the configuration files read are those the list holds (not five opens per folder)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, files: list[str]) -> None:
         self.root = root
-        self._configs: dict[str, _Config] = {}
+        self._holding = {posixpath.dirname(f) for f in files if f.rsplit("/", 1)[-1] in _NAMES}
+        self._governs: dict[str, tuple[str, _Config]] = {}
 
     def holds(self, rel: str) -> bool:
         """Whether ``rel`` is a test file of a suite (a module collected for its doctests too)."""
         if not rel.endswith(".py"):
             return is_script_test(rel)
         folder, config = self._governing(posixpath.dirname(rel))
-        if not (self._doctests(rel, config) or any(_named(rel, pattern) for pattern in config.python_files)):
+        if not (self._doctests(rel, config) or config.named(rel)):
             return False
         inner = posixpath.relpath(rel, folder) if folder else rel
         return config.testpaths is None or any(_below(inner, path) for path in config.testpaths)
@@ -55,27 +74,20 @@ class Suite:
         if not rel.endswith(".py") or not self.holds(rel):
             return False
         config = self._governing(posixpath.dirname(rel))[1]
-        return self._doctests(rel, config) and not any(_named(rel, pattern) for pattern in config.python_files)
+        return self._doctests(rel, config) and not config.named(rel)
 
     @staticmethod
     def _doctests(rel: str, config: _Config) -> bool:
         return config.doctest_modules and rel.rsplit("/", 1)[-1] not in _NO_DOCTESTS
 
     def _governing(self, folder: str) -> tuple[str, _Config]:
-        while True:
-            if folder not in self._configs:
-                self._configs[folder] = _config(self.root / folder if folder else self.root)
-            config = self._configs[folder]
-            if config.found or not folder:
-                return folder, config
-            folder = posixpath.dirname(folder)
-
-
-def _named(rel: str, pattern: str) -> bool:
-    """pytest's match of a ``python_files`` pattern: the file's name, or its path when the pattern has a slash."""
-    if "/" not in pattern:
-        return fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
-    return fnmatch.fnmatch("/" + rel, "*/" + pattern.lstrip("/"))
+        """The nearest folder at or above ``folder`` with a pytest configuration (else the root), and it."""
+        governs = self._governs.get(folder)
+        if governs is None:
+            here = _config(self.root / folder) if folder in self._holding or not folder else _Config(False)
+            governs = (folder, here) if here.found or not folder else self._governing(posixpath.dirname(folder))
+            self._governs[folder] = governs
+        return governs
 
 
 def _below(rel: str, testpath: str) -> bool:
