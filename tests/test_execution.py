@@ -306,3 +306,23 @@ async def test_a_run_longer_than_the_clients_patience_still_delivers_its_result(
     assert len(answers) >= 2
     assert (last["status"], last["passed"], last["failed"]) == ("failed", 2, 1)
     assert [f["test_id"] for f in last["failures"]] == ["tests/test_long.py::test_fails"]
+
+
+async def test_when_pytest_finds_no_test_the_answer_names_what_unittest_would_run(tmp_path: Path) -> None:
+    """Tests named test*.py but not test_*.py (unittest's discovery, not pytest's naming): pytest's "NO TESTS" alone
+    read as a project without tests."""
+    write(tmp_path, "pyproject.toml", "[project]\nname='p'\nversion='0'\n")
+    case = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_one(self):\n        pass\n"
+    write(tmp_path, "tests/testcalc.py", case)
+    write(tmp_path, "tests/__init__.py", "")
+    async with serve(tmp_path) as client:
+        found = await client.call_tool("run_tests", {})
+        assert found.structured_content["status"] == "no tests", text_of(found)
+        hint = "unittest's discovery also reads test*.py files, which pytest leaves out: tests/testcalc.py"
+        assert hint + " (runner='unittest')" in text_of(found), text_of(found)
+        ran = await client.call_tool("run_tests", {"runner": "unittest"})
+        assert ran.structured_content["passed"] == 1 and ran.structured_content["hint"] is None, text_of(ran)
+        (tmp_path / "tests/testcalc.py").rename(tmp_path / "tests/test_calc.py")
+        write(tmp_path, "tests/test_calc.py", case.replace("test_one", "helper"))  # pytest's naming, no test
+        none = await client.call_tool("run_tests", {})
+        assert none.structured_content["status"] == "no tests" and none.structured_content["hint"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import logging
 import math
@@ -15,13 +16,23 @@ from typing import Annotated, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from volley.affected import Selection, changed_files, describe, last_failures, remember_failures, select
+from volley.affected import (
+    Selection,
+    changed_files,
+    describe,
+    last_failures,
+    outside_environments,
+    remember_failures,
+    select,
+)
 from volley.affected.by_record import select_recorded
 from volley.affected.pytest_plugins import CHOICE, choosing
 from volley.affected.recorded import PRELOAD, Recording, Store, prepare, recording_wanted, take_in
+from volley.affected.suite import Suite
 from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.errors import InputError, ToolchainError, VolleyError
+from volley.index import visible_files
 from volley.jobs import JOBS, Job
 from volley.parsers import Failure, TestCounts, read_tests, read_unfinished
 from volley.process import Completed, run_process
@@ -78,6 +89,7 @@ class TestResult(BaseModel):
         "collects them (a file the project's configuration leaves out stays out)",
     )
     projects: list[str] = Field(default_factory=list, description="several projects ran: a line per project")
+    hint: str | None = Field(None, description="what the run's result suggests doing next")
 
     def render(self) -> str:
         extra = (
@@ -118,6 +130,8 @@ class TestResult(BaseModel):
             out.append(f"[full output: run_output(run_id={self.run_id!r})]")
         if self.projects:
             out[1:1] = self.projects
+        if self.hint:
+            out.insert(1, self.hint)
         if self.selection:
             out.insert(0, self.selection)
         return "\n".join(out)
@@ -205,6 +219,8 @@ async def run_tests(
         if result.status != "running":
             failed = [f.test_id.split("::", 1)[0] for f in result.failures]
             await blocking(remember_failures, str(ws.root), failed, targets, result.more_failures)
+        if result.status == "no tests" and result.runner == "pytest" and not targets and keyword is None:
+            result = result.model_copy(update={"hint": await blocking(_unittest_hint, ws)})
         if selection is None:
             return result
         return result.model_copy(update={"selection": describe(selection), "chosen": selection.tests[:CHOSEN_SHOWN]})
@@ -290,6 +306,19 @@ def _selected(ws: Workspace, since: str | None) -> Selection:
         store.save(str(ws.root))  # asked for: from now on, pytest runs record (record = auto)
     chosen.note = f"recorded way not taken: {why}"
     return chosen
+
+
+def _unittest_hint(ws: Workspace) -> str | None:
+    """When pytest found no test: the files unittest's discovery would (``test*.py``) that pytest's naming does
+    not, if any (blocking)."""
+    files = outside_environments(visible_files(ws, ws.resolve(".")))
+    suite = Suite(ws.root, files)
+    named = [f for f in files if fnmatch.fnmatchcase(f.rsplit("/", 1)[-1], "test*.py") and not suite.holds(f)]
+    if not named:
+        return None
+    shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    why = "pytest collected no test; unittest's discovery also reads test*.py files, which pytest leaves out"
+    return f"{why}: {shown} (runner='unittest')"
 
 
 def _nothing_to_run(runner: str, selection: Selection) -> TestResult:
