@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from volley.ngram.plan import _BEYOND_ASCII, grams_of, plan, searched_text
+from volley.ngram.grams import holder
+from volley.ngram.plan import _BEYOND_ASCII, plan, searched_text
 from volley.ripgrep import rg_binary
 from volley.tools.grep import escape
 
@@ -120,7 +121,7 @@ def test_every_file_rg_matches_satisfies_the_plan(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
     where = [ROOT / "volley", ROOT / "tests", tmp_path]
     files = [p for base in where for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    grams = {str(p): grams_of(p.read_bytes()) for p in files}
+    held = {str(p): holder(p.read_bytes()) for p in files}
     texts = [p.read_text("utf-8", "replace") for p in files if p.suffix in (".py", ".md", ".txt")]
     patterns = TRICKY_PATTERNS + _patterns(texts, random.Random(31), PATTERNS)
     checked = planned = 0
@@ -133,7 +134,7 @@ def test_every_file_rg_matches_satisfies_the_plan(tmp_path: Path) -> None:
         if query is None:
             continue
         planned += 1
-        missed = sorted(f for f in matched if not query.holds(grams.get(f, set())))
+        missed = sorted(f for f in matched if not query.holds(held.get(f, lambda gram: False)))
         assert not missed, f"{pattern!r}: the plan {query} keeps out {missed}"
     assert checked >= PATTERNS * 0.9 and planned >= checked * 0.6, (checked, planned)
 
@@ -150,7 +151,7 @@ def test_a_literal_plans_its_trigrams_and_a_class_its_few_characters() -> None:
     assert str(plan("def run")) == "' ru' & 'def' & 'ef ' & 'f r' & 'run'"
     assert str(plan("[Tt]his")) == "'his' & 'thi'"  # folded: one gram for both
     query = plan("(?i)ask")
-    assert query is not None and query.holds(grams_of("AS\u212a".encode())) and not query.holds(grams_of(b"asx"))
+    assert query is not None and query.holds(holder("AS\u212a".encode())) and not query.holds(holder(b"asx"))
 
 
 def test_case_variants_beyond_ascii_are_those_of_pythons_tables() -> None:

@@ -33,7 +33,8 @@ from volley.cache_dir import cache_home
 from volley.exact_open import changed_since, open_exact
 from volley.heap import settle
 from volley.index import index_of, visible_files
-from volley.ngram.plan import UTF16_MARKS, Query, searched_text
+from volley.ngram.grams import Extractor, indexed
+from volley.ngram.plan import UTF16_MARKS, Query
 from volley.ngram.store import FORMAT, Store
 from volley.ngram.table import DIRECT, RACY, Table
 from volley.stat_keys import StatKey, key, stat_key, too_fresh
@@ -51,6 +52,7 @@ MAX_BYTES = 32 << 20  # a larger file is searched directly, every time, unless i
 # file of Linux 6.1 is a 24 MB register header; 34 of 4-24 MB searched at every grep cost 30 ms of a 43 ms one):
 BINARY_PEEK = 64 << 10  # a NUL byte in this many first bytes (rg shows nothing of a file past its first NUL)
 COMMIT_BYTES = 64 << 20  # text taken in between commits while building
+BATCH_BYTES = 1 << 20  # text read before its trigrams are found (a batch of small files: grams.py)
 _QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 AUTO_MIN_FILES = 2_000  # grep_index = "auto" builds for workspaces with at least this many visible files
 _NO_KEY: StatKey = (0, 0, 0, 0)  # the key of a file that could not be opened (racy as well: never vouched for)
@@ -87,6 +89,13 @@ def resume(ws: Workspace) -> None:
     finds it loaded and swept); nothing otherwise: the first grep decides."""
     if ws.config.grep_index != "off" and (_directory_of(str(ws.root)) / "table").is_file():
         content_index(ws, AUTO_MIN_FILES)
+
+
+def _put(writer: tantivy.IndexWriter, extractor: Extractor, files: list[tuple[int, bytes]]) -> None:
+    """Each of ``files`` (row, bytes) in the store as document ``row``."""
+    if files:
+        for (row, _), text in zip(files, extractor.texts([data for _, data in files]), strict=True):
+            Store.put(writer, row, text)
 
 
 def _directory_of(root: str) -> Path:
@@ -353,19 +362,27 @@ class ContentIndex:
         writer = self._writer
         writer.delete_all_documents()
         table = Table()
-        pending = 0
+        extractor = Extractor()
+        pending: list[tuple[int, bytes]] = []  # (row, bytes) read, not yet in the store
+        held = committed = 0
         started = time.time_ns()
         for rel in files:
             row = table.row_for(rel)
-            taken = self._take(writer, rel, row, quick=True)
+            taken = self._read(rel, quick=True)
             if taken is None:
                 table.drop(rel, row)
                 continue
             table.put(rel, row, taken[0], taken[1])
-            pending += taken[2]
-            if pending >= COMMIT_BYTES:
+            if taken[2] is not None:
+                pending.append((row, taken[2]))
+                held += len(taken[2])
+            if held >= BATCH_BYTES:
+                _put(writer, extractor, pending)
+                committed, held, pending = committed + held, 0, []
+            if committed >= COMMIT_BYTES:
                 writer.commit()
-                pending = 0
+                committed = 0
+        _put(writer, extractor, pending)
         writer.commit()
         self._table = table
         self._save()
@@ -380,10 +397,15 @@ class ContentIndex:
         with self._lock:
             taking = dict(self._dirty)
         table, writer, taken = self._table, self._writer, {}
+        pending: list[tuple[int, bytes]] = []
         for rel in sorted(taking):
             row = table.row_for(rel)
             Store.remove(writer, row)  # what the row held (nothing for a new one: a free row's was removed)
-            taken[rel] = row, self._take(writer, rel, row)
+            read = self._read(rel)
+            taken[rel] = row, read
+            if read is not None and read[2] is not None:
+                pending.append((row, read[2]))
+        _put(writer, Extractor(), pending)
         writer.commit()
         for rel, (row, took) in taken.items():  # after the commit: a row is named once the store holds it
             if took is None:
@@ -397,40 +419,37 @@ class ContentIndex:
                     del self._dirty[rel]
         self._save(at_most_every=SAVE_EVERY_S)
 
-    def _take(
-        self, writer: tantivy.IndexWriter, rel: str, row: int, quick: bool = False
-    ) -> tuple[StatKey, int, int] | None:
-        """A file's text put in the store as document ``row``: the stat key it was read at (the opened file's,
-        from before the read), its flags and the bytes taken in; None when it is gone. ``quick``: opened
-        without its path checked at every depth (the build checks the directories afterwards,
-        ``changed_since``), else through ``open_exact``."""
+    def _read(self, rel: str, quick: bool = False) -> tuple[StatKey, int, bytes | None] | None:
+        """A file's stat key (the opened file's, from before the read), its flags and its bytes as the index
+        reads them (``indexed``; None: searched directly); None when it is gone. ``quick``: opened without its
+        path checked at every depth (the build checks the directories afterwards, ``changed_since``), else
+        through ``open_exact``."""
         path = f"{self.root}/{rel}"
         try:
             fd = os.open(path, _QUICK) if quick else open_exact(path)
         except FileNotFoundError:
             return None
         except OSError:  # unreadable now (permissions, a link swapped in, no descriptors left): searched directly
-            return _NO_KEY, DIRECT | RACY, 0
+            return _NO_KEY, DIRECT | RACY, None
         try:
             st = os.fstat(fd)
             fresh = RACY if too_fresh(st) else 0
             if not stat.S_ISREG(st.st_mode):
-                return key(st), DIRECT | fresh, 0
+                return key(st), DIRECT | fresh, None
             if st.st_size > MAX_BYTES:  # a binary one is taken in to its first NUL, all rg shows of it
                 data = os.read(fd, BINARY_PEEK)
                 if b"\x00" not in data or data.startswith(UTF16_MARKS):
-                    return key(st), DIRECT | fresh, 0
+                    return key(st), DIRECT | fresh, None
             else:
                 data = os.read(fd, st.st_size + 1)  # a regular file reads short only at its end
                 if len(data) > st.st_size:  # it grew meanwhile
                     while chunk := os.read(fd, 1 << 20):
                         data += chunk
         except OSError:
-            return _NO_KEY, DIRECT | RACY, 0
+            return _NO_KEY, DIRECT | RACY, None
         finally:
             os.close(fd)
-        Store.put(writer, row, searched_text(data))
-        return key(st), fresh, len(data)
+        return key(st), fresh, indexed(data)
 
     def _save(self, at_most_every: float = 0) -> None:
         """The table on disk (at most every ``at_most_every`` seconds). A table older than the store is safe: a

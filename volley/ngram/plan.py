@@ -14,6 +14,7 @@ that does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 GRAM = 3
@@ -39,9 +40,9 @@ class Query:
     def true(self) -> bool:
         return not self.grams and not self.any_of
 
-    def holds(self, present: set[str] | frozenset[str]) -> bool:
-        """Whether a text with these trigrams may match."""
-        return self.grams <= present and all(any(q.holds(present) for q in group) for group in self.any_of)
+    def holds(self, has: Callable[[str], bool]) -> bool:
+        """Whether a text may match that holds the trigrams for which ``has`` is true (``grams.holder``)."""
+        return all(has(g) for g in self.grams) and all(any(q.holds(has) for q in group) for group in self.any_of)
 
     def __str__(self) -> str:
         parts = [repr(g) for g in sorted(self.grams)]
@@ -461,9 +462,3 @@ def searched_text(data: bytes) -> str:
     if data.startswith(UTF16_MARKS):
         return data.decode("utf-16", "replace").partition("\x00")[0]
     return data.partition(b"\x00")[0].decode("utf-8", "replace")
-
-
-def grams_of(data: bytes) -> set[str]:
-    """A file's trigrams as the index keeps them (for tests: the index extracts its own)."""
-    text = searched_text(data).lower()
-    return {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}

@@ -1,11 +1,9 @@
 """The trigram store: a tantivy index with one document per file, its number and its text's trigrams.
 
-tantivy's n-gram tokenizer (3 to 3 characters) makes the terms of the text in lower case (Python's
-``str.lower`` before it: 1.3x quicker on real source than tantivy's lower-caser on each trigram; a character
-whose lower case is longer, ``İ``, only adds terms: three characters that each lower to one are still side by
-side), with document ids only (``basic``: no frequencies, no positions), so the store is small (11 MB for 86 MB
-of text, measured); the candidates of a plan are its boolean query's documents, read back by number from a fast
-field.
+Each file's distinct byte trigrams come as terms separated by spaces (grams.py; tantivy's whitespace
+tokenizer), with document ids only (``basic``: no frequencies, no positions), so the store is small (17 MB for
+257 MB of source, measured); the candidates of a plan are its boolean query's documents (each trigram of
+characters asking for the terms of its bytes), read back by number from a fast field.
 """
 
 from __future__ import annotations
@@ -15,10 +13,11 @@ from pathlib import Path
 
 import tantivy
 
-from volley.ngram.plan import GRAM, Query
+from volley.ngram.grams import terms
+from volley.ngram.plan import Query
 
-TOKENIZER = "volley-trigram"
-FORMAT = f"4 tantivy-{getattr(tantivy, '__version__', '?')}"  # a store of another format is made again
+TOKENIZER = "volley-terms"
+FORMAT = f"5 tantivy-{getattr(tantivy, '__version__', '?')}"  # a store of another format is made again
 
 
 class Store:
@@ -34,8 +33,7 @@ class Store:
         builder.add_text_field("body", stored=False, tokenizer_name=TOKENIZER, index_option="basic")
         self.schema = builder.build()
         self.index = tantivy.Index(self.schema, path=str(directory))
-        trigrams = tantivy.Tokenizer.ngram(min_gram=GRAM, max_gram=GRAM, prefix_only=False)
-        self.index.register_tokenizer(TOKENIZER, tantivy.TextAnalyzerBuilder(trigrams).build())
+        self.index.register_tokenizer(TOKENIZER, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
         stamp.write_text(FORMAT)
 
     def writer(self) -> tantivy.IndexWriter:
@@ -44,7 +42,8 @@ class Store:
 
     @staticmethod
     def put(writer: tantivy.IndexWriter, number: int, text: str) -> None:
-        writer.add_document(tantivy.Document(id=number, body=text.lower()))
+        """Document ``number`` with the terms of ``text`` (``Extractor.texts``)."""
+        writer.add_document(tantivy.Document(id=number, body=text))
 
     @staticmethod
     def remove(writer: tantivy.IndexWriter, number: int) -> None:
@@ -60,7 +59,10 @@ class Store:
         return {int(n) for n in searcher.fast_field_values("id", [address for _, address in hits]) if n is not None}
 
     def _query(self, query: Query) -> tantivy.Query:
-        must = [(tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", gram)) for gram in query.grams]
+        must = [
+            (tantivy.Occur.Must, tantivy.Query.term_query(self.schema, "body", term))
+            for term in sorted({term for gram in query.grams for term in terms(gram)})
+        ]
         for group in query.any_of:
             one_of = [(tantivy.Occur.Should, self._query(alternative)) for alternative in group]
             must.append((tantivy.Occur.Must, tantivy.Query.boolean_query(one_of)))
