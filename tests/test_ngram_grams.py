@@ -15,8 +15,8 @@ def naive(data: bytes) -> set[str]:
     return {term(int.from_bytes(data[i : i + 3], "big")) for i in range(len(data) - 2)}
 
 
-@pytest.mark.parametrize("chunk", [grams.CHUNK, 1001])
-def test_each_file_gets_exactly_its_distinct_trigrams(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+@pytest.mark.parametrize(("chunk", "table"), [(grams.CHUNK, True), (1001, True), (1001, False)])
+def test_each_file_gets_exactly_its_distinct_trigrams(monkeypatch: pytest.MonkeyPatch, chunk: int, table: bool) -> None:
     monkeypatch.setattr(grams, "CHUNK", chunk)
     rng = random.Random(chunk)
     few = bytes(b"ab\x00\xff\n c"[i % 7] for i in range(256))  # few bytes: trigrams repeat in and across files
@@ -25,7 +25,7 @@ def test_each_file_gets_exactly_its_distinct_trigrams(monkeypatch: pytest.Monkey
     for n in range(2 * grams.GROUP + 60):  # small files sorted a group at a time, large ones taken alone
         size = rng.choice(sizes if n % 5 == 4 else sizes[:7])
         files.append(rng.randbytes(size).translate(few))
-    extractor, expected = Extractor(), [naive(data) for data in files]
+    extractor, expected = Extractor(table), [naive(data) for data in files]
     for _ in range(2):  # the second time through a table full of the first time's places
         texts = extractor.texts(files)
         assert [set(text.split()) for text in texts] == expected

@@ -405,7 +405,7 @@ class ContentIndex:
             taken[rel] = row, read
             if read is not None and read[2] is not None:
                 pending.append((row, read[2]))
-        _put(writer, Extractor(), pending)
+        _put(writer, Extractor(table=False), pending)  # (no 64 MB table for a few files)
         writer.commit()
         for rel, (row, took) in taken.items():  # after the commit: a row is named once the store holds it
             if took is None:

@@ -54,19 +54,17 @@ def holder(data: bytes) -> Callable[[str], bool]:
 
 class Extractor:
     """Turns files' bytes (``indexed``) into the store's text: each file's distinct trigrams as terms, separated
-    by spaces. Not thread-safe: one per builder."""
+    by spaces. Not thread-safe: one per builder. ``table``: large files go through a table of last places (64 MB,
+    quicker: the build), else each is sorted a chunk at a time (a few files taken in again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: bool = True) -> None:
         import numpy as np
 
         self._np = np
         self._alphabet = np.frombuffer(ALPHABET, dtype=np.uint8)
+        self._table = table
         self._last: npt.NDArray[np.int32] | None = None  # trigram -> its last place taken (files taken alone)
         self._placed = 0  # places taken alone so far (the table is made anew before they overflow it)
-
-    def release(self) -> None:
-        """Drop the table of last places (64 MB) until a large file needs it again."""
-        self._last = None
 
     def texts(self, files: list[bytes]) -> list[str]:
         """The store's text of each of ``files`` (each as ``indexed`` made it)."""
@@ -74,7 +72,8 @@ class Extractor:
         alone = [len(data) >= ALONE for data in files]
         batch = [data for data, big in zip(files, alone, strict=True) if not big]
         small = iter(self._batch(batch)) if batch else iter(())
-        found = [self._alone(data) if big else next(small) for data, big in zip(files, alone, strict=True)]
+        large = self._alone if self._table else self._sorted
+        found = [large(data) if big else next(small) for data, big in zip(files, alone, strict=True)]
         counts = [len(codes) for codes in found]
         text = self._terms(np.concatenate(found) if found else np.empty(0, np.uint32))
         result, at = [], 0
@@ -111,11 +110,7 @@ class Extractor:
         for back in (1, 2):
             edge = ends - back
             inside[edge[(edge >= 0) & (edge < len(places))]] = False
-        keys = np.sort((owner | places)[inside])
-        first = np.empty(len(keys), bool)
-        first[:1] = True
-        np.not_equal(keys[1:], keys[:-1], out=first[1:])
-        keys = keys[first]
+        keys = self._distinct((owner | places)[inside])
         bounds = np.zeros(len(files) + 1, np.int64)
         np.cumsum(np.bincount(keys >> _GRAM_BITS, minlength=len(files)), out=bounds[1:])
         codes = keys & np.uint32((1 << _GRAM_BITS) - 1)
@@ -141,6 +136,22 @@ class Extractor:
                 keep &= ~taken
             found.append(places[keep])
         return np.concatenate(found) if found else np.empty(0, np.uint32)
+
+    def _sorted(self, data: bytes) -> npt.NDArray[np.uint32]:
+        """A large file's distinct trigrams without the table: those of each chunk, then of them all."""
+        np = self._np
+        chunks = range(0, max(len(data) - 2, 0), CHUNK)
+        found = [self._distinct(self._trigrams(data[at : at + CHUNK + 2])) for at in chunks]
+        return self._distinct(np.concatenate(found)) if found else np.empty(0, np.uint32)
+
+    def _distinct(self, keys: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+        """``keys`` sorted, each once."""
+        np = self._np
+        keys = np.sort(keys)
+        first = np.empty(len(keys), bool)
+        first[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        return keys[first]
 
     def _terms(self, codes: npt.NDArray[np.uint32]) -> str:
         np = self._np
