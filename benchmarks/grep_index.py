@@ -166,7 +166,8 @@ async def exactness(root: Path, count: int, suffix: str = ".py") -> dict[str, An
 def report(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| tree | files | text | build (CPU) / rg pass | store | warm grep: index / every file / rg | "
-        "after an edit (seen) | no trigram: index / rg | new server: first grep at once / after a turn / second | "
+        "after an edit (seen) | no trigram: index / rg | "
+        "new server: first grep at once (no index) / after a turn / second | "
         "RSS: built (peak) / new server (peak, serving) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
