@@ -367,12 +367,10 @@ class ContentIndex:
         held = committed = 0
         started = time.time_ns()
         for rel in files:
-            row = table.row_for(rel)
             taken = self._read(rel, quick=True)
             if taken is None:
-                table.drop(rel, row)
                 continue
-            table.put(rel, row, taken[0], taken[1])
+            row = table.add(rel, taken[0], taken[1])
             if taken[2] is not None:
                 pending.append((row, taken[2]))
                 held += len(taken[2])

@@ -92,6 +92,21 @@ class Table:
         self.flags.append(0)
         return len(self.names) - 1
 
+    def add(self, rel: str, key: StatKey, flags: int) -> int:
+        """A file in a new row (a build's table, which has no free rows), read at ``key``; its row."""
+        row = len(self.names)
+        self.names.append(rel)
+        self.rows[rel] = row
+        mtime, size, inode, ctime = key
+        self.mtime.append(mtime)
+        self.size.append(size)
+        self.inode.append(inode)
+        self.ctime.append(ctime)
+        self.flags.append(flags)
+        if flags & DIRECT:
+            self.direct.add(rel)
+        return row
+
     def put(self, rel: str, row: int, key: StatKey, flags: int) -> None:
         """The file at ``row`` (from ``row_for``), read at ``key``."""
         self.mtime[row], self.size[row], self.inode[row], self.ctime[row] = key
