@@ -54,6 +54,7 @@ async def test_grep_through_the_index_answers_as_reading_every_file(tree: Path) 
             assert await answer(indexed, pattern, **args) == await answer(plain, pattern, **args), (pattern, args)
     index = content_index(indexed, 0)
     assert index is not None and index.state == "ready", index and index.status()
+    assert " MB on disk, built in " in index.status()  # (the log's line once it is ready)
     files = grep_tool.visible_files(indexed, indexed.resolve("."))
     query = plan("def narrowed")
     assert query is not None and len(index.narrowed(files, query) or files) < len(files) / 10

@@ -129,6 +129,7 @@ class ContentIndex:
         self.resumed = (self.directory / "table").is_file()
         self._loaded = threading.Event()
         self._table = Table()
+        self._built = ""  # how this server built the store (empty: taken up from disk)
         self._saved_at = float("-inf")
         self._unsaved = False
         self._dirty: dict[str, int] = {}  # searched directly until taken in again → the change's generation
@@ -150,7 +151,7 @@ class ContentIndex:
         """What the index is doing, for the log."""
         if self.state == "ready":
             size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
-            return f"ready: {len(self._table):,} files, {size / 1e6:.1f} MB on disk"
+            return f"ready: {len(self._table):,} files, {size / 1e6:.1f} MB on disk{self._built}"
         return f"{self.state}{': ' + self.why if self.why else ''}"
 
     def serves(self) -> bool:
@@ -364,7 +365,7 @@ class ContentIndex:
         table = Table()
         extractor = Extractor()
         pending: list[tuple[int, bytes]] = []  # (row, bytes) read, not yet in the store
-        held = committed = 0
+        held = committed = total = 0
         started = time.time_ns()
         for rel in files:
             taken = self._read(rel, quick=True)
@@ -374,6 +375,7 @@ class ContentIndex:
             if taken[2] is not None:
                 pending.append((row, taken[2]))
                 held += len(taken[2])
+                total += len(taken[2])
             if held >= BATCH_BYTES:
                 _put(writer, extractor, pending)
                 committed, held, pending = committed + held, 0, []
@@ -384,6 +386,7 @@ class ContentIndex:
         writer.commit()
         self._table = table
         self._save()
+        self._built = f", built in {(time.time_ns() - started) / 1e9:.1f} s from {total / 1e6:.0f} MB of text"
         moved = changed_since(self.root, files, started)  # a directory on the way swapped while reading
         if moved:
             self._mark(sorted(moved))  # searched directly, and read again through open_exact
