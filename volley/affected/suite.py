@@ -39,10 +39,9 @@ class _Config:
     def _patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
         """The ``python_files`` a file's name must match, and those its path must (the patterns with a slash),
         as pytest matches them (fnmatch: without regard to case on Windows)."""
-        flags = re.IGNORECASE if os.name == "nt" else 0
         names = [fnmatch.translate(p) for p in self.python_files if "/" not in p]
         paths = [fnmatch.translate("*/" + p.lstrip("/")) for p in self.python_files if "/" in p]
-        return tuple(re.compile("|".join(group), flags) if group else None for group in (names, paths))  # type: ignore[return-value]
+        return _one_pattern(names), _one_pattern(paths)
 
     def named(self, rel: str) -> bool:
         """Whether ``rel`` is named as a test file (pytest's ``python_files``)."""
@@ -88,6 +87,11 @@ class Suite:
             governs = (folder, here) if here.found or not folder else self._governing(posixpath.dirname(folder))
             self._governs[folder] = governs
         return governs
+
+
+def _one_pattern(translated: list[str]) -> re.Pattern[str] | None:
+    """One regular expression for any of ``translated`` (None: none), without regard to case on Windows."""
+    return re.compile("|".join(translated), re.IGNORECASE if os.name == "nt" else 0) if translated else None
 
 
 def _below(rel: str, testpath: str) -> bool:

@@ -93,9 +93,8 @@ def resume(ws: Workspace) -> None:
 
 def _put(writer: tantivy.IndexWriter, extractor: Extractor, files: list[tuple[int, bytes]]) -> None:
     """Each of ``files`` (row, bytes) in the store as document ``row``."""
-    if files:
-        for (row, _), text in zip(files, extractor.texts([data for _, data in files]), strict=True):
-            Store.put(writer, row, text)
+    for (row, _), text in zip(files, extractor.texts([data for _, data in files]), strict=True):
+        Store.put(writer, row, text)
 
 
 def _directory_of(root: str) -> Path:
@@ -365,7 +364,7 @@ class ContentIndex:
         table = Table()
         extractor = Extractor()
         pending: list[tuple[int, bytes]] = []  # (row, bytes) read, not yet in the store
-        held = committed = total = 0
+        total = put = committed = 0  # bytes read, put in the store, committed
         started = time.time_ns()
         for rel in files:
             taken = self._read(rel, quick=True)
@@ -374,14 +373,13 @@ class ContentIndex:
             row = table.add(rel, taken[0], taken[1])
             if taken[2] is not None:
                 pending.append((row, taken[2]))
-                held += len(taken[2])
                 total += len(taken[2])
-            if held >= BATCH_BYTES:
+            if total - put >= BATCH_BYTES:
                 _put(writer, extractor, pending)
-                committed, held, pending = committed + held, 0, []
-            if committed >= COMMIT_BYTES:
+                pending, put = [], total
+            if put - committed >= COMMIT_BYTES:
                 writer.commit()
-                committed = 0
+                committed = put
         _put(writer, extractor, pending)
         writer.commit()
         self._table = table
@@ -406,7 +404,8 @@ class ContentIndex:
             taken[rel] = row, read
             if read is not None and read[2] is not None:
                 pending.append((row, read[2]))
-        _put(writer, Extractor(table=False), pending)  # (no 64 MB table for a few files)
+        if pending:  # (numpy imported only for text to take in; no 64 MB table for a few files)
+            _put(writer, Extractor(table=False), pending)
         writer.commit()
         for rel, (row, took) in taken.items():  # after the commit: a row is named once the store holds it
             if took is None:
