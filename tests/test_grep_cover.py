@@ -98,7 +98,7 @@ async def test_a_file_made_after_the_index_proved_itself_is_left_out(tree: Path)
     """rg walks what is there when it runs: a secret or an ignored file written meanwhile is not answered."""
     ws = Workspace(str(tree))
     write(tree, "lib/pkg0/uses.py", "KEY = 'API_KEY'\n")  # visible: found both ways
-    covers = []
+    covers, since = [], index_of(ws).since()
     for path in ("lib", "."):  # walked less what is not visible; walked through its whole directories
         _, cover = grep_tool._files_to_search(ws, path, [], False)
         assert cover is not None and (cover.less is not None) == (path == "lib")
@@ -108,5 +108,5 @@ async def test_a_file_made_after_the_index_proved_itself_is_left_out(tree: Path)
     options = {"before": 0, "after": 0, "max_count": None, "multiline": False, "shown": "API_KEY"}
     search = functools.partial(grep_tool._search, "rg", "API_KEY", **options)
     for cover in covers:
-        found = grep_tool._search_cover(ws, search, cover)
+        found = grep_tool._search_cover(ws, search, cover, since)
         assert list(found) == ["lib/pkg0/uses.py"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import serve, settle, text_of, write
+from tests.conftest import needs_inotify, serve, settle, text_of, write
 from volley.exact_open import (
     FINE_FILESYSTEMS,
     FINE_MARGIN_NS,
@@ -28,8 +28,10 @@ from volley.exact_open import (
     open_exact,
     read_exact,
 )
+from volley.index import index_of, visible_files
 from volley.inotify import filesystem_of
 from volley.platform import PROC
+from volley.workspace import Workspace
 
 OUTSIDE = "OUTSIDE_MARKER_77"
 pytestmark = pytest.mark.anyio
@@ -82,6 +84,54 @@ def test_a_directory_changed_more_than_a_tick_before_a_search_is_no_suspect_wher
     assert margin_of(str(tmp_path))[1] == FINE_MARGIN_NS
     assert changed_since(str(tmp_path), ["d/a.txt"], changed + FINE_MARGIN_NS + 10_000_000) == set()
     assert changed_since(str(tmp_path), ["d/a.txt"], changed + FINE_MARGIN_NS - 10_000_000) == {"d/a.txt"}
+
+
+@needs_inotify
+def test_where_watches_vouch_for_every_directory_on_the_way_their_events_tell_what_changed(tmp_path: Path) -> None:
+    """No stat is needed (they were 17 ms of a 54 ms grep at 1M files): events read before the reader started
+    are no suspects, even within a timestamp's margin where a stat cannot tell; a swap after it is one, at any
+    depth, and only for the files below it."""
+    for rel in ("pkg/a.py", "pkg/b.py", "deep/x/y/z.py", "other/c.py"):
+        write(tmp_path, rel, "inside\n")
+    ws = Workspace(tmp_path)
+    files = index_of(ws)
+    assert files.watch(100) is None
+    rels = ["deep/x/y/z.py", "other/c.py", "pkg/a.py", "pkg/b.py"]
+    assert visible_files(ws, ws.resolve(".")) == rels
+    write(tmp_path, "pkg/new.py", "inside\n")  # just before the search: its event is read by the proof below
+    visible_files(ws, ws.resolve("."))
+    since = files.since()
+    assert files.changed_since(since, rels) == set()
+    os.rename(tmp_path / "deep/x", tmp_path / "deep/x.away")  # swapped for a link, then put back
+    os.symlink(tmp_path / "other", tmp_path / "deep/x")
+    os.unlink(tmp_path / "deep/x")
+    os.rename(tmp_path / "deep/x.away", tmp_path / "deep/x")
+    assert files.changed_since(since, rels) == {"deep/x/y/z.py"}
+    assert files.changed_since(since, ["pkg/a.py", "other/c.py"]) == set()
+    (tmp_path / "pkg/a.py").write_text("changed in place\n")  # content: the name still leads to the same file
+    assert files.changed_since(since, ["pkg/a.py"]) == set()
+
+
+@needs_inotify
+def test_lost_events_or_a_directory_beyond_the_watches_cap_are_proven_by_stat(tmp_path: Path) -> None:
+    for rel in ("a/one.py", "b/two.py"):
+        write(tmp_path, rel, "inside\n")
+    ws = Workspace(tmp_path)
+    files = index_of(ws)
+    assert files.watch(2) is None  # the root and a/; b/ beyond the cap
+    visible_files(ws, ws.resolve("."))
+    for path in (tmp_path, tmp_path / "a", tmp_path / "b"):
+        settle(path)
+    since = files.since()
+    assert files.changed_since(since, ["a/one.py", "b/two.py"]) == set()
+    write(tmp_path, "b/three.py", "x")  # no event: b/'s ctime says so
+    assert files.changed_since(since, ["a/one.py", "b/two.py"]) == {"b/two.py"}
+    events = files.events()
+    assert events is not None
+    for n in range(int(Path("/proc/sys/fs/inotify/max_queued_events").read_text()) + 10):
+        os.close(os.open(tmp_path / "a" / f"f{n}", os.O_CREAT | os.O_WRONLY))  # the kernel's queue overflows
+    assert events.changed_since(since.mark) is None
+    assert files.changed_since(since, ["a/one.py"]) == {"a/one.py"}  # (a stat: a/ changed since)
 
 
 @contextlib.contextmanager

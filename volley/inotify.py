@@ -96,6 +96,11 @@ class DirectoryEvents:
         self._touched: set[str] = set()  # every path an event named since the last ``drain`` (content too)
         self._lost = False  # events were lost since the last ``drain``
         self._listed = listed  # names whose content changes count as changes of their directory (ignore files)
+        self._changes: dict[str, set[str]] = {}  # read (``changed_since``), not yet taken
+        self._overflowed = False  # the kernel's queue overflowed since the last take
+        self._epoch = 0  # advanced by each ``mark``; every event read is stamped with it
+        self._changed_at: dict[str, int] = {}  # directory -> the epoch an event last said it changed in
+        self._forgotten = 0  # marks up to this one cannot be answered (events lost, or the record trimmed)
 
     @property
     def watched(self) -> int:
@@ -120,7 +125,7 @@ class DirectoryEvents:
     def pending(self, timeout: float = 0) -> bool:
         """Whether events wait to be taken (waits up to ``timeout`` seconds for one); true once closed."""
         with self._lock:
-            if self.fd is None:
+            if self.fd is None or self._changes or self._overflowed:
                 return True
             fd = self.fd
             self._waiting += 1
@@ -135,35 +140,77 @@ class DirectoryEvents:
     def take(self) -> dict[str, set[str]] | None:
         """The entries events named since the last take, by directory path; None when events were lost (the
         kernel's queue overflowed, or the watches were closed): everything must be read again."""
-        changes: dict[str, set[str]] = {}
         with self._lock:
             if self.fd is None:
                 return None
-            while True:
-                try:
-                    data = os.read(self.fd, 65536)
-                except BlockingIOError:
-                    return changes
-                for wd, mask, name in _events(data):
-                    if mask & _IN_Q_OVERFLOW:
-                        self._lost = True
-                        return None
-                    path = self._paths.get(wd)
-                    if path is None:
-                        continue
-                    if name and len(self._touched) < _MOST_TOUCHED:
-                        self._touched.add(f"{path.rstrip('/')}/{name}")  # (the root is kept as "root/")
-                    elif name:
-                        self._lost = True  # nobody drains them (no content index): kept bounded
-                    if mask & _IN_CONTENT and not mask & ~(_IN_CONTENT | _IN_ONLYDIR) and name not in self._listed:
-                        continue  # a file's content or stat: its directory's listing stands
-                    if mask & _IN_IGNORED:  # the watch is gone (its directory deleted): its parent said so
-                        del self._paths[wd]
-                    elif mask & _IN_SELF:  # the directory itself deleted or moved: its parent lists it
-                        parent, _, base = path.rpartition("/")
-                        changes.setdefault(parent, set()).add(base)
-                    else:
-                        changes.setdefault(path, set()).add(name)
+            self._read()
+            changes, self._changes = self._changes, {}
+            if self._overflowed:
+                self._overflowed = False
+                return None
+            return changes
+
+    def mark(self) -> int:
+        """A point in the events: ``changed_since`` says which directories changed after it."""
+        with self._lock:
+            self._epoch += 1
+            return self._epoch
+
+    def changed_since(self, mark: int) -> set[str] | None:
+        """The directories that had an entry created, deleted or renamed, or were deleted or moved themselves,
+        after ``mark`` (every event queued by now read first: the kernel queues one before the call that caused
+        it returns); None when that cannot be known (events lost, or forgotten)."""
+        with self._lock:
+            if self.fd is None:
+                return None
+            self._read()
+            if mark <= self._forgotten:
+                return None
+            changed = set()
+            for path, epoch in reversed(self._changed_at.items()):  # the latest first
+                if epoch < mark:
+                    break
+                changed.add(path)
+            return changed
+
+    def _read(self) -> None:
+        """Read the queued events into the changes to take (under the lock)."""
+        assert self.fd is not None
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            for wd, mask, name in _events(data):
+                if mask & _IN_Q_OVERFLOW:
+                    self._overflowed = self._lost = True
+                    self._forgotten = self._epoch
+                    continue
+                path = self._paths.get(wd)
+                if path is None:
+                    continue
+                if name and len(self._touched) < _MOST_TOUCHED:
+                    self._touched.add(f"{path.rstrip('/')}/{name}")  # (the root is kept as "root/")
+                elif name:
+                    self._lost = True  # nobody drains them (no content index): kept bounded
+                if mask & _IN_CONTENT and not mask & ~(_IN_CONTENT | _IN_ONLYDIR) and name not in self._listed:
+                    continue  # a file's content or stat: its directory's listing stands
+                self._changed(path)
+                if mask & _IN_IGNORED:  # the watch is gone (its directory deleted): its parent said so
+                    del self._paths[wd]
+                elif mask & _IN_SELF:  # the directory itself deleted or moved: its parent lists it
+                    parent, _, base = path.rpartition("/")
+                    self._changes.setdefault(parent, set()).add(base)
+                else:
+                    self._changes.setdefault(path, set()).add(name)
+
+    def _changed(self, directory: str) -> None:
+        if len(self._changed_at) >= _MOST_TOUCHED:  # kept bounded: older marks are no longer answered
+            self._changed_at.clear()
+            self._forgotten = self._epoch
+        directory = directory.rstrip("/") or "/"
+        self._changed_at.pop(directory, None)  # (kept in the order of their epochs)
+        self._changed_at[directory] = self._epoch
 
     def drain(self) -> tuple[set[str], bool]:
         """The paths events named since the last drain (entries and contents alike), and whether events were

@@ -7,7 +7,6 @@ import os
 import re
 import stat
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from volley.budget import body_chars
 from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
-from volley.exact_open import changed_since, read_exact
-from volley.index import Cover, hard_link_to_denied, index_of, visible_files
+from volley.exact_open import read_exact
+from volley.index import Cover, Since, hard_link_to_denied, index_of, visible_files
 from volley.ngram.content import ContentIndex, content_index, kept_index
 from volley.ngram.plan import Query, plan
 from volley.ripgrep import Engine
@@ -159,6 +158,7 @@ async def grep(
         regex = "(?i)" + regex
     globs = [glob] if isinstance(glob, str) else list(glob or [])
     query = None if include_ignored else plan(regex)
+    since = await blocking(index_of(ws).since)  # before the files are proven: a swap after shows (_trusted)
     serving = query is not None and (known := kept_index(ws)) is not None and known.serves()
     files, cover = await blocking(_files_to_search, ws, path, globs, include_ignored, not serving)
     if not files and cover is None:
@@ -178,9 +178,9 @@ async def grep(
         shown=pattern,
     )
     if cover is not None:
-        by_file = await blocking(_search_cover, ws, functools.partial(searching, "rg", regex), cover)
+        by_file = await blocking(_search_cover, ws, functools.partial(searching, "rg", regex), cover, since)
     else:
-        by_file = await _search_files(ws, functools.partial(searching, ws.config.search_engine, regex), files)
+        by_file = await _search_files(ws, functools.partial(searching, ws.config.search_engine, regex), files, since)
     after_lines = after if after is not None else context
     chars, locate = body_chars(limits.answer_chars), _locator(regex, multiline)
     page = Page(offset, cap, after_lines, chars, limits.grep_line_chars, locate)
@@ -191,6 +191,7 @@ async def matching_lines(
     ws: Workspace, regex: str, files: list[str], *, first_only: bool = False
 ) -> dict[str, list[GrepLine]]:
     """For other tools: the lines of ``files`` (relative paths) matching ``regex`` (first_only: one per file)."""
+    since = await blocking(index_of(ws).since)
     if not files or (len(files) == 1 and not await blocking(_regular, f"{ws.root}/{files[0]}")):
         return {}  # (one file is a path the caller named: a FIFO there would block rg)
     search = functools.partial(
@@ -203,7 +204,7 @@ async def matching_lines(
         multiline=False,
         shown=regex,
     )
-    return await _search_files(ws, search, files)
+    return await _search_files(ws, search, files, since)
 
 
 def _regular(path: str) -> bool:
@@ -214,26 +215,25 @@ def _regular(path: str) -> bool:
 
 
 async def _search_files(
-    ws: Workspace, search: Callable[[list[str]], list[str]], files: list[str]
+    ws: Workspace, search: Callable[[list[str]], list[str]], files: list[str], since: Since
 ) -> dict[str, list[GrepLine]]:
     parts = _split(files, min(CORES, ws.config.concurrency.threads))
-    started = time.time_ns()
     found = await concurrently(
         [functools.partial(blocking, search, [f"{ws.root}/{rel}" for rel in part]) for part in parts]
     )
     chunks = [chunk for part in found for chunk in part]
     by_file = _parse(chunks, len(str(ws.root)) + 1, files[0] if len(files) == 1 else None)
-    return await blocking(_trusted, ws, search, by_file, started)
+    return await blocking(_trusted, ws, search, by_file, since)
 
 
 def _trusted(
-    ws: Workspace, search: Callable[[list[str]], list[str]], by_file: dict[str, list[GrepLine]], started_ns: int
+    ws: Workspace, search: Callable[[list[str]], list[str]], by_file: dict[str, list[GrepLine]], since: Since
 ) -> dict[str, list[GrepLine]]:
     """What rg found, less what it may have read elsewhere (blocking). rg follows a link swapped in for a
     path it was given; a file whose path changed since the search started is searched again from a copy
     read through ``open_exact`` (or dropped when it can no longer be), and hard links to denied files go."""
     root = str(ws.root)
-    suspects = sorted(changed_since(root, list(by_file), started_ns))
+    suspects = sorted(index_of(ws).changed_since(since, list(by_file)))
     if suspects:
         by_file.update(_searched_again(search, root, suspects))
         for rel in suspects:
@@ -330,17 +330,18 @@ def _through_index(
     return chosen or (files[:1] if files else visible_files(ws, target)[:1]), None  # rg says if the regex is wrong
 
 
-def _search_cover(ws: Workspace, search: Callable[..., list[str]], cover: Cover) -> dict[str, list[GrepLine]]:
+def _search_cover(
+    ws: Workspace, search: Callable[..., list[str]], cover: Cover, since: Since
+) -> dict[str, list[GrepLine]]:
     """rg walks the cover's directories itself, in parallel, with no rule of its own (--no-ignore --hidden, links
     not followed): in a whole directory every file is visible; or it walks the searched directory less what is
     not (globs). A file that appeared since the index proved itself (a new .env, a new ignored log) is dropped
     from the answer, as the index does not hold it."""
     root = str(ws.root)
-    started = time.time_ns()
     absolute = [f"{root}/{p}" if p else root for p in cover.paths]
     chunks = search([], walk=(absolute[0], cover.less)) if cover.less is not None else search(absolute)
     found = _parse(chunks, len(root) + 1, None)
-    return _trusted(ws, search, {rel: lines for rel, lines in found.items() if cover.holds(rel)}, started)
+    return _trusted(ws, search, {rel: lines for rel, lines in found.items() if cover.holds(rel)}, since)
 
 
 def _filtered(ws: Workspace, target: Target, globs: list[str], include_ignored: bool) -> list[str]:
