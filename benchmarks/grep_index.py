@@ -6,10 +6,11 @@ REALWORLD=1, Volley's own .venv/lib (published packages: many files, much text);
 (1,000) patterns drawn from the tree are also checked against `rg -l`, file for file. One run per tree,
 side by side: the build on one core (in-process, the file index already walked) against one `rg` pass, the
 text taken in and the store on disk; over MCP, a warm selective grep (a pattern in about one file in a
-thousand) through the index, reading every file (grep_index=off) and by `rg`; a grep right after one file
-is edited (it must see the edit); a pattern with no trigram; a new server's first grep, right after its handshake
-and after a pause (a model's first turn: the index resumes at the handshake), with the store and the file index's
-walk on disk (it proves the walk, loads the table and states every file once); the servers' peak RSS. Writes
+thousand) through the index, reading every file (grep_index=off) and by `rg`; a grep right after one file is
+edited (it must see each edit: the median of RUNS edits, each adding the pattern or taking it out); a pattern
+with no trigram; a new server's first grep, right after its handshake and after a pause (a model's first turn:
+the index resumes at the handshake), with the store and the file index's walk on disk (it proves the walk,
+loads the table and states every file once); the servers' peak RSS. Writes
 benchmarks/results/grep_index.json and .md.
 """
 
@@ -20,6 +21,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,11 +110,14 @@ async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
             expected = text(await client.call_tool("grep", grep))
             row["index_warm_s"] = await median_time(lambda: client.call_tool("grep", grep), RUNS)
             row["index_no_gram_s"] = await median_time(lambda: client.call_tool("grep", none), RUNS)
-            edited.write_text(f"// {selective.replace(chr(92), '')} added\n")
-            started = time.perf_counter()
-            after = text(await client.call_tool("grep", grep))
-            row["after_edit_s"] = time.perf_counter() - started
-            row["edit_seen"] = str(edited.relative_to(root)) in after and str(edited.relative_to(root)) not in expected
+            name, took, seen = str(edited.relative_to(root)), [], name not in expected
+            for run in range(RUNS):  # each edit in turn adds the pattern to the file or takes it out
+                edited.write_text(f"// {selective.replace(chr(92), '')} added\n" if run % 2 == 0 else "taken out\n")
+                started = time.perf_counter()
+                after = text(await client.call_tool("grep", grep))
+                took.append(time.perf_counter() - started)
+                seen = seen and (name in after) == (run % 2 == 0)
+            row["after_edit_s"], row["edit_seen"] = statistics.median(took), seen
             edited.unlink()
             row["rss_mb"] = peak_rss_mb(server_pid(str(root)))
         async with Client(_params(root, "off", cache), mode="legacy") as client:  # no index: every file read
