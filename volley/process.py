@@ -76,6 +76,12 @@ def _ensure_reaper() -> None:
             _reaper = _start_reaper()
 
 
+def start_reaper_soon() -> None:
+    """Start the reaper on a thread of its own, now: a server's first run then neither waits for it nor shares
+    the machine with an interpreter starting beside it (a first grep at 1M files: 61 ms, then 44)."""
+    threading.Thread(target=_ensure_reaper, name="volley-reaper-start", daemon=True).start()
+
+
 def _start_reaper() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [*reaper_argv(), str(os.getpid()), MARK],

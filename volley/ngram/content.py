@@ -57,6 +57,9 @@ _QUICK = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 
 AUTO_MIN_FILES = 2_000  # grep_index = "auto" builds for workspaces with at least this many visible files
 _NO_KEY: StatKey = (0, 0, 0, 0)  # the key of a file that could not be opened (racy as well: never vouched for)
 SAVE_EVERY_S = 30.0  # the table is written at most this often after changes (and after a build)
+REFRESH_QUIET_S = 0.5  # files are taken in again once no search has marked any for this long (a refresh, 10-20
+# ms of reading and a commit, then runs in a model's turn, not beside the searches of a burst of edits),
+REFRESH_WITHIN_S = 3.0  # and at most this long after the first mark; until then they are searched directly
 
 _indexes: dict[str, ContentIndex] = {}
 _indexes_lock = threading.Lock()
@@ -294,6 +297,7 @@ class ContentIndex:
                 if self._writer is None:
                     self._follow_writer()
                 elif woken:
+                    self._quiet_spell()
                     self._refresh()
                 elif self._unsaved:
                     self._save()
@@ -301,6 +305,12 @@ class ContentIndex:
                 self.state, self.why = "failed", f"{type(exc).__name__}: {exc}"
                 log.warning("content index of %s failed (%s): grep reads every file", self.root, self.why)
                 return
+
+    def _quiet_spell(self) -> None:
+        """Wait until no search has marked files for REFRESH_QUIET_S (at most REFRESH_WITHIN_S)."""
+        until = time.monotonic() + REFRESH_WITHIN_S
+        while (left := until - time.monotonic()) > 0 and self._wake.wait(min(REFRESH_QUIET_S, left)):
+            self._wake.clear()
 
     def _await_table(self) -> None:
         """Another server is building the store: searches read every file until it has kept its table (taken up

@@ -21,6 +21,7 @@ from volley.budget import fit_answer
 from volley.concurrency import Scheduler, blocking, concurrently
 from volley.errors import InputError, VolleyError
 from volley.ngram.content import resume as resume_content_index
+from volley.process import start_reaper_soon
 from volley.server.spec import ToolSpec
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import Watcher
@@ -218,10 +219,12 @@ class Runtime:
         """Start watching once the client has its handshake answered (or its first call, on handshake-less eras).
 
         Setting up the watch walks the tree and imports watchfiles: begun with the lifespan, it slowed the
-        answer to ``initialize``. In roots mode, watching starts once the roots are known.
+        answer to ``initialize``. In roots mode, watching starts once the roots are known. The process reaper
+        starts here too.
         """
         if self._serving and not self._watch_begun:
             self._watch_begun = True
+            start_reaper_soon()  # else the first run (a grep's rg) starts it, an interpreter beside its search
             if not self.from_roots:
                 self.start_watching()
 
