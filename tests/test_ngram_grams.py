@@ -1,10 +1,11 @@
 """The store's terms of a file are its distinct byte trigrams, whichever way they are found: small files in a
-batch, large ones alone, a chunk at a time, one after another through the same table of last places."""
+group, large ones alone, a chunk at a time."""
 
 from __future__ import annotations
 
 import random
 
+import numpy
 import pytest
 
 from volley.ngram import grams
@@ -15,8 +16,8 @@ def naive(data: bytes) -> set[str]:
     return {term(int.from_bytes(data[i : i + 3], "big")) for i in range(len(data) - 2)}
 
 
-@pytest.mark.parametrize(("chunk", "table"), [(grams.CHUNK, True), (1001, True), (1001, False)])
-def test_each_file_gets_exactly_its_distinct_trigrams(monkeypatch: pytest.MonkeyPatch, chunk: int, table: bool) -> None:
+@pytest.mark.parametrize("chunk", [grams.CHUNK, 1001])
+def test_each_file_gets_exactly_its_distinct_trigrams(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     monkeypatch.setattr(grams, "CHUNK", chunk)
     rng = random.Random(chunk)
     few = bytes(b"ab\x00\xff\n c"[i % 7] for i in range(256))  # few bytes: trigrams repeat in and across files
@@ -25,19 +26,15 @@ def test_each_file_gets_exactly_its_distinct_trigrams(monkeypatch: pytest.Monkey
     for n in range(2 * grams.GROUP + 60):  # small files sorted a group at a time, large ones taken alone
         size = rng.choice(sizes if n % 5 == 4 else sizes[:7])
         files.append(rng.randbytes(size).translate(few))
-    extractor, expected = Extractor(table), [naive(data) for data in files]
-    for _ in range(2):  # the second time through a table full of the first time's places
-        texts = extractor.texts(files)
-        assert [set(text.split()) for text in texts] == expected
-        assert all(len(text.split()) == len(set(text.split())) for text in texts)
+    texts = Extractor().texts(files)
+    assert [set(text.split()) for text in texts] == [naive(data) for data in files]
+    assert all(len(text.split()) == len(set(text.split())) for text in texts)
 
 
-def test_places_past_the_tables_range_make_a_new_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    extractor = Extractor()
-    data = bytes(random.Random(3).choice(b"xyz") for _ in range(grams.ALONE))
-    first = extractor.texts([data])
-    extractor._placed = 2**31 - 10
-    assert extractor.texts([data]) == first and extractor._placed < 2**20
+def test_every_trigram_has_its_own_term() -> None:
+    codes = [*range(0, 1 << 24, 4093), 0, 1, (1 << 24) - 1]
+    text = Extractor()._terms(numpy.array(codes, dtype=numpy.uint32))
+    assert text.split() == [term(code) for code in codes] and len(text) == 5 * len(codes)
 
 
 def test_a_file_is_indexed_as_rg_reads_it_in_lower_case() -> None:

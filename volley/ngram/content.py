@@ -416,8 +416,8 @@ class ContentIndex:
             taken[rel] = row, read
             if read is not None and read[2] is not None:
                 pending.append((row, read[2]))
-        if pending:  # (numpy imported only for text to take in; no 64 MB table for a few files)
-            _put(writer, Extractor(table=False), pending)
+        if pending:  # (numpy imported only for text to take in)
+            _put(writer, Extractor(), pending)
         writer.commit()
         for rel, (row, took) in taken.items():  # after the commit: a row is named once the store holds it
             if took is None:
