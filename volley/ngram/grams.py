@@ -5,7 +5,7 @@ A file's text is what rg searches (``searched_text``: to its first NUL, UTF-16 w
 decoded), in lower case (``bytes.lower`` where it is ASCII, else ``str.lower``), in UTF-8. A trigram of
 characters of a plan then stands for the byte trigrams of its UTF-8 (``terms``): a text holding those
 characters side by side holds their bytes side by side. Measured on binutils 2.40 (257 MB of source), the
-store was built in 4.1 s instead of 12.9 s from tantivy's character n-grams of the whole text (each trigram
+store was built in 3.4-4.1 s instead of 12.9 s from tantivy's character n-grams of the whole text (each trigram
 once per file instead of once per place), and as quick on files of 200 bytes (monorepo, batched).
 """
 
