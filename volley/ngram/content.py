@@ -4,7 +4,7 @@ can prove.
 The first grep of a large workspace starts the build on a daemon thread (tantivy writes on one thread of its
 own); the build takes the file index's visible files, each read once, its stat key recorded from before the
 read. A grep then searches the candidates the index names, plus every file the index cannot vouch for, which
-are searched directly and taken in again behind the search:
+are searched directly and taken in again once no search has marked a file for a moment (REFRESH_QUIET_S):
 - where the file index's inotify watches run (Linux), the files events named since the index read them
   (inotify.py records content changes too), and by a stat the files of directories beyond the watch cap;
   when events were lost, or the watches were made anew, every file is stated once again (a sweep);
