@@ -128,7 +128,10 @@ def test_lost_events_or_a_directory_beyond_the_watches_cap_are_proven_by_stat(tm
     assert files.changed_since(since, ["a/one.py", "b/two.py"]) == {"b/two.py"}
     events = files.events()
     assert events is not None
-    for n in range(int(Path("/proc/sys/fs/inotify/max_queued_events").read_text()) + 10):
+    queue = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    if queue > 100_000:
+        pytest.skip(f"the kernel queues {queue:,} events: too many files to make to overflow it")
+    for n in range(queue + 10):
         os.close(os.open(tmp_path / "a" / f"f{n}", os.O_CREAT | os.O_WRONLY))  # the kernel's queue overflows
     assert events.changed_since(since.mark) is None
     assert files.changed_since(since, ["a/one.py"]) == {"a/one.py"}  # (a stat: a/ changed since)
