@@ -264,15 +264,17 @@ class ContentIndex:
             self.state = "building"
             self.store = Store(self.directory)
             self._writer = self._free_writer()
-            if self.resumed:  # the file index's walk taken up first: with the table at once, 652 MB at the peak at
-                index_of(self.ws).snapshot(self.ws.resolve("."))  # 1M files, 489 one after the other
+            listed = None  # a resume takes up the file index's walk first: with the table at once, 652 MB at the
+            if self.resumed:  # peak at 1M files, 489 one after the other
+                listed = index_of(self.ws).snapshot(self.ws.resolve("."))
             self.resumed = self._load()
             self._loaded.set()
             if not self.resumed and self._writer is None:
                 self._await_table()
             if not self.resumed:
                 self._build()
-            listed = index_of(self.ws).snapshot(self.ws.resolve("."))  # proven (where they run, watches attached)
+            if not self.resumed or listed is None:  # (proven where they run, watches attached)
+                listed = index_of(self.ws).snapshot(self.ws.resolve("."))
             if self.resumed and listed is not None:
                 self._table.share(listed.files)
             self._follow()  # so every file is stated against the table before a search trusts it

@@ -191,9 +191,9 @@ async def matching_lines(
     ws: Workspace, regex: str, files: list[str], *, first_only: bool = False
 ) -> dict[str, list[GrepLine]]:
     """For other tools: the lines of ``files`` (relative paths) matching ``regex`` (first_only: one per file)."""
-    since = await blocking(index_of(ws).since)
     if not files or (len(files) == 1 and not await blocking(_regular, f"{ws.root}/{files[0]}")):
         return {}  # (one file is a path the caller named: a FIFO there would block rg)
+    since = await blocking(index_of(ws).since)
     search = functools.partial(
         _search,
         ws.config.search_engine,
