@@ -26,7 +26,9 @@ run:
 test: $(BIN)/.installed  # lint, format, types for each platform, the suite less its slow tests, two at a time
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	for platform in linux darwin win32; do $(BIN)/mypy --platform $$platform volley || exit 1; done
+	pids=; for platform in linux darwin win32; do \
+		$(BIN)/mypy --platform $$platform --cache-dir .mypy_cache/$$platform volley & pids="$$pids $$!"; \
+	done; for pid in $$pids; do wait $$pid || exit 1; done
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
 
 test-portable: $(BIN)/.installed  # the suite again on the paths macOS and Windows take (no inotify, no /proc)

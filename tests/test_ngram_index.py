@@ -49,8 +49,9 @@ async def test_grep_through_the_index_answers_as_reading_every_file(tree: Path) 
     plain = Workspace(tree, flags={"grep_index": "off"})
     texts = [p.read_text("utf-8", "replace") for p in (tree / "lib").rglob("*.py")]
     patterns = TRICKY_PATTERNS + _patterns(texts, random.Random(7), 150) + ["hello", "API_KEY", "PNG", "."]
-    for pattern in patterns:
-        for args in ({}, {"path": "lib/tools"}, {"glob": "*.py"}, {"case_insensitive": True}, {"fixed_string": True}):
+    options = ({"path": "lib/tools"}, {"glob": "*.py"}, {"case_insensitive": True}, {"fixed_string": True})
+    for n, pattern in enumerate(patterns):  # each pattern as it is and with one option in turn
+        for args in ({}, options[n % len(options)], options[(n + 1) % len(options)]):
             assert await answer(indexed, pattern, **args) == await answer(plain, pattern, **args), (pattern, args)
     index = content_index(indexed, 0)
     assert index is not None and index.state == "ready", index and index.status()

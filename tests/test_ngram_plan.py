@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from volley.ngram.grams import holder
-from volley.ngram.plan import _BEYOND_ASCII, plan, searched_text
+from volley.ngram.plan import _BEYOND_ASCII, GRAM, _Parser, plan, searched_text
 from volley.ripgrep import rg_binary
 from volley.tools.grep import escape
 
@@ -145,6 +145,27 @@ def test_every_file_rg_matches_satisfies_the_plan(tmp_path: Path) -> None:
 )
 def test_a_pattern_with_no_usable_trigram_plans_nothing(pattern: str) -> None:
     assert plan(pattern) is None
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "alpha|" + "z" * 300_000,  # a line far over the planner's length (14.8 s of a grep's loop, unbounded)
+        "(" * 495 + "a" + ")" * 495,  # a RecursionError was "Error executing tool grep", not rg's "nested too deep"
+    ],
+)
+def test_a_pattern_too_long_or_too_deep_to_plan_plans_nothing(pattern: str) -> None:
+    assert plan(pattern) is None
+
+
+def test_a_counted_repetition_is_planned_in_bounded_space() -> None:
+    """``a{1000}{1000}`` was one exact string of a million characters (and one more ``{1000}`` a billion, in
+    a grep's event loop, before rg refused the pattern for its size): strings stay short, the grams the same."""
+    info = _Parser("xa{1000}{1000}y").alternation(insensitive=False)
+    assert info.exact is None and max(len(s) for s in info.prefix | info.suffix) <= 2 * GRAM
+    assert str(info.condition()) == "'aaa' & 'aay' & 'xaa'"
+    assert str(plan("(?:){1000000000}abc")) == "'abc'"  # the empty string repeated is itself, at once
+    assert str(plan("(ab|cd){3}")) == str(plan("(ab|cd)(ab|cd)(ab|cd)"))  # exact while the strings are few
 
 
 def test_a_literal_plans_its_trigrams_and_a_class_its_few_characters() -> None:

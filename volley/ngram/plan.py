@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 GRAM = 3
 _MOST = 16  # strings kept in an exact, prefix or suffix set; beyond, the set becomes a condition
+_LONGEST = 64  # characters of an exact string; a longer one becomes a condition, its ends kept (``a{1000}{1000}``)
+MAX_PLANNED = 1_000  # characters of a pattern planned (~7 ms of the event loop); a longer one reads every file
 _META = set("\\.+*?()|[]{}^$#&-~")
 _PERL = set("dDsSwW")
 _ZERO_WIDTH = set("bBAz<>")
@@ -101,7 +103,9 @@ def _exact(strings: frozenset[str]) -> _Info:
 
 def _concat(x: _Info, y: _Info) -> _Info:
     if x.exact is not None and y.exact is not None and len(x.exact) * len(y.exact) <= _MOST:
-        return _exact(_cross(x.exact, y.exact))
+        crossed = _cross(x.exact, y.exact)
+        if max(map(len, crossed)) <= _LONGEST:
+            return _exact(crossed)
     match = both(x.match, y.match)
     xs, yp = x.exact if x.exact is not None else x.suffix, y.exact if y.exact is not None else y.prefix
     if len(xs) * len(yp) <= _MOST:  # what spans the joint: the ends of x against the starts of y
@@ -152,6 +156,17 @@ def _at_least_once(x: _Info) -> _Info:
     return _Info(None, x.prefix, x.suffix, x.match)
 
 
+def _power(x: _Info, times: int) -> _Info:
+    """``x{times}`` for an exact x: exact while its strings stay short; then x repeated k < times times is what
+    its matches start with, end with and contain (an empty string repeated is itself)."""
+    result = x
+    for _ in range(times - 1):
+        if result.exact is None or result.exact == _EMPTY:
+            break
+        result = _concat(result, x)
+    return result
+
+
 def _optional(x: _Info) -> _Info:
     if x.exact is not None and len(x.exact) < _MOST:
         return _exact(x.exact | _EMPTY)
@@ -192,13 +207,16 @@ def _chars(chars: set[str], insensitive: bool) -> _Info:
 
 
 def plan(regex: str) -> Query | None:
-    """The query every file holding a match of ``regex`` satisfies; None when it asks nothing."""
+    """The query every file holding a match of ``regex`` satisfies; None when it asks nothing (or the pattern is
+    longer than MAX_PLANNED, or nested deeper than Python's stack: rg then says what it makes of it)."""
+    if len(regex) > MAX_PLANNED:
+        return None
     try:
         parser = _Parser(regex)
         info = parser.alternation(insensitive=False)
         if parser.at < len(regex):
             raise Unplannable(f"unexpected {regex[parser.at]!r}")
-    except (Unplannable, IndexError, ValueError, OverflowError):
+    except (Unplannable, IndexError, ValueError, OverflowError, RecursionError):
         return None
     query = info.condition()
     return None if query.true else query
@@ -256,10 +274,7 @@ class _Parser:
             elif least == 1 and most == 1:
                 continue
             elif most is not None and least == most and atom.exact is not None and len(atom.exact) ** least <= _MOST:
-                result = atom
-                for _ in range(least - 1):
-                    result = _concat(result, atom)
-                atom = result
+                atom = _power(atom, least)
             else:
                 atom = _at_least_once(atom)
 
