@@ -246,3 +246,41 @@ async def test_a_hard_link_to_a_denied_file_is_not_parsed_by_the_symbol_tools(tm
     for result in (tree, found, uses, ranked):
         assert not result.is_error and "TOP-SECRET" not in text_of(result) + str(result.structured_content)
     assert "settings.py" not in text_of(found) and "app.py" in text_of(uses)
+
+
+async def test_a_name_that_is_not_utf8_beside_a_gitignore_is_listed_searched_and_ignored_as_git_does(
+    tmp_path: Path,
+) -> None:
+    """pathspec's RE2 backend takes UTF-8 text only: a name with a byte that is not (kept by Python as a
+    surrogate) made every listing and search of a workspace with a .gitignore "Error executing tool"."""
+    write(tmp_path, ".gitignore", "*.log\n")
+    (tmp_path / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"needle latin-1 name\n")
+    (tmp_path / os.fsdecode(b"old\xff.log")).write_bytes(b"needle ignored\n")
+    write(tmp_path, "plain.txt", "needle plain\n")
+    async with serve(tmp_path) as client:
+        with anyio.fail_after(60):
+            listing = await client.call_tool("list_dir", {})
+            globbed = await client.call_tool("list_dir", {"glob": "caf*.txt"})
+            grep = await client.call_tool("grep", {"pattern": "needle", "output_mode": "count"})
+    for answer in (listing, globbed, grep):
+        assert not answer.is_error, text_of(answer)
+    assert [e["path"][:3] for e in listing.structured_content["entries"]] == [".gi", "caf", "pla"]
+    assert [e["path"][:3] for e in globbed.structured_content["entries"]] == ["caf"]
+    assert sorted(c["path"][:3] for c in grep.structured_content["counts"]) == ["caf", "pla"]
+
+
+async def test_a_crafted_gitignore_line_or_glob_cannot_hold_a_listing_on_a_long_name(tmp_path: Path) -> None:
+    """A backtracking engine takes time exponential in a pattern's stars on a long name: a repository's
+    `*a*a*a*a*a*a*a*a*b` beside a file of 200 a's held every walk for good, and so did such a glob."""
+    write(tmp_path, ".gitignore", "*.txt\n" + "*a" * 12 + "*b\n")
+    write(tmp_path, "a" * 200 + ".txt", "needle\n")  # ignored by *.txt; the line after it is tried first
+    write(tmp_path, "a" * 200 + ".py", "needle\n")
+    write(tmp_path, "keep.py", "needle\n")
+    async with serve(tmp_path) as client:
+        with anyio.fail_after(60):  # a hang fails here, not at the suite's end
+            listing = await client.call_tool("list_dir", {})
+            globbed = await client.call_tool("list_dir", {"glob": "*a" * 12 + "*b"})
+            grep = await client.call_tool("grep", {"pattern": "needle", "output_mode": "files"})
+    assert sorted(e["path"][-3:] for e in listing.structured_content["entries"]) == [".py", ".py", "ore"]
+    assert globbed.structured_content["entries"] == [] and not globbed.is_error
+    assert sorted(grep.structured_content["files"]) == ["a" * 200 + ".py", "keep.py"]

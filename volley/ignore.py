@@ -17,7 +17,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import re2  # type: ignore[import-untyped]  # (google-re2 ships no types)
 from pathspec import GitIgnoreSpec
 
 from volley.platform import names_differ_by_case
@@ -91,7 +93,7 @@ class PatternFile:
         self._lines = [line for _, line in numbered]
         self._spec = GitIgnoreSpec.from_lines(self._lines)
         self._patterns = [
-            (re.compile(p.regex.pattern), p.include, _contents_of(line) if p.include is not None else None)
+            (path_regex(p.regex.pattern), p.include, _contents_of(line) if p.include is not None else None)
             for line, p in zip(self._lines, self._spec.patterns, strict=True)
             if p.regex is not None
         ]
@@ -106,7 +108,7 @@ class PatternFile:
 
     def hides_outer_path(self) -> bool:
         """Whether this file (above the root) ignores the root or one of its ancestors."""
-        parts = self.outer.rstrip("/").split("/") if self.outer else []
+        parts = matchable(self.outer).rstrip("/").split("/") if self.outer else []
         return any(self._spec.check_file("/".join(parts[:i]) + "/").include for i in range(1, len(parts) + 1))
 
     def match(self, rel: str, is_dir: bool) -> Decision | None:
@@ -116,7 +118,7 @@ class PatternFile:
             if not rel.startswith(self.base + "/"):
                 return None
             rel = rel[len(self.base) + 1 :]
-        path = self.outer + rel + ("/" if is_dir else "")
+        path = matchable(self.outer + rel + ("/" if is_dir else ""))
         if self._spec.check_file(path).include is None:  # the fast backend: no pattern matches at all
             return None
         for index in range(len(self._patterns) - 1, -1, -1):  # the last matching line wins
@@ -133,7 +135,7 @@ class PatternFile:
         return None
 
 
-def _contents_of(line: str) -> tuple[re.Pattern[str], bool] | None:
+def _contents_of(line: str) -> tuple[Regex, bool] | None:
     """For a pattern of a directory's contents (`dir/**`, `**/dir/**`, `dir/**/`), the directory's own pattern
     and whether only directories inside count. git matches such a pattern on what lies inside the directory,
     never on the directory: it is entered, and a deeper `!…` may re-include what is inside (pathspec's
@@ -147,10 +149,10 @@ def _contents_of(line: str) -> tuple[re.Pattern[str], bool] | None:
     if "/" not in stem.lstrip("/"):  # `a/**` is anchored (a slash before the end), `a` alone would not be
         stem = "/" + stem.lstrip("/")
     compiled = GitIgnoreSpec.from_lines([stem + "/"]).patterns[0].regex
-    return (re.compile(compiled.pattern), dirs_only) if compiled is not None else None
+    return (path_regex(compiled.pattern), dirs_only) if compiled is not None else None
 
 
-def _inside(contents: tuple[re.Pattern[str], bool], path: str) -> bool:
+def _inside(contents: tuple[Regex, bool], path: str) -> bool:
     """Whether ``path`` (a directory's ends in '/') lies strictly inside a directory the pattern names."""
     regex, dirs_only = contents
     if dirs_only and not path.endswith("/"):
@@ -164,13 +166,38 @@ def _inside(contents: tuple[re.Pattern[str], bool], path: str) -> bool:
     return False
 
 
-def _matches_itself(found: re.Match[str], path: str) -> bool:
+def _matches_itself(found: Any, path: str) -> bool:
     """pathspec's patterns also match paths below a matching directory; git decides those through the
     directory itself (checked separately, as an ancestor), so only a match of the path itself counts:
     otherwise `!a/` would wrongly re-include `a/b/` that `b/` excluded."""
-    if "ps_d" not in found.re.groupindex or found.start("ps_d") == -1:
+    group = found.re.groupindex.get("ps_d")
+    if group is None or found.start(group) == -1:
         return True
-    return found.end("ps_d") == len(path)
+    return found.end(group) == len(path)
+
+
+Regex = Any  # re.Pattern[str], or RE2's compiled pattern (match, finditer, pattern; its matches take group numbers)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNBOUNDED = re.compile(r"(?<!\\)[*+]")
+MOST_UNBOUNDED = 2  # repeats (`*`, `+`) a pattern's regex may hold for Python's re; with more, RE2 matches it
+
+
+def matchable(path: str) -> str:
+    """``path`` as RE2 (pathspec's fastest backend, and ``path_regex``) takes it, UTF-8 only: a name's bytes
+    that are not UTF-8 (kept by Python as surrogates) each become U+FFFD, as an ignore file's are read."""
+    if path.isascii():
+        return path
+    return _SURROGATE.sub("\ufffd", path)
+
+
+def path_regex(source: str, multiline: bool = False) -> Regex:
+    """A pattern's regex (pathspec's source) compiled: by Python's re, or by RE2, whose time is linear in the
+    text, when it holds more than MOST_UNBOUNDED repeats (a backtracking engine's time grows as the name's
+    length to their number: `*a*a*a*a*a*a*a*b` on a name of 200 a's never ended). Match texts through
+    ``matchable``; name groups by their number (RE2's matches take no names)."""
+    if len(_UNBOUNDED.findall(source)) <= MOST_UNBOUNDED:
+        return re.compile(source, re.MULTILINE if multiline else 0)
+    return re2.compile(f"(?m){source}" if multiline else source)
 
 
 @dataclass(frozen=True, slots=True)

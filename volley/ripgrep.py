@@ -153,6 +153,13 @@ def _common_base(paths: list[str]) -> str | None:
     return base
 
 
+def _decoded(chunk: bytes) -> str:
+    """A file's chunk of rg's answer: its heading, the path, as Python names the file (a byte that is not UTF-8
+    kept as a surrogate, as in the listing), its lines with such a byte as U+FFFD."""
+    heading, newline, lines = chunk.partition(b"\n")
+    return heading.decode("utf-8", "surrogateescape") + (newline + lines).decode("utf-8", "replace")
+
+
 def _run(argv: list[str], paths: list[str], base: str | None = None) -> list[str]:
     """rg over ``paths`` (relative to ``base`` when given: its answer names them from there again)."""
     try:
@@ -163,6 +170,5 @@ def _run(argv: list[str], paths: list[str], base: str | None = None) -> list[str
     if done.returncode == 2 and not done.stdout and message:  # with --no-messages, only what is not a file's
         raise InputError(message.removeprefix("rg: ")) if "regex" in message else ToolchainError(message)
     # exit 2 with nothing said: a file named could not be read (deleted since it was listed): it has no match
-    text = done.stdout.decode("utf-8", errors="replace")
-    chunks = [chunk for chunk in text.split("\n\n") if chunk.strip()]
+    chunks = [_decoded(chunk) for chunk in done.stdout.split(b"\n\n") if chunk.strip()]
     return [f"{base}/{chunk}" for chunk in chunks] if base is not None else chunks  # (each begins with its path)

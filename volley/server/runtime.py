@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from volley.budget import fit_answer
 from volley.concurrency import Scheduler, blocking, concurrently
 from volley.errors import InputError, VolleyError
+from volley.ignore import matchable
 from volley.ngram.content import resume as resume_content_index
 from volley.process import start_reaper_soon
 from volley.server.spec import ToolSpec
@@ -29,6 +31,18 @@ from volley.workspace import Workspace
 from volley.workspaces import TOP, Workspaces, merge, qualify, root_paths
 
 log = logging.getLogger(__name__)
+
+
+def wire_safe(value: Any) -> Any:
+    """``value`` with each lone surrogate as U+FFFD: a name whose bytes are not UTF-8 (Python keeps them as
+    surrogates) made an answer the client could not parse (invalid JSON), and its call never ended."""
+    if isinstance(value, str):
+        return value if value.isascii() else matchable(value)
+    if isinstance(value, list):
+        return [wire_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {wire_safe(k): wire_safe(v) for k, v in value.items()}
+    return value
 
 
 LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
@@ -65,12 +79,22 @@ class Runtime:
         except VolleyError as exc:
             await self.tell(ctx, "info", f"{spec.name} failed after {elapsed_ms(started)}: {exc}")
             raise ToolError(str(exc)) from None
+        except ToolError:
+            raise
+        except Exception as exc:  # a defect: said with its cause (the SDK's own words are an empty error)
+            log.exception("%s failed with %s", spec.name, type(exc).__name__)
+            said = f"{type(exc).__name__}: {exc}"
+            said = said if len(said) <= 500 else said[:500] + "…"
+            raise ToolError(
+                f"{spec.name} failed on an error of Volley's own ({said}); its traceback is in the server's log. "
+                "Please report it; other tools and calls still work"
+            ) from None
         await self.tell(ctx, "debug", f"{spec.name} answered in {elapsed_ms(started)}")
         text = fit_answer(result.render(), self.workspaces.first.config.limits.answer_chars, spec.name)
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)],
-            structured_content=result.model_dump(mode="json") if self.structured else None,
-        )
+        structured = result.model_dump(mode="json") if self.structured else None
+        if not text.isascii() or (structured is not None and not json.dumps(structured, ensure_ascii=False).isascii()):
+            text, structured = wire_safe(text), wire_safe(structured)
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
     async def _routed(self, spec: ToolSpec, arguments: dict[str, Any], ctx: Context | None) -> Any:
         """With several workspaces: run the call in the workspace(s) its paths name, paths and results qualified."""

@@ -21,6 +21,7 @@ from volley.concurrency import blocking, concurrently
 from volley.config import CORES
 from volley.errors import InputError
 from volley.exact_open import read_exact
+from volley.ignore import matchable
 from volley.index import Cover, Since, hard_link_to_denied, index_of, visible_files
 from volley.ngram.content import ContentIndex, content_index, kept_index
 from volley.ngram.plan import Query, plan
@@ -358,7 +359,7 @@ def _globbed(files: list[str], target: Target, globs: list[str]) -> list[str]:
     prefix = len(target.rel) + 1 if target.rel else 0
     kept = []
     for rel in files:
-        decision = spec.check_file(rel[prefix:]).include
+        decision = spec.check_file(matchable(rel[prefix:])).include
         if decision or (decision is None and not positive):
             kept.append(rel)
     return kept

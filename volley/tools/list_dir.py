@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from volley.budget import body_chars
 from volley.concurrency import blocking
 from volley.errors import InputError
-from volley.ignore import Decision
+from volley.ignore import Decision, Regex, matchable, path_regex
 from volley.index import index_of
 from volley.snapshot import DIR, FILE, LINK, Listing
 from volley.text import human_size
@@ -120,7 +120,7 @@ def _list(
     size_limited = False
     walk = ws.walk(target, max_depth=None if glob else depth, include_ignored=include_ignored, on_hidden=on_hidden)
     for entry in walk:
-        if matcher is not None and not matcher.check_file(entry.rel[prefix:] + ("/" if entry.is_dir else "")).include:
+        if matcher is not None and not matcher.check_file(matchable(entry.rel[prefix:] + "/" * entry.is_dir)).include:
             continue
         total += 1
         if total <= offset or full:
@@ -148,7 +148,7 @@ def _from_index(
     ws: Workspace,
     target: Target,
     glob: str,
-    regex: re.Pattern[str] | None,
+    regex: Regex | None,
     listing: Listing,
     page: tuple[int, int, int],
 ) -> ListResult:
@@ -178,24 +178,24 @@ def _from_index(
     )
 
 
-def _glob_regex(glob: str) -> re.Pattern[str] | None:
+def _glob_regex(glob: str) -> Regex | None:
     """The glob as one multi-line regex over newline-joined paths (gitignore semantics, as pathspec reads
     them; a negated class must not cross a newline). None: it matches nothing."""
     pattern = _glob_matcher(glob).patterns[0]
     if pattern.regex is None or not pattern.include:
         return None
     source = pattern.regex.pattern.replace("[^", "[^\\n")
-    return re.compile(source if source.startswith("^") else f"^(?:{source})", re.MULTILINE)  # `**` is '.'
+    return path_regex(source if source.startswith("^") else f"^(?:{source})", multiline=True)  # `**` is '.'
 
 
-def _matching(glob: str, regex: re.Pattern[str] | None, paths: list[str], strip: int) -> list[int]:
+def _matching(glob: str, regex: Regex | None, paths: list[str], strip: int) -> list[int]:
     """Which ``paths`` (less their first ``strip`` characters) the regex matches: a scan in C, not a call per path."""
     if regex is None or not paths:
         return []
-    text = "\n".join(path[strip:] for path in paths) if strip else "\n".join(paths)
+    text = matchable("\n".join(path[strip:] for path in paths) if strip else "\n".join(paths))
     if text.count("\n") != len(paths) - 1:  # a name with a newline in it: one check per path
         spec = _glob_matcher(glob)
-        return [i for i, path in enumerate(paths) if spec.check_file(path[strip:]).include]
+        return [i for i, path in enumerate(paths) if spec.check_file(matchable(path[strip:])).include]
     literal = _literal(glob)
     if literal:
         return _matching_lines_with(literal, regex, text)
@@ -217,7 +217,7 @@ def _literal(glob: str) -> str:
     return max(runs, key=len) if runs and max(map(len, runs)) >= 3 else ""
 
 
-def _matching_lines_with(literal: str, regex: re.Pattern[str], text: str) -> list[int]:
+def _matching_lines_with(literal: str, regex: Regex, text: str) -> list[int]:
     """The regex tried only on the lines holding ``literal``, found with str.find (a glob such as
     '**/package.json' then checks a few thousand lines instead of every path)."""
     found: list[int] = []
