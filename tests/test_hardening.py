@@ -42,7 +42,7 @@ def test_files_deleted_between_listing_and_search_have_no_match_and_no_error(tmp
     chunks = ripgrep.search(
         "rg", "needle", [str(tmp_path / "gone.py"), str(kept)], before=0, after=0, max_count=None, multiline=False
     )
-    assert [chunk.strip() for chunk in chunks] == [f"{kept}\n1:needle"]
+    assert [chunk.strip() for chunk in chunks] == [f"{kept}\0" + "1:needle"]
     assert (
         ripgrep.search("rg", "x", [str(tmp_path / "gone.py")], before=0, after=0, max_count=None, multiline=False) == []
     )
@@ -284,3 +284,22 @@ async def test_a_crafted_gitignore_line_or_glob_cannot_hold_a_listing_on_a_long_
     assert sorted(e["path"][-3:] for e in listing.structured_content["entries"]) == [".py", ".py", "ore"]
     assert globbed.structured_content["entries"] == [] and not globbed.is_error
     assert sorted(grep.structured_content["files"]) == ["a" * 200 + ".py", "keep.py"]
+
+
+async def test_names_with_newlines_are_searched_and_named_whole(tmp_path: Path) -> None:
+    """rg's heading names a file on a line of its own, and a blank line ends its chunk: a name holding a
+    newline was cut there, and its matches never shown (rg's answer is read by the NUL after each name)."""
+    write(tmp_path, "a\n\nb.txt", "needle one\n")
+    write(tmp_path, "d\ne.txt", "needle two\n")
+    write(tmp_path, "dir/f\ng.py", "x = 1\nneedle three\n")
+    write(tmp_path, "plain.txt", "needle four\n")
+    async with serve(tmp_path) as client:
+        whole = await client.call_tool("grep", {"pattern": "needle", "output_mode": "files"})
+        folder = await client.call_tool("grep", {"pattern": "needle", "path": "dir", "context": 1})
+        one = await client.call_tool("grep", {"pattern": "needle", "path": "d\ne.txt"})
+    assert sorted(whole.structured_content["files"]) == ["a\n\nb.txt", "d\ne.txt", "dir/f\ng.py", "plain.txt"]
+    assert [(m["path"], m["line"]) for m in folder.structured_content["lines"]] == [
+        ("dir/f\ng.py", 1),
+        ("dir/f\ng.py", 2),
+    ]
+    assert one.is_error and "control character" in text_of(one)  # a path named to a tool may hold none

@@ -33,7 +33,8 @@ _GLOB_ESCAPED = {c: "\\" + c for c in "\\*?[]{}"}  # what a glob reads as syntax
 def search(
     engine: Engine, regex: str, paths: list[str], *, before: int, after: int, max_count: int | None, multiline: bool
 ) -> list[str]:
-    """One chunk per file with a match: its path line, then its numbered lines (blocking)."""
+    """One chunk per file with a match: its path, a NUL (the rg binary's; python-ripgrep's, a newline), its
+    numbered lines (blocking)."""
     if engine == "rg" or (engine == "auto" and not _binding_available()):
         return _with_binary(regex, paths, before=before, after=after, max_count=max_count, multiline=multiline)
     import python_ripgrep  # type: ignore[import-not-found,unused-ignore]  # installed below Python 3.13 only
@@ -109,7 +110,7 @@ def _with_binary(
     multiline: bool,
     walk: tuple[str, list[str]] | None = None,
 ) -> list[str]:
-    argv = [rg_binary(), "--no-config", "--heading", "--with-filename", "--line-number", "--color=never"]
+    argv = [rg_binary(), "--no-config", "--heading", "--null", "--with-filename", "--line-number", "--color=never"]
     argv += ["--no-messages", "--hidden", "--no-ignore"]  # the files are Volley's choice, not rg's
     argv += ["--path-separator", "/"]  # what it walks named as Volley names paths (Windows: not its \\)
     if before:
@@ -153,11 +154,27 @@ def _common_base(paths: list[str]) -> str | None:
     return base
 
 
+def _chunks(answer: bytes) -> list[bytes]:
+    """rg's answer (--heading --null) a file at a time: its path, a NUL, its lines; or a line saying a binary
+    file matches. A blank line ends each, and a path may hold one (a line never does: each has its number),
+    so a piece with no NUL that is no such line is a path's start."""
+    chunks: list[bytes] = []
+    start = b""
+    for piece in answer.split(b"\n\n"):
+        piece = start + piece
+        if b"\0" in piece or (piece.endswith(b")") and b": binary file matches (" in piece):
+            chunks.append(piece)
+            start = b""
+        elif piece.strip():
+            start = piece + b"\n\n"
+    return chunks
+
+
 def _decoded(chunk: bytes) -> str:
-    """A file's chunk of rg's answer: its heading, the path, as Python names the file (a byte that is not UTF-8
-    kept as a surrogate, as in the listing), its lines with such a byte as U+FFFD."""
-    heading, newline, lines = chunk.partition(b"\n")
-    return heading.decode("utf-8", "surrogateescape") + (newline + lines).decode("utf-8", "replace")
+    """A file's chunk of rg's answer: its path, as Python names the file (a byte that is not UTF-8 kept as a
+    surrogate, as in the listing), then a NUL and its lines, such a byte there as U+FFFD."""
+    heading, nul, lines = chunk.partition(b"\0")
+    return heading.decode("utf-8", "surrogateescape") + nul.decode() + lines.decode("utf-8", "replace")
 
 
 def _run(argv: list[str], paths: list[str], base: str | None = None) -> list[str]:
@@ -170,5 +187,5 @@ def _run(argv: list[str], paths: list[str], base: str | None = None) -> list[str
     if done.returncode == 2 and not done.stdout and message:  # with --no-messages, only what is not a file's
         raise InputError(message.removeprefix("rg: ")) if "regex" in message else ToolchainError(message)
     # exit 2 with nothing said: a file named could not be read (deleted since it was listed): it has no match
-    chunks = [_decoded(chunk) for chunk in done.stdout.split(b"\n\n") if chunk.strip()]
+    chunks = [_decoded(chunk) for chunk in _chunks(done.stdout)]
     return [f"{base}/{chunk}" for chunk in chunks] if base is not None else chunks  # (each begins with its path)

@@ -404,9 +404,9 @@ def _parse(chunks: list[str], strip: int, only_file: str | None) -> dict[str, li
     by_file: dict[str, list[GrepLine]] = {}
     for chunk in chunks:
         if only_file is not None:
-            rel, body = only_file, chunk
+            rel, body = only_file, chunk.partition("\0")[2] if "\0" in chunk else chunk
         else:
-            head, _, body = chunk.partition("\n")
+            head, _, body = chunk.partition("\0" if "\0" in chunk else "\n")  # (the rg binary's, python-ripgrep's)
             if head.endswith(")") and ": binary file matches (" in head:
                 continue
             rel = head[strip:]
