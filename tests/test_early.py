@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SERVER_ENV, write
 
 INITIALIZE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
@@ -78,6 +80,7 @@ def test_other_ids_and_another_configuration_get_their_own_answers(tmp_path: Pat
     assert os.path.isdir(cache / "early")
 
 
+@pytest.mark.slow  # (a long one: make test-slow, which CI runs too)
 def test_a_read_answered_before_the_sdk_is_up_is_the_sdks_own_answer_byte_for_byte(tmp_path: Path) -> None:
     """read_file, answered by early_calls.py while the SDK imports: every kind of answer equals the SDK's, in
     both protocol eras, with and without structured results; what it does not take, the SDK answers."""
@@ -131,6 +134,7 @@ def test_no_read_is_answered_early_while_an_interrupted_edit_waits_to_be_complet
     assert "answered tools/list (protocol 2025-06-18) before the SDK was up" in log
 
 
+@pytest.mark.slow  # (a long one: make test-slow, which CI runs too)
 def test_volley_call_reads_without_the_sdk_and_says_what_the_sdk_would(tmp_path: Path) -> None:
     """`volley call read_file …` (one tool, one process) is answered by early_calls.py: the same output and
     exit code as through the SDK, and the SDK is never imported."""

@@ -132,6 +132,7 @@ async def test_node_test_runner_counts_locates_and_takes_targets(tmp_path: Path)
     assert (one["status"], one["passed"], one["failed"]) == ("passed", 1, 0)
 
 
+@pytest.mark.slow  # (a long one: make test-slow, which CI runs too)
 async def test_tsc_and_biome_are_run_where_the_project_has_them(tmp_path: Path) -> None:
     """A TypeScript project with tsconfig.json and biome.json: both linters, each equal to its own report."""
     write(tmp_path, "package.json", '{"name": "ts", "private": true}\n')

@@ -44,6 +44,7 @@ async def answer(ws: Workspace, pattern: str, **args: object) -> object:
     return result.model_dump()
 
 
+@pytest.mark.slow  # (a long one: make test-slow, which CI runs too)
 async def test_grep_through_the_index_answers_as_reading_every_file(tree: Path) -> None:
     indexed = Workspace(tree, flags={"grep_index": "eager"})
     plain = Workspace(tree, flags={"grep_index": "off"})
