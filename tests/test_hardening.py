@@ -257,14 +257,22 @@ async def test_a_name_that_is_not_utf8_beside_a_gitignore_is_listed_searched_and
     (tmp_path / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"needle latin-1 name\n")
     (tmp_path / os.fsdecode(b"old\xff.log")).write_bytes(b"needle ignored\n")
     write(tmp_path, "plain.txt", "needle plain\n")
+    (tmp_path / os.fsdecode(b"lib\xff.py")).write_bytes(b"def needle_func():\n    return 1\n")
+    write(tmp_path, "main.py", "from lib import needle_func\n\nneedle_func()\n")
     async with serve(tmp_path) as client:
         with anyio.fail_after(60):
             listing = await client.call_tool("list_dir", {})
             globbed = await client.call_tool("list_dir", {"glob": "caf*.txt"})
-            grep = await client.call_tool("grep", {"pattern": "needle", "output_mode": "count"})
-    for answer in (listing, globbed, grep):
+            grep = await client.call_tool("grep", {"pattern": "needle", "output_mode": "count", "glob": "*.txt"})
+            symbol = await client.call_tool("find_symbol", {"name": "needle_func"})  # (the symbol cache's key)
+            uses = await client.call_tool("find_references", {"name": "needle_func"})
+            ranked = await client.call_tool("repo_map", {})
+            read = await client.call_tool("read_file", {"path": "lib\ufffd.py"})  # the name as answers show it
+    for answer in (listing, globbed, grep, symbol, uses, ranked, read):
         assert not answer.is_error, text_of(answer)
-    assert [e["path"][:3] for e in listing.structured_content["entries"]] == [".gi", "caf", "pla"]
+    assert [e["path"][:3] for e in listing.structured_content["entries"]] == [".gi", "caf", "lib", "mai", "pla"]
+    assert [d["path"] for d in symbol.structured_content["hits"]] == ["lib\ufffd.py"]
+    assert "lib\ufffd.py" in text_of(ranked) and "main.py" in text_of(uses) and "return 1" in text_of(read)
     assert [e["path"][:3] for e in globbed.structured_content["entries"]] == ["caf"]
     assert sorted(c["path"][:3] for c in grep.structured_content["counts"]) == ["caf", "pla"]
 

@@ -17,7 +17,16 @@ from typing import Any, Literal
 from volley.client_paths import client_path
 from volley.config import CONFIG_FILE, Config, load_config
 from volley.errors import DeniedError, EscapeError, InputError, NotFoundError
-from volley.ignore import IGNORE_FILES, Chain, Decision, DenyRules, IgnoreRules, ignores_case, posix_rel
+from volley.ignore import (
+    IGNORE_FILES,
+    Chain,
+    Decision,
+    DenyRules,
+    IgnoreRules,
+    ignores_case,
+    matchable,
+    posix_rel,
+)
 
 MAX_PATH_CHARS = 4096
 MAX_NAME_BYTES = 255
@@ -94,7 +103,7 @@ class Workspace:
         or a link to one, is refused.
         """
         _check_syntax(path)
-        path = client_path(path)
+        path = self._as_named(client_path(path))
         rel, real, mode, known_as = self._plain(path) or self._followed(path)
         is_dir = stat.S_ISDIR(mode)
         for name in known_as:
@@ -137,6 +146,25 @@ class Workspace:
                 "read tools do not show; change the ignore rules first if this file is meant to be edited"
             )
         return target
+
+    def _as_named(self, path: str) -> str:
+        """A relative path as answers show it (a name's bytes that are not UTF-8 as U+FFFD: answers are JSON) as
+        the file is named: each such part is the one entry of its directory that is shown so, if one is."""
+        if "\ufffd" not in path or path.startswith("/") or os.path.lexists(os.path.join(self._root_str, path)):
+            return path
+        real, named = self._root_str, []
+        for part in path.split("/"):
+            if "\ufffd" in part and not os.path.lexists(f"{real}/{part}"):
+                try:
+                    fits = [name for name in os.listdir(real) if matchable(name) == part]
+                except OSError:
+                    return path
+                if len(fits) != 1:
+                    return path
+                part = fits[0]
+            named.append(part)
+            real = f"{real}/{part}"
+        return "/".join(named)
 
     def _plain(self, path: str) -> tuple[str, str, int, set[str]] | None:
         """The common case, cheaply: a relative path of plain names, no link on the way, every part there.

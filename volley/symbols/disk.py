@@ -57,7 +57,7 @@ class DiskSymbols:
 
     def get(self, path: str, key: StatKey, with_names: bool) -> FileSymbols | None:
         """The file's stored symbols if they were read at this stat (and hold the names, if asked)."""
-        row = self._run(_SELECT, (path, _key(key)))
+        row = self._run(_SELECT, (_stored(path), _key(key)))
         if row is None or (with_names and row[2] is None):
             return None
         try:
@@ -75,7 +75,7 @@ class DiskSymbols:
             return
         values = [
             (
-                path,
+                _stored(path),
                 _key(key),
                 s.language,
                 json.dumps([_fields(d) for d in s.definitions]),
@@ -136,6 +136,16 @@ class DiskSymbols:
 
 
 _SELECT = "SELECT language, defs, used, starts, ends FROM files WHERE path = ? AND key = ?"
+
+
+def _stored(path: str) -> str | bytes:
+    """The path as the cache keys it: a name whose bytes are not UTF-8 (Python keeps them as surrogates,
+    which SQLite's text refuses) by its bytes."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+    return path
 
 
 def _fields(d: Definition) -> list[object]:
