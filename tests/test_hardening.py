@@ -311,3 +311,20 @@ async def test_names_with_newlines_are_searched_and_named_whole(tmp_path: Path) 
         ("dir/f\ng.py", 2),
     ]
     assert one.is_error and "control character" in text_of(one)  # a path named to a tool may hold none
+
+
+async def test_a_workspace_whose_own_path_is_not_utf8_is_served(tmp_path: Path) -> None:
+    """Its caches are named by a hash of the root: `root.encode()` raised at the first call of every tool."""
+    root = tmp_path / os.fsdecode(b"r\xe9po")
+    write(root, "pkg/a.py", "def needle():\n    return 1\n")
+    write(root, ".gitignore", "*.log\n")
+    async with serve(root) as client:
+        with anyio.fail_after(60):
+            answers = [
+                await client.call_tool("list_dir", {}),
+                await client.call_tool("grep", {"pattern": "needle"}),
+                await client.call_tool("find_symbol", {"name": "needle"}),
+                await client.call_tool("read_file", {"path": "pkg/a.py"}),
+            ]
+    assert [a.is_error for a in answers] == [False] * 4, [text_of(a) for a in answers]
+    assert "pkg" in text_of(answers[0]) and all("needle" in text_of(a) for a in answers[1:])

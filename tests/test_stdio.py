@@ -197,3 +197,34 @@ def test_a_tree_with_more_directories_than_the_cap_is_watched_up_to_it_and_says_
     finally:
         server.stdin.close()
     assert server.wait(timeout=30) == 0
+
+
+def test_a_path_holding_a_lone_surrogate_gets_an_error_the_client_can_read(tmp_path: Path) -> None:
+    """JSON may escape a lone surrogate (`"\\udcff"`): Python's json takes it, the SDK's reader refused the line
+    and answered nothing, and the fast lane then held every later answer for it (a valid read never came)."""
+    ws = tmp_path / "ws"
+    write(ws, "a.txt", "alpha\n")
+    server = _serve(ws, subprocess.PIPE)
+    assert server.stdin is not None and server.stdout is not None
+    calls = [("read_file", {"path": "a\udcffb.py"}), ("grep", {"pattern": "x", "path": "a\udcffb"})]
+    calls += [("list_dir", {"path": "d\udcff"}), ("read_file", {"path": "a.txt"})]
+    try:
+        server.stdin.write(INIT + INITIALIZED + "".join(_call(10 + n, *call) for n, call in enumerate(calls)))
+        server.stdin.flush()
+        answers: dict[Any, Any] = {}
+        pending, out = b"", server.stdout.fileno()
+        deadline = time.monotonic() + 30  # (stops a hung test, not a slow one: an answer never written)
+        while len(answers) < len(calls) + 1 and time.monotonic() < deadline:
+            if select.select([out], [], [], 0.5)[0]:
+                *lines, pending = (pending + os.read(out, 65536)).split(b"\n")
+                answers.update((m.get("id"), m) for m in map(json.loads, lines))
+        assert sorted(answers) == [1, 10, 11, 12, 13], answers
+    finally:
+        server.stdin.close()
+    assert server.wait(timeout=30) == 0
+    for n in range(3):
+        assert (
+            answers[10 + n]["error"]["code"] == -32602
+            and "lone leading surrogate" in answers[10 + n]["error"]["message"]
+        )
+    assert "alpha" in answers[13]["result"]["content"][0]["text"]

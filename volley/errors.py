@@ -13,9 +13,15 @@
 The server layer turns each into an MCP tool error (``isError``) carrying the message.
 """
 
+from volley.text import valid_text
+
 
 class VolleyError(Exception):
-    """Base of every error Volley reports to a client."""
+    """Base of every error Volley reports to a client (its message valid text: a name it quotes may hold bytes
+    that are not UTF-8, and an answer must be JSON)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(valid_text(a) if isinstance(a, str) else a for a in args))
 
 
 class PathError(VolleyError):

@@ -25,6 +25,7 @@ from pathspec import GitIgnoreSpec
 from volley.platform import names_differ_by_case
 from volley.stat_keys import StatKey
 from volley.stat_keys import key as stat_key_of
+from volley.text import valid_text
 
 IGNORE_FILES = (".ignore", ".gitignore")  # strongest first, as ranked above
 DEFAULT_DENY = (  # files that hold credentials, after gitleaks' and GitHub secret scanning's lists
@@ -177,7 +178,6 @@ def _matches_itself(found: Any, path: str) -> bool:
 
 
 Regex = Any  # re.Pattern[str], or RE2's compiled pattern (match, finditer, pattern; its matches take group numbers)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNBOUNDED = re.compile(r"(?<!\\)[*+]")
 MOST_UNBOUNDED = 2  # repeats (`*`, `+`) a pattern's regex may hold for Python's re; with more, RE2 matches it
 
@@ -185,9 +185,7 @@ MOST_UNBOUNDED = 2  # repeats (`*`, `+`) a pattern's regex may hold for Python's
 def matchable(path: str) -> str:
     """``path`` as RE2 (pathspec's fastest backend, and ``path_regex``) takes it, UTF-8 only: a name's bytes
     that are not UTF-8 (kept by Python as surrogates) each become U+FFFD, as an ignore file's are read."""
-    if path.isascii():
-        return path
-    return _SURROGATE.sub("\ufffd", path)
+    return valid_text(path)
 
 
 def path_regex(source: str, multiline: bool = False) -> Regex:

@@ -45,7 +45,7 @@ def path_of(ws: Workspace) -> Path:
 
 
 def _prefix(ws: Workspace) -> str:
-    return f"files-{hashlib.sha256(str(ws.root).encode()).hexdigest()[:16]}-"
+    return f"files-{hashlib.sha256(os.fsencode(ws.root)).hexdigest()[:16]}-"
 
 
 @functools.cache

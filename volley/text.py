@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import codecs
 import mimetypes
+import re
 import threading
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` as UTF-8 can hold it: each lone surrogate (how Python keeps a name's bytes that are not UTF-8,
+    or what a client's JSON escaped) as U+FFFD."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
 
 SNIFF_BYTES = 8192
 _NUMBERS: list[str] = []  # "     1\t", "     2\t", …: line-number prefixes as `cat -n` writes them, made once

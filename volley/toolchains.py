@@ -339,7 +339,7 @@ def _poetry_environment(root: Path) -> Path | None:
     if not name or not ((root / "poetry.lock").exists() or "poetry" in project.get("tool", {})):
         return None
     sanitized = re.sub(r'[ $`!*@"\\\r\n\t]', "_", name.lower())[:42]
-    digest = hashlib.sha256(os.path.normcase(os.path.realpath(root)).encode()).digest()
+    digest = hashlib.sha256(os.fsencode(os.path.normcase(os.path.realpath(root)))).digest()
     prefix = f"{sanitized}-{base64.urlsafe_b64encode(digest).decode()[:8]}-py"
     home = Path(os.environ.get("POETRY_VIRTUALENVS_PATH") or Path.home() / ".cache" / "pypoetry" / "virtualenvs")
     found = sorted(home.glob(prefix + "*"), key=lambda p: [int(x) for x in re.findall(r"\d+", p.name[len(prefix) :])])

@@ -355,5 +355,7 @@ def _check_syntax(path: str) -> None:
         raise EscapeError("empty path: give a path relative to the workspace root ('.' is the root)")
     if any(ch in _CONTROL for ch in path):
         raise EscapeError(f"path contains a NUL or control character: {path!r}")
-    if len(path) > MAX_PATH_CHARS or any(len(p.encode()) > MAX_NAME_BYTES for p in path.split("/")):
+    if len(path) > MAX_PATH_CHARS or any(
+        len(p.encode(errors="surrogatepass")) > MAX_NAME_BYTES for p in path.split("/")
+    ):
         raise EscapeError(f"path too long ({len(path)} characters): no file there can exist")

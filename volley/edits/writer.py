@@ -214,7 +214,7 @@ def _temp_name(path: str, token: str, number: int) -> str:
 
 
 def _journal_dir(root: str) -> Path:
-    return cache_home() / "journals" / hashlib.sha256(root.encode()).hexdigest()[:16]
+    return cache_home() / "journals" / hashlib.sha256(os.fsencode(root)).hexdigest()[:16]
 
 
 def _journal_path(root: str, token: str) -> Path:

@@ -101,7 +101,7 @@ def _put(writer: tantivy.IndexWriter, extractor: Extractor, files: list[tuple[in
 
 
 def _directory_of(root: str) -> Path:
-    return cache_home() / f"ngram-{hashlib.sha256(root.encode()).hexdigest()[:16]}"
+    return cache_home() / f"ngram-{hashlib.sha256(os.fsencode(root)).hexdigest()[:16]}"
 
 
 def on_disk(ws: Workspace) -> str:

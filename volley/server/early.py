@@ -236,11 +236,11 @@ def start(settings: str, workspaces: list[str]) -> Early | None:
 def _key(settings: str, workspaces: list[str]) -> str:
     """What the handshake's answers depend on: Volley's code and version, the SDK's, the command's settings,
     the VOLLEY_* environment, and each workspace's config files."""
-    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{os.getcwd()}\0{settings}".encode())
+    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{os.getcwd()}\0{settings}".encode(errors="surrogateescape"))
     digest.update(repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("VOLLEY_"))).encode())
     for path in [*sorted(Path(__file__).resolve().parent.parent.rglob("*.py")), *_sdk_files()]:
         info = path.stat()
-        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
     for workspace in workspaces:
         for name in (".volley.toml", "pyproject.toml"):
             try:

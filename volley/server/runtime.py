@@ -21,10 +21,10 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from volley.budget import fit_answer
 from volley.concurrency import Scheduler, blocking, concurrently
 from volley.errors import InputError, VolleyError
-from volley.ignore import matchable
 from volley.ngram.content import resume as resume_content_index
 from volley.process import start_reaper_soon
 from volley.server.spec import ToolSpec
+from volley.text import valid_text
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import Watcher
 from volley.workspace import Workspace
@@ -37,7 +37,7 @@ def wire_safe(value: Any) -> Any:
     """``value`` with each lone surrogate as U+FFFD: a name whose bytes are not UTF-8 (Python keeps them as
     surrogates) made an answer the client could not parse (invalid JSON), and its call never ended."""
     if isinstance(value, str):
-        return value if value.isascii() else matchable(value)
+        return valid_text(value)
     if isinstance(value, list):
         return [wire_safe(v) for v in value]
     if isinstance(value, dict):

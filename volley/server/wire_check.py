@@ -55,8 +55,9 @@ NESTED = 64  # brackets in a line beyond which it may nest deeper than the SDK's
 def refused_by_sdk(line: bytes, message: dict[str, Any]) -> bytes | None:
     """The error for a line the SDK's own reader would fail to validate (it would log it and answer nothing);
     None when it validates. What inspect() accepts fails the SDK's validation only by nesting too deep for
-    it, so only a line with many brackets is validated twice."""
-    if line.count(b"[") + line.count(b"{") <= NESTED:
+    it or by a lone surrogate (``"\\udcff"``: Python's json takes it, the SDK's refuses the line), so only a
+    line with many brackets or such an escape is validated twice."""
+    if line.count(b"[") + line.count(b"{") <= NESTED and b"\\ud" not in line.lower():
         return None
     try:
         jsonrpc_message_adapter.validate_json(line, by_name=False)

@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import os
 import sqlite3
 import threading
 from array import array
@@ -50,7 +51,7 @@ class DiskSymbols:
     """One workspace's stored symbols. Thread-safe; every failure turns it off rather than failing a call."""
 
     def __init__(self, root: str) -> None:
-        self.path = cache_home() / f"symbols-{hashlib.sha256(root.encode()).hexdigest()[:16]}.sqlite3"
+        self.path = cache_home() / f"symbols-{hashlib.sha256(os.fsencode(root)).hexdigest()[:16]}.sqlite3"
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._opened = False
