@@ -328,3 +328,23 @@ async def test_a_workspace_whose_own_path_is_not_utf8_is_served(tmp_path: Path) 
             ]
     assert [a.is_error for a in answers] == [False] * 4, [text_of(a) for a in answers]
     assert "pkg" in text_of(answers[0]) and all("needle" in text_of(a) for a in answers[1:])
+
+
+@pytest.mark.parametrize("watched", [True, False])
+async def test_a_file_a_thousand_directories_deep_is_found(tmp_path: Path, watched: bool) -> None:
+    """grep's check for a link swapped in on a match's way went up the directories by recursion: a
+    RecursionError at a depth of 1,000 (a path of 2,000 characters: Linux takes 4,096)."""
+    deep = tmp_path
+    for _ in range(1000):
+        deep /= "d"
+        deep.mkdir()
+    (deep / "deep.py").write_text("needle = 1\n")
+    write(tmp_path, "top.py", "needle = 2\n")
+    extra = () if watched else ("--set", "watch_max_directories=0")
+    async with serve(tmp_path, *extra) as client:
+        with anyio.fail_after(60):
+            grep = await client.call_tool("grep", {"pattern": "needle", "output_mode": "count"})
+            listed = await client.call_tool("list_dir", {"glob": "**/deep.py"})
+    assert not grep.is_error, text_of(grep)[-300:]
+    assert sorted(c["path"][-7:] for c in grep.structured_content["counts"]) == ["deep.py", "top.py"]
+    assert listed.structured_content["total"] == 1

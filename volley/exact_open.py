@@ -64,15 +64,23 @@ def changed_since(root: str, rels: list[str], since_ns: int) -> set[str]:
     fresh: dict[str, bool] = {}
 
     def changed(path: str) -> bool:
-        if path not in fresh:
+        """Whether the directory or one above it (up to the root) changed: a loop, not recursion (a file may
+        lie a thousand directories deep)."""
+        way: list[str] = []
+        while path not in fresh:
             try:
                 st = os.lstat(path)
                 since = fine if st.st_dev == device else coarse
                 fresh[path] = not stat.S_ISDIR(st.st_mode) or st.st_ctime_ns >= since
             except OSError:
                 fresh[path] = True
-            if path != root and not fresh[path]:
-                fresh[path] = changed(os.path.dirname(path))
+            parent = os.path.dirname(path)
+            if fresh[path] or path == root or parent == path:
+                break
+            way.append(path)
+            path = parent
+        for below in way:
+            fresh[below] = fresh[path]
         return fresh[path]
 
     return {rel for rel in rels if changed(os.path.dirname(f"{root}/{rel}"))}
