@@ -27,6 +27,7 @@ from volley.stat_keys import StatKey
 from volley.stat_keys import key as stat_key_of
 from volley.text import valid_text
 
+Regex = Any  # re.Pattern[str], or RE2's compiled pattern (match, finditer, pattern; its matches take group numbers)
 IGNORE_FILES = (".ignore", ".gitignore")  # strongest first, as ranked above
 DEFAULT_DENY = (  # files that hold credentials, after gitleaks' and GitHub secret scanning's lists
     ".git",
@@ -177,7 +178,6 @@ def _matches_itself(found: Any, path: str) -> bool:
     return found.end(group) == len(path)
 
 
-Regex = Any  # re.Pattern[str], or RE2's compiled pattern (match, finditer, pattern; its matches take group numbers)
 _UNBOUNDED = re.compile(r"(?<!\\)[*+]")
 MOST_UNBOUNDED = 2  # repeats (`*`, `+`) a pattern's regex may hold for Python's re; with more, RE2 matches it
 
