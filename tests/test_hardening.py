@@ -339,6 +339,16 @@ async def test_a_file_a_thousand_directories_deep_is_found(tmp_path: Path, watch
         deep /= "d"
         deep.mkdir()
     (deep / "deep.py").write_text("needle = 1\n")
+    try:
+        await _grep_the_deep_file(tmp_path, watched)
+    finally:  # (pytest's clean-up of old runs is shutil.rmtree, which recurses on Python 3.12: it would fail)
+        (deep / "deep.py").unlink()
+        while deep != tmp_path:
+            deep.rmdir()
+            deep = deep.parent
+
+
+async def _grep_the_deep_file(tmp_path: Path, watched: bool) -> None:
     write(tmp_path, "top.py", "needle = 2\n")
     extra = () if watched else ("--set", "watch_max_directories=0")
     async with serve(tmp_path, *extra) as client:
