@@ -65,6 +65,7 @@ def test_the_early_handshake_is_the_sdks_own_answer_byte_for_byte(tmp_path: Path
     assert b"x = 1" in kept[2]  # the SDK serves the calls that follow
 
 
+@pytest.mark.slow  # (a long one: make test-slow, which CI runs too)
 def test_other_ids_and_another_configuration_get_their_own_answers(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     write(root, "a.py", "x = 1\n")

@@ -43,6 +43,7 @@ def inspector(target: list[str], *method: str) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow  # (a long one: make test-slow, which CI runs too)
 def test_the_inspector_lists_and_calls_tools_over_stdio(project: Path) -> None:
     target = [*SERVE, "--workspace", str(project)]
     tools = inspector(target, "--method", "tools/list")["tools"]
