@@ -72,6 +72,7 @@ def _spares_of(root: Path) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow  # (spare interpreters running pytest: make test-slow, which CI runs too)
 @pytest.mark.parametrize("venv", [True, False], ids=["python -m pytest", "pytest script"])
 async def test_a_run_from_a_spare_sees_what_a_cold_run_sees_and_no_spare_outlives_the_server(
     tmp_path: Path, venv: bool
@@ -101,6 +102,7 @@ async def test_a_run_from_a_spare_sees_what_a_cold_run_sees_and_no_spare_outlive
     assert not any(facts["spare"] for facts in _facts(out))
 
 
+@pytest.mark.slow  # (spare interpreters running pytest: make test-slow, which CI runs too)
 async def test_a_module_changed_or_shadowed_after_the_spare_started_is_the_one_the_run_imports(tmp_path: Path) -> None:
     """pytest imports pprint. A pprint.py on PYTHONPATH (outside the workspace: a spare may import it) that
     changes after the spare imported it, then a pprint.py put in the workspace, which a cold `python -m pytest`
