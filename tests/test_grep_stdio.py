@@ -157,3 +157,28 @@ async def test_grep_bad_input_gets_a_clear_error(project: Path, args: dict, mess
     async with serve(project) as client:
         result = await client.call_tool("grep", args)
     assert result.is_error and message in text_of(result)
+
+
+async def test_names_with_newlines_are_searched_and_named_whole(tmp_path: Path) -> None:
+    """rg's heading names a file on a line of its own, and a blank line ends its chunk: a name holding a
+    newline was cut there and its matches never shown, and `a\\n\\nb.txt` had its lines shown as b.txt's (a
+    real file beside it). The rg binary's answer is read by the NUL after each name (--null); python-ripgrep,
+    which has no such option, hands such a list to the binary."""
+    write(tmp_path, "a\n\nb.txt", "needle one\n")
+    write(tmp_path, "b.txt", "nothing here\n")
+    write(tmp_path, "d\ne.txt", "needle two\n")
+    write(tmp_path, "dir/f\ng.py", "x = 1\nneedle three\n")
+    write(tmp_path, "plain.txt", "needle four\n")
+    async with serve(tmp_path) as client:
+        whole = await client.call_tool("grep", {"pattern": "needle", "output_mode": "files"})
+        lines = await client.call_tool("grep", {"pattern": "needle"})
+        folder = await client.call_tool("grep", {"pattern": "needle", "path": "dir", "context": 1})
+        one = await client.call_tool("grep", {"pattern": "needle", "path": "d\ne.txt"})
+    assert sorted(whole.structured_content["files"]) == ["a\n\nb.txt", "d\ne.txt", "dir/f\ng.py", "plain.txt"]
+    shown = sorted((m["path"], m["text"]) for m in lines.structured_content["lines"])
+    assert shown[0] == ("a\n\nb.txt", "needle one") and all(path != "b.txt" for path, _ in shown)
+    assert [(m["path"], m["line"]) for m in folder.structured_content["lines"]] == [
+        ("dir/f\ng.py", 1),
+        ("dir/f\ng.py", 2),
+    ]
+    assert one.is_error and "control character" in text_of(one)  # a path named to a tool may hold none

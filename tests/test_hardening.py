@@ -294,25 +294,6 @@ async def test_a_crafted_gitignore_line_or_glob_cannot_hold_a_listing_on_a_long_
     assert sorted(grep.structured_content["files"]) == ["a" * 200 + ".py", "keep.py"]
 
 
-async def test_names_with_newlines_are_searched_and_named_whole(tmp_path: Path) -> None:
-    """rg's heading names a file on a line of its own, and a blank line ends its chunk: a name holding a
-    newline was cut there, and its matches never shown (rg's answer is read by the NUL after each name)."""
-    write(tmp_path, "a\n\nb.txt", "needle one\n")
-    write(tmp_path, "d\ne.txt", "needle two\n")
-    write(tmp_path, "dir/f\ng.py", "x = 1\nneedle three\n")
-    write(tmp_path, "plain.txt", "needle four\n")
-    async with serve(tmp_path) as client:
-        whole = await client.call_tool("grep", {"pattern": "needle", "output_mode": "files"})
-        folder = await client.call_tool("grep", {"pattern": "needle", "path": "dir", "context": 1})
-        one = await client.call_tool("grep", {"pattern": "needle", "path": "d\ne.txt"})
-    assert sorted(whole.structured_content["files"]) == ["a\n\nb.txt", "d\ne.txt", "dir/f\ng.py", "plain.txt"]
-    assert [(m["path"], m["line"]) for m in folder.structured_content["lines"]] == [
-        ("dir/f\ng.py", 1),
-        ("dir/f\ng.py", 2),
-    ]
-    assert one.is_error and "control character" in text_of(one)  # a path named to a tool may hold none
-
-
 async def test_a_workspace_whose_own_path_is_not_utf8_is_served(tmp_path: Path) -> None:
     """Its caches are named by a hash of the root: `root.encode()` raised at the first call of every tool."""
     root = tmp_path / os.fsdecode(b"r\xe9po")

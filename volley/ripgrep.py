@@ -35,7 +35,8 @@ def search(
 ) -> list[str]:
     """One chunk per file with a match: its path, a NUL (the rg binary's; python-ripgrep's, a newline), its
     numbered lines (blocking)."""
-    if engine == "rg" or (engine == "auto" and not _binding_available()):
+    binary = engine == "rg" or (engine == "auto" and not _binding_available())
+    if binary or any("\n" in path for path in paths):  # (python-ripgrep's heading cannot name such a file)
         return _with_binary(regex, paths, before=before, after=after, max_count=max_count, multiline=multiline)
     import python_ripgrep  # type: ignore[import-not-found,unused-ignore]  # installed below Python 3.13 only
 
