@@ -133,3 +133,15 @@ def test_calls_before_the_handshake_and_with_progress_go_to_the_sdk(tmp_path: Pa
     assert answers[2]["error"]["code"] == -32602  # the SDK's answer to a call before the handshake
     assert "result" in answers[3]
     assert "runs in the fast lane" not in log.read_text()
+
+
+def test_an_answer_holding_a_lone_surrogate_is_one_the_client_can_parse() -> None:
+    """The lane's answer with a lone surrogate (a name's byte that is not UTF-8, in an error's words) was
+    written as the escape `\\udcff`, which the SDK's reader refuses as invalid JSON: the call never ended."""
+    from mcp_types import jsonrpc_message_adapter
+
+    from volley.server.fast_lane import _line
+
+    line = _line({"jsonrpc": "2.0", "id": 7, "error": {"code": 0, "message": "no such file: 'caf\udce9.py'"}})
+    message = jsonrpc_message_adapter.validate_json(line)
+    assert message.error.message == "no such file: 'caf\ufffd.py'"  # type: ignore[union-attr]

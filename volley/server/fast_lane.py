@@ -31,6 +31,8 @@ from mcp_types import methods as surface
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic_core import PydanticSerializationError, to_json
 
+from volley.server.runtime import wire_safe
+
 log = logging.getLogger(__name__)
 
 _QUIET_LEVELS = {"notice", "warning", "error", "critical", "alert", "emergency"}  # no call outcome is sent
@@ -158,5 +160,5 @@ def _object(line: bytes) -> dict[str, Any] | None:
 def _line(message: dict[str, Any]) -> bytes:
     try:
         return to_json(message) + b"\n"  # the SDK's encoder: compact, UTF-8
-    except PydanticSerializationError:  # a lone surrogate: escaped rather than lose the answer
-        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+    except PydanticSerializationError:  # a lone surrogate: U+FFFD (its escape is JSON no client's reader takes)
+        return to_json(wire_safe(message)) + b"\n"

@@ -83,7 +83,7 @@ class Runtime:
             raise
         except Exception as exc:  # a defect: said with its cause (the SDK's own words are an empty error)
             log.exception("%s failed with %s", spec.name, type(exc).__name__)
-            said = f"{type(exc).__name__}: {exc}"
+            said = valid_text(f"{type(exc).__name__}: {exc}")
             said = said if len(said) <= 500 else said[:500] + "…"
             raise ToolError(
                 f"{spec.name} failed on an error of Volley's own ({said}); its traceback is in the server's log. "
