@@ -16,6 +16,10 @@ def valid_text(text: str) -> str:
     return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
+def has_lone_surrogates(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
 SNIFF_BYTES = 8192
 _NUMBERS: list[str] = []  # "     1\t", "     2\t", …: line-number prefixes as `cat -n` writes them, made once
 _NUMBERS_KEPT = 20_000

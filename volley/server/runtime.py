@@ -24,7 +24,7 @@ from volley.errors import InputError, VolleyError
 from volley.ngram.content import resume as resume_content_index
 from volley.process import start_reaper_soon
 from volley.server.spec import ToolSpec
-from volley.text import valid_text
+from volley.text import has_lone_surrogates, valid_text
 from volley.tools.list_dir import DirEntry, ListResult
 from volley.watcher import Watcher
 from volley.workspace import Workspace
@@ -92,7 +92,9 @@ class Runtime:
         await self.tell(ctx, "debug", f"{spec.name} answered in {elapsed_ms(started)}")
         text = fit_answer(result.render(), self.workspaces.first.config.limits.answer_chars, spec.name)
         structured = result.model_dump(mode="json") if self.structured else None
-        if not text.isascii() or (structured is not None and not json.dumps(structured, ensure_ascii=False).isascii()):
+        if has_lone_surrogates(text) or (
+            structured is not None and has_lone_surrogates(json.dumps(structured, ensure_ascii=False))
+        ):  # (most answers that are not ASCII hold none: only these are walked)
             text, structured = wire_safe(text), wire_safe(structured)
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
