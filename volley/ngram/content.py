@@ -33,6 +33,7 @@ from volley.cache_dir import cache_home
 from volley.exact_open import changed_since, open_exact
 from volley.heap import settle
 from volley.index import index_of, visible_files
+from volley.journal import Journal
 from volley.ngram.grams import Extractor, indexed
 from volley.ngram.plan import UTF16_MARKS, Query
 from volley.ngram.store import FORMAT, Store
@@ -144,6 +145,10 @@ class ContentIndex:
         self._lock = threading.Lock()
         self._following = threading.Lock()
         self._writer: tantivy.IndexWriter | None = None  # one for the index's life: it holds the store's lock
+        self._journal: Journal | None = None  # a watchman daemon watching the root, if one does
+        self._clock: str | None = None  # its clock before the last proof of every row (a build, a sweep)
+        # a table taken up from disk: the listing it was named by and the files of it with no row
+        self._missing: tuple[Snapshot, list[str]] | None = None
         self._thread = threading.Thread(target=self._run, name=f"volley-ngram-{ws.root.name}", daemon=True)
 
     def start(self) -> None:
@@ -241,7 +246,7 @@ class ContentIndex:
             watched = snapshot.watched
             every = len(watched) >= len(snapshot.directories)
             self._unwatched = [] if every else [r for r in snapshot.files if self._directory(r) not in watched]
-        if not known or lost:
+        if lost or (not known and not self._proven_by_journal(snapshot)):
             self._sweep(snapshot)
         prefix = len(self.root) + 1
         rels = [path[prefix:] for path in touched if path.startswith(self.root + "/")]
@@ -257,7 +262,32 @@ class ContentIndex:
 
     def _sweep(self, snapshot: Snapshot) -> None:
         """Every visible file stated against the table once (new watches, or lost events)."""
+        clock = self._journal.clock() if self._journal is not None else None  # (before the stats: the journal
+        if clock is not None:  # names any later change)
+            self._clock, self._unsaved = clock, True
         self._mark(self._table.unproven(self.root + "/", snapshot.files))
+        self._table.distrust_others(snapshot.files)
+
+    def _proven_by_journal(self, snapshot: Snapshot) -> bool:
+        """Prove the table taken up from disk by the journal instead of a stat per file (once, as the watches
+        are first followed): the files changed since the clock it was kept with, those it has no row for and
+        its racy rows are searched until read again; the watches' events name what changes from then on.
+        False when there is no journal, it cannot say, or it names more than a tenth of the files (a sweep
+        then, with a new clock)."""
+        shared, self._missing = self._missing, None
+        if shared is None or self._journal is None or self._clock is None:
+            return False
+        listed, missing = shared
+        changed = self._journal.since(self._clock)  # (after the events drained: they hold what follows)
+        if changed is None or len(changed) > len(self._table) // 10:
+            log.info("watchman's journal cannot prove the content index of %s: every file is stated", self.root)
+            return False
+        table = self._table  # rows of files out of sight: read again if they come back
+        table.distrust_others(snapshot.files, len(listed.files) - len(missing) if snapshot is listed else None)
+        unproven = missing + table.racy() + changed
+        self._mark(unproven)
+        log.info("watchman's journal proved the content index of %s: %d files to read again", self.root, len(unproven))
+        return True
 
     def _run(self) -> None:
         try:
@@ -267,6 +297,7 @@ class ContentIndex:
             listed = None  # a resume takes up the file index's walk first: with the table at once, 652 MB at the
             if self.resumed:  # peak at 1M files, 489 one after the other
                 listed = index_of(self.ws).snapshot(self.ws.resolve("."))
+            self._journal = Journal.of(self.root)
             self.resumed = self._load()
             self._loaded.set()
             if not self.resumed and self._writer is None:
@@ -276,8 +307,8 @@ class ContentIndex:
             if not self.resumed or listed is None:  # (proven where they run, watches attached)
                 listed = index_of(self.ws).snapshot(self.ws.resolve("."))
             if self.resumed and listed is not None:
-                self._table.share(listed.files)
-            self._follow()  # so every file is stated against the table before a search trusts it
+                self._missing = listed, self._table.share(listed.files)
+            self._follow()  # so every file is stated against the table (unless the journal said) before a search
             if listed is not None:
                 listed.holds("")  # what the first search would make (a sorted copy of the list: 0.2 s at 1M)
             settle("the content index")  # (the table and the listing: else the next full collection is a grep's)
@@ -380,6 +411,7 @@ class ContentIndex:
         pending: list[tuple[int, bytes]] = []  # (row, bytes) read, not yet in the store
         total = put = committed = 0  # bytes read, put in the store, committed
         started = time.time_ns()
+        self._clock = self._journal.clock() if self._journal is not None else None  # before any file is read
         for rel in files:
             taken = self._read(rel, quick=True)
             if taken is None:
@@ -472,7 +504,10 @@ class ContentIndex:
         if time.monotonic() - self._saved_at < at_most_every:
             self._unsaved = True
             return
-        self._table.save(self.directory / "table", {"format": FORMAT, "root": self.root})
+        with self._lock:
+            unvouched = list(self._dirty)  # (their rows are older than their files)
+        head = {"format": FORMAT, "root": self.root, "clock": self._clock}
+        self._table.save(self.directory / "table", head, unvouched)
         (self.directory / "summary").write_text(f"{len(self._table)}\n")
         self._saved_at, self._unsaved = time.monotonic(), False
 
@@ -484,5 +519,7 @@ class ContentIndex:
         if head.get("format") != FORMAT or head.get("root") != self.root:
             return False
         self._table = table
+        clock = head.get("clock")
+        self._clock = clock if isinstance(clock, str) else None
         self._saved_at = time.monotonic()  # as it is on disk: the first refresh need not write it again
         return True

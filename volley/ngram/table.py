@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from array import array
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from volley.stat_keys import StatKey
+from volley.text import has_lone_surrogates
 
 RACY, DIRECT = 1, 2  # flags of a row
+_RACY_ROWS = re.compile(b"[" + bytes(f for f in range(4) if f & RACY) + b"]")  # a racy row's flags
 _COLUMNS = ("mtime", "size", "inode", "ctime")
 
 
@@ -30,6 +34,7 @@ class Table:
         self.flags = bytearray()
         self.direct: set[str] = set()  # the files searched directly
         self._free: list[int] = []
+        self.undecodable: list[str] = []  # the names of a table read from disk that are not UTF-8
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -44,20 +49,43 @@ class Table:
             return False
         return (self.mtime[row], self.size[row], self.inode[row], self.ctime[row]) == now
 
-    def share(self, rels: list[str]) -> None:
+    def share(self, rels: list[str]) -> list[str]:
         """Name each row by the string of ``rels`` (the file index's) equal to its own, so a table read from
         disk holds no second copy of every path (~100 MB at 1M files). Readers may use it meanwhile: each name
         is replaced by an equal string; a row missing for a moment makes its file searched, as a changed one.
         In place, each old name freed as it goes (a new dict beside the old one, which held them all, was
-        70 MB more at the peak at 1M files)."""
-        rows, names = self.rows, self.names
+        70 MB more at the peak at 1M files). Returns the files of ``rels`` that have no row."""
+        rows, names, missing = self.rows, self.names, []
         for rel in rels:
             row = rows.pop(rel, None)
-            if row is not None:
+            if row is None:
+                missing.append(rel)
+            else:
                 names[row] = rel
                 rows[rel] = row
         self.rows = dict(rows)  # compacted (what was popped left room behind), keys shared
         self.direct = {name for name in (names[rows[rel]] for rel in self.direct) if name is not None}
+        return missing
+
+    def racy(self) -> list[str]:
+        """The files whose rows vouch for nothing (read too fresh, or changed since they were read), and those
+        named by bytes that are not UTF-8 (a journal may name them otherwise): searched until read again."""
+        names = self.names
+        found = [names[m.start()] for m in _RACY_ROWS.finditer(self.flags)]
+        return [name for name in found if name is not None] + self.undecodable
+
+    def distrust_others(self, rels: list[str], with_rows: int | None = None) -> None:
+        """Mark racy the rows of files not among ``rels`` (the visible ones): out of sight, no watch or proof
+        follows them, so each is read again before it is trusted if it comes back into sight (a rule changed),
+        here or in a later server. ``with_rows``: how many of ``rels`` have a row, if known."""
+        if with_rows is None:
+            with_rows = sum(1 for rel in rels if rel in self.rows)
+        if with_rows == len(self.rows):
+            return
+        listed, flags = set(rels), self.flags
+        for rel, row in list(self.rows.items()):
+            if rel not in listed:
+                flags[row] |= RACY
 
     def unproven(self, prefix: str, rels: list[str]) -> list[str]:
         """The files of ``rels`` (paths after ``prefix``) whose stat now is not the key of their row, in a plain
@@ -128,9 +156,17 @@ class Table:
             self.flags[row] = 0
             self._free.append(row)
 
-    def save(self, path: Path, header: dict[str, object]) -> None:
-        """Written whole to a new file, then moved over the old one."""
+    def save(self, path: Path, header: Mapping[str, object], unvouched: Iterable[str] = ()) -> None:
+        """Written whole to a new file, then moved over the old one; the rows of ``unvouched`` marked racy (files
+        known to have changed since they were read: a new server searches and reads them again)."""
         names = "\0".join(name or "" for name in self.names).encode("utf-8", "surrogateescape")
+        flags = self.flags
+        if unvouched:
+            flags = bytearray(flags)
+            for rel in unvouched:
+                row = self.rows.get(rel)
+                if row is not None:
+                    flags[row] |= RACY
         head = {**header, "rows": len(self.names), "names_bytes": len(names), "byteorder": sys.byteorder}
         temporary = path.with_name(f"{path.name}.{os.getpid()}.new")
         with open(temporary, "wb") as f:
@@ -138,7 +174,7 @@ class Table:
             f.write(names)
             for column in (self.mtime, self.size, self.inode, self.ctime):
                 f.write(column.tobytes())
-            f.write(self.flags)
+            f.write(flags)
         os.replace(temporary, path)
 
     @classmethod
@@ -159,6 +195,8 @@ class Table:
             table = cls()
             text = str(f.read(size), "utf-8", "surrogateescape")
             names: list[str | None] = [n or None for n in text.split("\0")]
+            if has_lone_surrogates(text):
+                table.undecodable = [n for n in names if n is not None and has_lone_surrogates(n)]
             del text
             table.names = names if count else []
             try:
