@@ -10,22 +10,26 @@ thousand) through the index, reading every file (grep_index=off) and by `rg`; a 
 edited (it must see each edit: the median of RUNS edits, each adding the pattern or taking it out); a pattern
 with no trigram; a new server's first grep, right after its handshake and after a pause (a model's first turn:
 the index resumes at the handshake), with the store and the file index's walk on disk (it proves the walk,
-loads the table and states every file once); the servers' peak RSS. Writes
+loads the table and states every file once; with JOURNAL=1, a watchman daemon of the run's own watches each tree
+and a new server proves the table by its journal instead); the servers' peak RSS. Writes
 benchmarks/results/grep_index.json and .md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ from benchmarks.real_tree import SELECTIVE, real_tree
 from benchmarks.run import RESULTS, median_time, peak_rss_mb, server_pid, text
 from tests.test_ngram_plan import TRICKY_PATTERNS, _patterns
 from volley.index import visible_files
+from volley.journal import Journal
 from volley.ngram.content import ContentIndex
 from volley.ngram.store import Store
 from volley.workspace import Workspace
@@ -70,6 +75,7 @@ def _build(root: Path, cache: str) -> dict[str, Any]:
     ws = Workspace(root, flags={"grep_index": "eager"})
     files = visible_files(ws, ws.resolve("."))
     index = ContentIndex(ws)
+    index._journal = Journal.of(str(root))  # (with JOURNAL=1: the table is kept with watchman's clock)
     index.store = Store(index.directory)
     index._writer = index.store.writer()
     started, used = time.perf_counter(), _cpu_s()
@@ -89,7 +95,35 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@contextlib.contextmanager
+def _journal(root: Path) -> Iterator[None]:
+    """With JOURNAL=1, a watchman daemon of the run's own watching ``root`` (the servers find it by
+    WATCHMAN_SOCK), stopped afterwards; nothing otherwise."""
+    if not os.environ.get("JOURNAL"):
+        yield
+        return
+    state = Path(tempfile.mkdtemp(prefix="wm-"))
+    argv = ["watchman", f"--sockname={state}/sock", f"--statefile={state}/state", f"--logfile={state}/log"]
+    os.environ["WATCHMAN_SOCK"] = f"{state}/sock"
+    try:
+        done = subprocess.run([*argv, "--no-save-state", "watch-project", str(root)], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"watchman could not watch {root}: {done.stdout}{done.stderr}")
+        yield
+    finally:
+        subprocess.run([*argv, "shutdown-server"], capture_output=True)
+        del os.environ["WATCHMAN_SOCK"]
+        shutil.rmtree(state, ignore_errors=True)
+
+
 async def tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
+    with _journal(root):
+        row = await _tree_row(name, root, selective)
+    row["journal"] = bool(os.environ.get("JOURNAL"))
+    return row
+
+
+async def _tree_row(name: str, root: Path, selective: str) -> dict[str, Any]:
     row: dict[str, Any] = {"tree": name}
     edited = root / "volley-bench-edit.txt"  # the benchmark's own file, edited once the index holds it
     edited.write_text("a file the benchmark edits\n")
@@ -178,7 +212,7 @@ def report(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['tree']} | {r['files']:,} | {r['text_mb']:.0f} MB | "
+            f"| {r['tree']}{' (watchman)' if r.get('journal') else ''} | {r['files']:,} | {r['text_mb']:.0f} MB | "
             f"{r['build_s']:.1f} s ({r['build_cpu_s']:.1f} s) / {r['rg_pass_s']:.2f} s "
             f"({r['build_s'] / r['rg_pass_s']:.0f}x) | {r['store_mb']:.0f} MB ({r['store_mb'] / r['text_mb']:.2f}x) | "
             f"{r['index_warm_s'] * 1e3:.0f} / {r['every_file_s'] * 1e3:.0f} / {r['rg_selective_s'] * 1e3:.0f} ms | "

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,9 @@ async def test_a_new_server_proves_the_index_by_the_journal_and_sees_what_change
     _settled(tree)
     async with serve(tree, "--set", "grep_index=eager") as client:
         await client.call_tool("grep", {"pattern": "warm the index"})  # built, kept with watchman's clock
+    config = [sys.executable, "-m", "volley", "config", "--workspace", str(tree)]
+    said = subprocess.run(config, env=SERVER_ENV, capture_output=True, text=True, check=True).stdout
+    assert f"a new server proves it by watchman's journal (it watches {tree})" in said
     _change_while_no_server_runs(tree)
     server = _handshaken(tree, "--set", "grep_index=eager")
     try:

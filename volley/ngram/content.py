@@ -115,7 +115,10 @@ def on_disk(ws: Workspace) -> str:
     except (OSError, ValueError):
         return f"none yet in {directory}" + (f" (built {when[mode]})" if mode in when else " (grep_index is off)")
     size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    return f"{files:,} files, {size / 1e6:.1f} MB in {directory}" + ("" if mode in when else " (grep_index is off)")
+    journal = Journal.of(str(ws.root))
+    proof = f"watchman's journal (it watches {journal.watch})" if journal else "a stat per file (no watchman on it)"
+    found = f"{files:,} files, {size / 1e6:.1f} MB in {directory}; a new server proves it by {proof}"
+    return found + ("" if mode in when else " (grep_index is off)")
 
 
 class ContentIndex:
