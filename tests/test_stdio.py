@@ -7,9 +7,12 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import SERVER_ENV, inotify_watches, needs_inotify, write
 
@@ -228,3 +231,42 @@ def test_a_path_holding_a_lone_surrogate_gets_an_error_the_client_can_read(tmp_p
             and "lone leading surrogate" in answers[10 + n]["error"]["message"]
         )
     assert "alpha" in answers[13]["result"]["content"][0]["text"]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads a process's peak memory from /proc")
+def test_a_client_that_reads_no_answers_is_read_no_further_and_every_call_is_answered(tmp_path: Path) -> None:
+    """A client that writes calls and reads no answers: the server reads no more requests once a bound of
+    answers is unread (or of calls unanswered), instead of piling them up in memory (it grew by 130 MB a
+    second), and answers every call once the client reads."""
+    ws = tmp_path / "ws"
+    write(ws, "big.txt", "".join(f"line {i} {'x' * 80}\n" for i in range(600)))  # answers of 54 KB
+    calls = 3000  # 160 MB of answers
+    server = subprocess.Popen(
+        [sys.executable, "-m", "volley", "serve", "--workspace", str(ws), "--log-level", "INFO"],
+        env=SERVER_ENV,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        server.stdin.write((INIT + INITIALIZED).encode())
+        server.stdin.flush()
+        assert json.loads(server.stdout.readline())["id"] == 1
+        lines = "".join(_call(n, "read_file", {"path": "big.txt", "limit": 600}) for n in range(2, calls + 2))
+        writer = threading.Thread(target=lambda: (server.stdin.write(lines.encode()), server.stdin.flush()))  # type: ignore[union-attr]
+        writer.start()
+        logged_until(server, "no more requests are read until")  # type: ignore[arg-type]
+        assert _peak_rss_mb(server.pid) < 400
+        answered = [json.loads(server.stdout.readline()) for _ in range(calls)]
+        writer.join()
+        assert sorted(a["id"] for a in answered) == list(range(2, calls + 2))
+        assert all("result" in a and not a["result"].get("isError") for a in answered)
+    finally:
+        server.kill()
+        server.communicate()

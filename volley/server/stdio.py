@@ -10,16 +10,20 @@ is served by the SDK's own transport.
 
 Either way, the end of input drains: requests already read are answered (within ``drain_s``) before
 the session ends, as a client that writes its calls and closes stdin (``printf … | volley serve``)
-expects; the SDK alone would cancel them at once.
+expects; the SDK alone would cancel them at once. On the event loop, a client that leaves answers unread
+(more than OUT_BOUND bytes of them) or has MAX_IN_FLIGHT calls unanswered is read no further until it reads
+or they end: what it sends is not piled up in memory (a client that wrote calls without reading grew the
+server by 130 MB a second).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +40,8 @@ from volley.server.fast_lane import FastLane
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 32 << 20  # a message is one line; no call needs more (the SDK's transport sets no limit)
+OUT_BOUND = 16 << 20  # bytes of answers the client has not read before no more requests are read
+MAX_IN_FLIGHT = 256  # calls unanswered before no more requests are read (a host runs a few at once)
 
 
 async def serve_stdio(server: MCPServer, drain_s: float, early: Early | None = None) -> None:
@@ -47,6 +53,7 @@ async def serve_stdio(server: MCPServer, drain_s: float, early: Early | None = N
         lane = None
         if stdin is not None and stdout is not None:
             lane = stdin.lane = FastLane(server, stdout.write_soon, in_flight.started, in_flight.settle)
+            stdin.room = functools.partial(_room, stdout, in_flight)
         lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async does, on our streams
         try:
             await lowlevel.run(
@@ -59,6 +66,23 @@ async def serve_stdio(server: MCPServer, drain_s: float, early: Early | None = N
                 await lane.close()
 
 
+async def _room(stdout: _LinesOut, in_flight: _InFlight) -> None:
+    """Wait, before a request is read, while the client leaves OUT_BOUND bytes of answers unread or has
+    MAX_IN_FLIGHT calls unanswered (said in the log)."""
+    waiting = stdout.unread() >= OUT_BOUND
+    if waiting or len(in_flight.ids) >= MAX_IN_FLIGHT:
+        in_flight.held, said = in_flight.held + 1, log.info if not in_flight.held else log.debug
+        said(
+            "the client has %d calls unanswered and %d bytes of answers unread: no more requests are read until "
+            "it reads them or they end",
+            len(in_flight.ids),
+            stdout.unread(),
+        )
+        if waiting:
+            await stdout.flush()
+        await in_flight.below(MAX_IN_FLIGHT)
+
+
 class _InFlight:
     """The ids of requests read and not yet answered (nor cancelled by the client)."""
 
@@ -66,6 +90,8 @@ class _InFlight:
         self.ids: set[Any] = set()
         self._idle = anyio.Event()
         self._idle.set()
+        self._fewer = anyio.Event()  # set when a call ends
+        self.held = 0  # how often reading waited for the client (said once in the log)
 
     def read(self, item: object) -> None:
         message = getattr(item, "message", None)
@@ -85,8 +111,15 @@ class _InFlight:
 
     def settle(self, request_id: Any) -> None:
         self.ids.discard(request_id)
+        self._fewer.set()
         if not self.ids:
             self._idle.set()
+
+    async def below(self, count: int) -> None:
+        """Wait until fewer than ``count`` calls are unanswered."""
+        while len(self.ids) >= count:
+            self._fewer = anyio.Event()
+            await self._fewer.wait()
 
     async def drained(self, bound_s: float) -> None:
         if self.ids:
@@ -164,6 +197,7 @@ class _LinesIn:
     def __init__(self, reader: asyncio.StreamReader, answer: Callable[[bytes], None]) -> None:
         self._reader, self._answer = reader, answer
         self.lane: FastLane | None = None  # takes the plain tool calls before the SDK reads them
+        self.room: Callable[[], Awaitable[None]] | None = None  # waits while the client reads no answers
         self.early: Early | None = None  # notes the handshake's requests, whose answers it keeps
 
     def __aiter__(self) -> _LinesIn:
@@ -171,6 +205,8 @@ class _LinesIn:
 
     async def __anext__(self) -> str:
         while True:
+            if self.room is not None:
+                await self.room()
             try:
                 line = await self._reader.readline()
             except ValueError:  # over the limit: the reader dropped what it held of the line
@@ -220,6 +256,10 @@ class _LinesOut:
     async def flush(self) -> None:
         await self._writer.drain()
 
+    def unread(self) -> int:
+        """Bytes written that the client has not taken from the pipe yet (beyond the pipe's own buffer)."""
+        return self._writer.transport.get_write_buffer_size() + sum(map(len, self._queued))
+
 
 @asynccontextmanager
 async def _wire(early: Early | None = None) -> AsyncIterator[tuple[_LinesIn | None, _LinesOut | None]]:
@@ -247,6 +287,7 @@ async def _wire(early: Early | None = None) -> AsyncIterator[tuple[_LinesIn | No
     out_transport, out_protocol = await loop.connect_write_pipe(
         asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0)
     )
+    out_transport.set_write_buffer_limits(high=OUT_BOUND)  # (a flush waits until a quarter of it is left)
     writer = asyncio.StreamWriter(out_transport, out_protocol, None, loop)
     lines_out = _LinesOut(writer)
     try:
