@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -292,6 +293,28 @@ async def test_a_crafted_gitignore_line_or_glob_cannot_hold_a_listing_on_a_long_
     assert sorted(e["path"][-3:] for e in listing.structured_content["entries"]) == [".py", ".py", "ore"]
     assert globbed.structured_content["entries"] == [] and not globbed.is_error
     assert sorted(grep.structured_content["files"]) == ["a" * 200 + ".py", "keep.py"]
+
+
+async def test_a_gitignore_of_thousands_of_lines_is_followed_as_git_follows_it(tmp_path: Path) -> None:
+    """RE2 refuses a set of a few thousand globs (its memory budget): a repository's .gitignore of 6,000 lines
+    failed every listing and search ("failed to compile Set"). The patterns are matched a thousand at a time,
+    the last matching line still winning across them; git says what is ignored."""
+    rng = random.Random(3)
+    lines = [f"gen_{n}_{rng.randrange(10**9)}/**/*.tmp" for n in range(6000)]
+    lines[10], lines[3000], lines[5990] = "*.log", "*.tmp", "!keep.log"  # the last line that matches wins
+    write(tmp_path, ".gitignore", "\n".join(lines) + "\n")
+    for name in ("a.py", "x.log", "keep.log", "deep/y.tmp", "deep/z.py", f"{lines[20].split('/')[0]}/w.py"):
+        write(tmp_path, name, "needle\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    shown = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
+    async with serve(tmp_path) as client:
+        with anyio.fail_after(60):
+            grep = await client.call_tool("grep", {"pattern": "needle", "output_mode": "files"})
+    assert not grep.is_error, text_of(grep)
+    assert sorted(grep.structured_content["files"]) == sorted(f for f in shown if f != ".gitignore")
+    assert "keep.log" in shown and "x.log" not in shown and "deep/y.tmp" not in shown
 
 
 async def test_a_workspace_whose_own_path_is_not_utf8_is_served(tmp_path: Path) -> None:

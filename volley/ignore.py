@@ -13,6 +13,7 @@ a denied path is refused by every tool, whatever the ignore rules say.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from volley.stat_keys import key as stat_key_of
 from volley.text import valid_text
 
 Regex = Any  # re.Pattern[str], or RE2's compiled pattern (match, finditer, pattern; its matches take group numbers)
+_Pattern = tuple[Regex | None, bool | None, tuple[Regex, bool] | None]  # a line's regex, include, contents' regex
+SET_LINES = 1_000  # lines of an ignore file matched by one RE2 set (it refused 5,000 globs of 40 characters)
+log = logging.getLogger(__name__)
 IGNORE_FILES = (".ignore", ".gitignore")  # strongest first, as ranked above
 DEFAULT_DENY = (  # files that hold credentials, after gitleaks' and GitHub secret scanning's lists
     ".git",
@@ -93,12 +97,10 @@ class PatternFile:
         self.label, self.base, self.outer, self.fold = label, base, outer, fold
         self._numbers = [n for n, _ in numbered]
         self._lines = [line for _, line in numbered]
-        self._spec = GitIgnoreSpec.from_lines(self._lines)
-        self._patterns = [
-            (path_regex(p.regex.pattern), p.include, _contents_of(line) if p.include is not None else None)
-            for line, p in zip(self._lines, self._spec.patterns, strict=True)
-            if p.regex is not None
-        ]
+        # (first line, the lines' spec): RE2 refuses a set of a few thousand globs (its memory budget)
+        starts = range(0, len(self._lines), SET_LINES)
+        self._specs = [(start, _spec(self._lines[start : start + SET_LINES])) for start in starts]
+        self._patterns: list[_Pattern | None] = [None] * len(self._lines)  # each compiled once it is first needed
 
     @classmethod
     def read(cls, path: Path, label: str, base: str = "", outer: str = "", fold: bool = False) -> PatternFile | None:
@@ -111,7 +113,24 @@ class PatternFile:
     def hides_outer_path(self) -> bool:
         """Whether this file (above the root) ignores the root or one of its ancestors."""
         parts = matchable(self.outer).rstrip("/").split("/") if self.outer else []
-        return any(self._spec.check_file("/".join(parts[:i]) + "/").include for i in range(1, len(parts) + 1))
+        return any(self._last_include("/".join(parts[:i]) + "/") for i in range(1, len(parts) + 1))
+
+    def _last_include(self, path: str) -> bool | None:
+        """What the last line of the file that matches ``path`` says, by the specs alone."""
+        for _, spec in reversed(self._specs):
+            include = spec.check_file(path).include
+            if include is not None:
+                return include
+        return None
+
+    def _pattern(self, index: int, spec: GitIgnoreSpec, start: int) -> _Pattern:
+        pattern = self._patterns[index]
+        if pattern is None:
+            p = spec.patterns[index - start]
+            contents = _contents_of(self._lines[index]) if p.include is not None else None
+            regex = path_regex(p.regex.pattern) if p.regex is not None else None
+            pattern = self._patterns[index] = (regex, p.include, contents)
+        return pattern
 
     def match(self, rel: str, is_dir: bool) -> Decision | None:
         if self.fold:
@@ -121,20 +140,30 @@ class PatternFile:
                 return None
             rel = rel[len(self.base) + 1 :]
         path = matchable(self.outer + rel + ("/" if is_dir else ""))
-        if self._spec.check_file(path).include is None:  # the fast backend: no pattern matches at all
-            return None
-        for index in range(len(self._patterns) - 1, -1, -1):  # the last matching line wins
-            regex, include, contents = self._patterns[index]
-            if include is None:
+        for start, spec in reversed(self._specs):  # the last matching line wins
+            if spec.check_file(path).include is None:  # the fast backend: no line of these matches at all
                 continue
-            if contents is not None:
-                matched = _inside(contents, path)
-            else:
-                found = regex.match(path)
-                matched = found is not None and _matches_itself(found, path)
-            if matched:
-                return Decision(include, f"{self.label}:{self._numbers[index]}", self._lines[index].strip())
+            for index in range(start + len(spec.patterns) - 1, start - 1, -1):
+                regex, include, contents = self._pattern(index, spec, start)
+                if include is None or regex is None:
+                    continue
+                if contents is not None:
+                    matched = _inside(contents, path)
+                else:
+                    found = regex.match(path)
+                    matched = found is not None and _matches_itself(found, path)
+                if matched:
+                    return Decision(include, f"{self.label}:{self._numbers[index]}", self._lines[index].strip())
         return None
+
+
+def _spec(lines: list[str]) -> GitIgnoreSpec:
+    """The lines' spec on the fastest backend that takes them (RE2, else pathspec's own, Python's re)."""
+    try:
+        return GitIgnoreSpec.from_lines(lines)
+    except re2.error as exc:
+        log.info("an ignore file's lines fall back to Python's regex engine (%s)", exc)
+        return GitIgnoreSpec.from_lines(lines, backend="simple")
 
 
 def _contents_of(line: str) -> tuple[Regex, bool] | None:
