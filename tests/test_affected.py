@@ -486,3 +486,11 @@ async def test_each_function_a_test_started_or_resumed_is_recorded_without_cover
         looped = await client.call_tool("run_tests", {"affected": True})  # a loop one test started, run in the next
         assert "tests/test_worker.py::test_double" in looped.structured_content["chosen"], text_of(looped)
         assert "tests/test_gen.py::test_throw" in looped.structured_content["chosen"], text_of(looped)  # thrown into
+
+
+def test_a_module_too_deeply_nested_for_pythons_parser_imports_nothing_it_can_name() -> None:
+    """The parser's stack overflows on 20,000 nested lambdas (a MemoryError, which failed the selection)."""
+    from volley.affected import _dotted_imports
+
+    source = b"import os\ny = " + b"lambda: " * 20_000 + b"1\n"
+    assert _dotted_imports(source, "pkg/deep.py") == ()

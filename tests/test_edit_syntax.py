@@ -75,3 +75,11 @@ def _windowed(key: str) -> bool:
     """Whether the file's last check left statement offsets without a tree (the window's mark)."""
     kept = syntax._KEPT.get((key, "python"))
     return kept is not None and kept.tree is None
+
+
+def test_source_too_deeply_nested_for_pythons_parser_is_a_problem_named_not_a_crash() -> None:
+    """20,000 nested lambdas overflow the parser's stack: a MemoryError, which failed the whole edit as an error of
+    Volley's own."""
+    text = "y = " + "lambda: " * 20_000 + "1\ndef h(:\n"
+    problem = syntax.syntax_problem("a.py", text)
+    assert problem is not None and "too complex" in problem.message

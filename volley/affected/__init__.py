@@ -237,8 +237,8 @@ def _dotted_imports(data: bytes, rel: str) -> tuple[str, ...]:
     """The module names a file's import statements name, relative ones resolved from its folder."""
     try:
         tree = ast.parse(data, rel)
-    except (SyntaxError, ValueError, RecursionError):
-        return ()
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # (MemoryError: the parser's stack overflowed;
+        return ()  # Python cannot import such a file either)
     package = rel.rsplit("/", 1)[0].replace("/", ".") if "/" in rel else ""
     found: list[str] = []
     for node in _statements(list(tree.body)):

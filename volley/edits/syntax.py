@@ -133,8 +133,8 @@ def _python_problem(rel: str, text: str) -> SyntaxProblem | None:
             ast.parse(text, rel)
     except SyntaxError as exc:
         return SyntaxProblem(path=rel, line=exc.lineno or 1, column=exc.offset or 1, message=exc.msg)
-    except (ValueError, RecursionError) as exc:  # null bytes, absurd nesting
-        return SyntaxProblem(path=rel, line=1, column=1, message=str(exc))
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting (MemoryError: "Parser
+        return SyntaxProblem(path=rel, line=1, column=1, message=str(exc))  # stack overflowed", 20,000 lambdas)
     return None
 
 
