@@ -37,11 +37,15 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def http_server(workspace: Path, transport: str, *extra: str) -> AsyncIterator[str]:
-    """`volley serve` over an HTTP transport; yields its base URL once it accepts connections."""
+async def http_server(
+    workspace: Path, transport: str, *extra: str, launcher: tuple[str, ...] | list[str] = ()
+) -> AsyncIterator[str]:
+    """`volley serve` over an HTTP transport; yields its base URL once it accepts connections. ``launcher``:
+    arguments to Python before `-m volley`."""
     port = free_port()
     argv = [
         sys.executable,
+        *launcher,
         "-m",
         "volley",
         "serve",
@@ -339,3 +343,36 @@ def test_http_transports_say_where_they_listen(tmp_path: Path, transport: str, p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+DESKTOP_LIMIT = (  # run Python with Linux's default soft limit of descriptors (1,024), as on a desktop
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, "
+    "(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptor limits")
+async def test_connections_held_open_do_not_run_the_server_out_of_descriptors(tmp_path: Path) -> None:
+    """A local process holding 1,500 idle connections (no token is needed to connect) left a server started
+    with Linux's default soft limit of 1,024 descriptors (macOS's: 256) unable to accept or open a file. It
+    raises its soft limit to the hard one at start."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"the hard limit here is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), hard))  # (this process holds them)
+    write(tmp_path, "a.txt", "held\n")
+    held: list[socket.socket] = []
+    try:
+        async with http_server(tmp_path, "http", launcher=["-c", DESKTOP_LIMIT]) as url:
+            port = int(url.rsplit(":", 1)[1])
+            held += [socket.create_connection(("127.0.0.1", port)) for _ in range(1500)]
+            with anyio.fail_after(30):  # (it hung: connecting never ended)
+                async with Client(f"{url}/mcp") as client:
+                    answer = await client.call_tool("read_file", {"path": "a.txt"})
+        assert "held" in text_of(answer)
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -111,6 +111,9 @@ def _workspaces(args: argparse.Namespace) -> list[Any]:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from volley.platform import raise_descriptor_limit
+
+    raise_descriptor_limit()
     early = None
     if args.transport == "stdio":  # the handshake is answered while the SDK imports (volley/server/early.py)
         from volley.server.early import start

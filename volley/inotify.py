@@ -130,7 +130,11 @@ class DirectoryEvents:
             fd = self.fd
             self._waiting += 1
         try:
-            return bool(select.select([fd], [], [], timeout)[0])
+            if sys.platform == "win32":  # (inotify is Linux's)
+                return False
+            poller = select.poll()  # (not select(): a descriptor past 1,023 once the server raised its limit)
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(timeout * 1000))
         finally:
             with self._lock:
                 self._waiting -= 1

@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Journal:
     @classmethod
     def of(cls, root: str) -> Journal | None:
         """The journal of ``root``, or None when no running watchman watches it whole (said in the log)."""
+        if sys.platform == "win32":  # (watchman listens on a named pipe there: not asked)
+            return None
         sockname = _sockname()
         if sockname is None:
             return None
@@ -103,6 +106,8 @@ def _sockname() -> str | None:
 def _ask(sockname: str, command: list[object]) -> dict[str, Any]:
     """One command's answer over watchman's socket (its JSON protocol: a line each way); ValueError for an
     error it answers or an answer that is not one."""
+    if sys.platform == "win32":  # (``of`` asks nothing there)
+        raise ValueError("watchman is not asked on Windows")
     with contextlib.closing(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)) as sock:
         sock.settimeout(TIMEOUT_S * 2)
         sock.connect(sockname)

@@ -160,3 +160,26 @@ def names_differ_by_case() -> bool:
             return not os.path.exists(os.path.join(probe, "pROBE"))
     except OSError:
         return sys.platform not in ("darwin", "win32")  # each one's default
+
+
+MAX_DESCRIPTORS = 65_536  # what the server raises its soft limit to at most (its children inherit it)
+
+
+def raise_descriptor_limit() -> None:
+    """Raise this process's soft limit of open descriptors toward its hard limit: Linux's default soft limit
+    is 1,024 and macOS's 256, which a local process holding idle connections used up (the server could then
+    neither accept nor open a file), as a wide walk with many searches could. Nothing on Windows."""
+    if sys.platform == "win32":
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, MAX_DESCRIPTORS)
+    for target in (wanted, 10_240):  # (macOS refuses more than its OPEN_MAX, 10,240, whatever the hard limit)
+        if target <= soft:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return
+        except (ValueError, OSError):
+            continue
