@@ -362,3 +362,23 @@ async def _grep_the_deep_file(tmp_path: Path, watched: bool) -> None:
     assert not grep.is_error, text_of(grep)[-300:]
     assert sorted(c["path"][-7:] for c in grep.structured_content["counts"]) == ["deep.py", "top.py"]
     assert listed.structured_content["total"] == 1
+
+
+async def test_project_files_nested_too_deeply_for_python_are_refused_by_name_not_a_traceback(tmp_path: Path) -> None:
+    """A pyproject.toml or package.json nested 100,000 deep: Python's TOML and JSON readers raise RecursionError,
+    which no tool caught (every call, and `volley config`, ended in a traceback)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    write(tmp_path, "pkg/package.json", '{"name": "pkg", "scripts": {"test": "jest"}, "x": ' + deep + "}")
+    write(tmp_path, "lib/pyproject.toml", f'[project]\nname = "lib"\nversion = "0"\n[tool.x]\nv = {deep}\n')
+    write(tmp_path, "lib/a.py", "x = 1\n")
+    async with serve(tmp_path) as client:
+        with anyio.fail_after(60):
+            chains = await client.call_tool("list_toolchains", {})
+            read = await client.call_tool("read_file", {"path": "lib/a.py"})
+    assert not chains.is_error and not read.is_error, (text_of(chains), text_of(read))
+    write(tmp_path, "pyproject.toml", f'[project]\nname = "top"\nversion = "0"\n[tool.x]\nv = {deep}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "volley", "config", "--workspace", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "pyproject.toml: cannot read configuration" in done.stderr, done.stderr[-500:]

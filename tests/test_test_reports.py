@@ -152,3 +152,14 @@ async def test_subtests_are_counted_as_what_they_are(tmp_path: Path) -> None:
     data = result.structured_content
     assert (data["passed"], data["subtests_passed"]) == (1, 3)
     assert "1 passed, 0 failed, 0 errors, 0 skipped, 3 subtests passed" in text_of(result)
+
+
+def test_a_report_nested_deeper_than_python_reads_is_unreadable_not_a_crash() -> None:
+    """json raises RecursionError on 100,000 nested arrays: the run's report is unreadable (never "no
+    findings"), as any report that does not parse."""
+    from volley import parsers
+    from volley.parsers import read_lint
+
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert parsers.read_tests("jest-json", "", deep, "/x") is None
+    assert read_lint("clippy", deep + "\n", "cargo", "/x") is None

@@ -287,6 +287,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    except RecursionError:  # (a hostile file nested 100,000 deep)
+        raise ConfigError(f"{path}: cannot read configuration: nested deeper than Python can read") from None
 
 
 def _checked(data: Any, where: str, prefix: str, env_names: bool = False) -> dict[str, Any]:

@@ -69,6 +69,8 @@ def commands_of(ws: Workspace, project: str) -> tuple[Command, Command, str]:
         data = tomllib.loads(read_exact(ws.resolve(rel).abs).decode())  # inside the sandbox, not denied
     except (VolleyError, OSError, ValueError) as exc:
         raise ConfigError(f"{rel}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{rel}: nested deeper than Python can read") from None
     try:
         found = [
             Command.model_validate({**base.model_dump(), **data.get(role, {})}) if role in data else base

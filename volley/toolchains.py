@@ -333,7 +333,7 @@ def _poetry_environment(root: Path) -> Path | None:
     """
     try:
         project = tomllib.loads((root / "pyproject.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
         return None
     name = project.get("tool", {}).get("poetry", {}).get("name") or project.get("project", {}).get("name")
     if not name or not ((root / "poetry.lock").exists() or "poetry" in project.get("tool", {})):
@@ -375,7 +375,7 @@ def _mypy_names_files(root: Path) -> bool:
             return True
     try:
         data = tomllib.loads((root / "pyproject.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
         return False
     return "files" in data.get("tool", {}).get("mypy", {})
 
@@ -386,7 +386,7 @@ def _mypy_target(root: Path) -> tuple[str, str]:
         return "src", "a src/ layout"
     try:
         name = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {}).get("name", "")
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
         name = ""
     package = re.sub(r"[-.]+", "_", name).lower()
     if package and (root / package / "__init__.py").exists():
@@ -399,7 +399,7 @@ def _mypy_configured(root: Path) -> bool:
         return True
     try:
         data = tomllib.loads((root / "pyproject.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
         data = {}
     if "mypy" in data.get("tool", {}):
         return True
@@ -418,7 +418,7 @@ _ESLINT_CONFIGS = (
 def _javascript(root: Path, fallback: Path | None = None) -> list[Toolchain]:
     try:
         package = json.loads((root / "package.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
     bin_dir = root / "node_modules" / ".bin"
     if fallback is not None and not bin_dir.is_dir():  # a workspace's packages share its hoisted node_modules

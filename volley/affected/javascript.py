@@ -111,7 +111,7 @@ def _workspace_packages(ws: Workspace, files: list[str]) -> dict[str, str]:
         if rel == "package.json" or rel.endswith("/package.json"):
             try:
                 name = json.loads(read_exact(f"{ws.root}/{rel}")).get("name")
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, AttributeError, RecursionError):
                 continue
             if isinstance(name, str) and name:
                 found[name] = posixpath.dirname(rel)
@@ -129,7 +129,7 @@ def _aliases(ws: Workspace) -> list[tuple[str, list[str]]]:
         text = re.sub(r",(\s*[}\]])", r"\1", text)  # and trailing commas, as TypeScript allows
         try:
             options = json.loads(text).get("compilerOptions") or {}
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return []
         base = posixpath.normpath(str(options.get("baseUrl") or "."))
         paths = options.get("paths") or {}

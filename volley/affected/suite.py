@@ -133,7 +133,7 @@ def _config(folder: Path) -> _Config:
         if name == "pyproject.toml":
             try:
                 tool = tomllib.loads(text).get("tool", {}).get("pytest")
-            except tomllib.TOMLDecodeError:
+            except (tomllib.TOMLDecodeError, RecursionError):
                 continue
             if not isinstance(tool, dict):
                 continue

@@ -49,7 +49,7 @@ def read_tests(parser: str, output: str, report: str | None, root: str) -> TestC
             return _in_workspace(_FROM_REPORT[parser](report), root) if report is not None else None
         reader = _TESTS.get(parser)
         return _in_workspace(reader(output), root) if reader is not None else None
-    except (ValueError, KeyError, TypeError, AttributeError, ET.ParseError):
+    except (ValueError, KeyError, TypeError, AttributeError, ET.ParseError, RecursionError):  # unreadable
         return None
 
 

@@ -16,7 +16,7 @@ def read_lint(parser: str, output: str, tool: str, root: str) -> list[Diagnostic
         return None
     try:
         return [d for d in reader(output, tool, root.rstrip("/") + "/")]
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):  # unreadable
         return None
 
 

@@ -143,7 +143,7 @@ async def eslint_through_writer(ws: Workspace, chain: Toolchain, targets: list[s
         done = await run_process(argv, cwd=home, env=chain.env, timeout=chain.timeout_s)
         try:
             entries = json.loads(read_report(report) or "")
-        except ValueError:
+        except (ValueError, RecursionError):
             entries = None
     if done.timed_out or not isinstance(entries, list):
         raise ToolchainError(
