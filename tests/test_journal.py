@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -153,3 +154,20 @@ def test_the_journal_names_what_changed_since_a_clock_and_nothing_of_what_it_doe
     (root / "b.txt").unlink()
     assert sorted(journal.since(clock) or []) == ["a.txt", "new/c.txt"]  # folders are not named
     assert journal.since("c:0:0:0:0") is None  # a clock of another instance: it cannot say
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="gives a file to another user")
+def test_a_socket_another_user_put_where_watchman_listens_is_not_asked(tmp_path: Path) -> None:
+    """Debian's watchman listens in /tmp/<user>-state: a socket someone else made there first is not trusted."""
+    from volley.journal import _ours
+
+    state = tmp_path / "root-state"
+    state.mkdir()
+    with contextlib.closing(socket.socket(socket.AF_UNIX)) as listening:
+        listening.bind(str(state / "sock"))
+        assert _ours(str(state / "sock"))
+        os.chown(state / "sock", 12345, -1)
+        assert not _ours(str(state / "sock"))
+        os.chown(state / "sock", 0, -1)
+        os.chown(state, 12345, -1)
+        assert not _ours(str(state / "sock"))

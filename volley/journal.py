@@ -100,7 +100,18 @@ def _sockname() -> str | None:
         sockname = json.loads(done.stdout).get("sockname")
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
-    return sockname if isinstance(sockname, str) and os.path.exists(sockname) else None
+    return sockname if isinstance(sockname, str) and _ours(sockname) else None
+
+
+def _ours(sockname: str) -> bool:
+    """Whether the socket and its folder are this user's (Debian's watchman listens in /tmp, where another user
+    could have put a socket of theirs first, to lie about what changed)."""
+    if sys.platform == "win32":
+        return False
+    try:
+        return all(os.stat(path).st_uid == os.getuid() for path in (sockname, os.path.dirname(sockname)))
+    except OSError:
+        return False
 
 
 def _ask(sockname: str, command: list[object]) -> dict[str, Any]:
