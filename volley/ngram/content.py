@@ -287,7 +287,8 @@ class ContentIndex:
             return False
         table = self._table  # rows of files out of sight: read again if they come back
         table.distrust_others(snapshot.files, len(listed.files) - len(missing) if snapshot is listed else None)
-        unproven = missing + table.racy() + changed
+        rows = table.rows  # (a changed file with no row is out of sight, or new: among ``missing`` or the events)
+        unproven = missing + table.racy() + [rel for rel in changed if rel in rows]
         self._mark(unproven)
         log.info("watchman's journal proved the content index of %s: %d files to read again", self.root, len(unproven))
         return True
