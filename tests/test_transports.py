@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import json
+import os
+import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -376,3 +381,76 @@ async def test_connections_held_open_do_not_run_the_server_out_of_descriptors(tm
         for sock in held:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.slow  # (32 MB of answers: make test-slow)
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads a process's peak memory from /proc")
+def test_an_sse_client_that_reads_no_answers_has_its_posts_wait_and_every_call_answered(tmp_path: Path) -> None:
+    """SSE answers go down the event stream: a client that posted calls and read none grew the server by
+    33 MB a second. Its POSTs now wait while the stream is still sending it an answer."""
+    write(tmp_path, "big.txt", "".join(f"line {i} {'x' * 80}\n" for i in range(600)))  # answers of 54 KB
+    port = free_port()
+    argv = [sys.executable, "-m", "volley", "serve", "--workspace", str(tmp_path), "--transport", "sse"]
+    argv += ["--port", str(port), "--log-level", "INFO"]
+    server = subprocess.Popen(argv, env=SERVER_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    calls = 600  # 32 MB of answers, more than the sockets' buffers hold
+    try:
+        waiting = threading.Event()  # the log read throughout (uvicorn logs each POST: a full pipe would stall it)
+        threading.Thread(target=_watch_log, args=(server, "reads no answers: its POSTs wait", waiting)).start()
+        stream = _connected(port)
+        stream.sendall(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        seen = b""
+        while not (found := re.search(rb"session_id=([0-9a-f]+)", seen)):
+            seen += stream.recv(4096)
+        session = found.group(1).decode()
+
+        def post(body: dict[str, object]) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            headers = {"Content-Type": "application/json"}
+            connection.request("POST", f"/messages/?session_id={session}", json.dumps(body), headers)
+            assert connection.getresponse().status == 202
+            connection.close()
+
+        hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})
+        post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        read = {"name": "read_file", "arguments": {"path": "big.txt", "limit": 600}}
+        posts = [{"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": read} for n in range(2, calls + 2)]
+        poster = threading.Thread(target=lambda: [post(body) for body in posts])
+        poster.start()
+        assert waiting.wait(60), "the server never held the POSTs back"
+        with open(f"/proc/{server.pid}/status") as f:
+            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+        assert peak < 400
+        answered: set[int] = set()
+        stream.settimeout(60)  # (a hang fails here)
+        while len(answered) < calls:  # the client reads now: every call is answered
+            seen += stream.recv(1 << 20)
+            answered |= {int(n) for n in re.findall(rb'"id":(\d+),"result"', seen)} - {1}
+            seen = seen[-200:]
+        poster.join()
+    finally:
+        server.kill()
+        server.communicate()
+
+
+def _connected(port: int) -> socket.socket:
+    """A connection to the server, once it listens (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port))
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _watch_log(server: subprocess.Popen[bytes], text: str, seen: threading.Event) -> None:
+    """Read the server's log to its end, setting ``seen`` once ``text`` shows."""
+    assert server.stderr is not None
+    tail = b""
+    while chunk := server.stderr.read1(65536):
+        tail = tail[-len(text) :] + chunk
+        if text.encode() in tail:
+            seen.set()

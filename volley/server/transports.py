@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -54,7 +55,7 @@ def http_app(server: MCPServer, transport: str, *, host: str, port: int, token: 
     """The ASGI app for an HTTP transport, with DNS-rebinding protection and the token check."""
     security = _security(host, port)
     if transport == "sse":
-        app: ASGIApp = server.sse_app(transport_security=security, host=host)
+        app: ASGIApp = SseBackpressure(server.sse_app(transport_security=security, host=host))
     else:
         app = CancelOnDisconnect(server.streamable_http_app(transport_security=security, host=host))
     return BearerToken(app, token) if token else app
@@ -150,6 +151,65 @@ class BearerToken:
 
 
 MAX_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE  # the SDK's own limit (4 MiB), applied before the body is read
+
+
+class SseBackpressure:
+    """ASGI middleware for SSE: a session's POSTs wait (SSE_WAIT_S at most) while its event stream is still
+    sending the client an answer it has not taken (uvicorn waits for the socket to drain), so a client that posts
+    calls and reads no answers is slowed to its reading instead of having them buffered (33 MB a second)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._sent: dict[str, anyio.Event] = {}  # session id → set once its stream's last send is done
+        self._said: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            await self._room(scope.get("query_string", b""))
+            await self.app(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "GET":
+            await self._stream(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _room(self, query: bytes) -> None:
+        found = _SESSION.search(query)
+        session = found.group(1).decode() if found else ""
+        sent = self._sent.get(session)
+        if sent is None or sent.is_set():
+            return
+        if session not in self._said:
+            self._said.add(session)
+            log.info("the SSE client of session %s reads no answers: its POSTs wait", session)
+        with anyio.move_on_after(SSE_WAIT_S):  # (a client that reads only between its POSTs goes on)
+            await sent.wait()
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session = ""
+
+        async def watched(message: Message) -> None:
+            nonlocal session
+            if not session and message["type"] == "http.response.body":  # the first event names the session
+                found = _SESSION.search(message.get("body", b""))
+                session = found.group(1).decode() if found else ""
+            if not session:
+                await send(message)
+                return
+            sent = self._sent[session] = anyio.Event()
+            try:
+                await send(message)
+            finally:
+                sent.set()
+
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            self._sent.pop(session, None)
+            self._said.discard(session)
+
+
+_SESSION = re.compile(rb"session_id=([0-9a-fA-F]+)")
+SSE_WAIT_S = 30.0  # the longest a POST waits for its session's stream
 
 
 async def _too_large(send: Send) -> None:
