@@ -85,6 +85,19 @@ def _change_while_no_server_runs(root: Path) -> None:
     (root / "lib/ngram/plan.py").unlink()
 
 
+def _resumed_saying(root: Path, text: str) -> None:
+    """A new server resumes the index at its handshake and logs ``text``: where watches follow the tree (the
+    journal proves the index there; elsewhere each grep states the files it may answer from)."""
+    if not INOTIFY:
+        return
+    server = _handshaken(root, "--set", "grep_index=eager")
+    try:
+        logged_until(server, text)
+    finally:
+        server.kill()
+        server.communicate()
+
+
 async def _answers(root: Path) -> tuple[list[str], list[str]]:
     """What an indexed server and one reading every file answer for each token (and a pattern of a gone file)."""
     mine, theirs = [], []
@@ -108,13 +121,7 @@ async def test_a_new_server_proves_the_index_by_the_journal_and_sees_what_change
     said = subprocess.run(config, env=SERVER_ENV, capture_output=True, text=True, check=True).stdout
     assert f"a new server proves it by watchman's journal (it watches {tree})" in said
     _change_while_no_server_runs(tree)
-    if INOTIFY:  # (the journal proves the index where watches follow the tree; elsewhere each grep states files)
-        server = _handshaken(tree, "--set", "grep_index=eager")
-        try:
-            logged_until(server, "watchman's journal proved the content index")
-        finally:
-            server.kill()
-            server.communicate()
+    _resumed_saying(tree, "watchman's journal proved the content index")
     mine, theirs = await _answers(tree)
     assert mine == theirs
     assert "new_module.py" in mine[1] and "lib/ngram/table.py" in mine[2] and "plan.py" not in mine[3]
@@ -129,13 +136,7 @@ async def test_a_journal_that_started_anew_is_not_trusted(tree: Path, watchman: 
     watchman.stop()
     _change_while_no_server_runs(tree)
     watchman.watch(tree)
-    if INOTIFY:
-        server = _handshaken(tree, "--set", "grep_index=eager")
-        try:
-            logged_until(server, "watchman's journal cannot prove the content index")
-        finally:
-            server.kill()
-            server.communicate()
+    _resumed_saying(tree, "watchman's journal cannot prove the content index")
     mine, theirs = await _answers(tree)
     assert mine == theirs and "new_module.py" in mine[1]
 
