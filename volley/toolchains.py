@@ -16,7 +16,7 @@ import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from volley.concurrency import blocking
 from volley.config import Command
@@ -331,10 +331,7 @@ def _poetry_environment(root: Path) -> Path | None:
 
     Named as poetry names it: ``<name>-<first 8 of urlsafe-base64(sha256(project path))>-py<X.Y>``.
     """
-    try:
-        project = tomllib.loads((root / "pyproject.toml").read_text())
-    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
-        return None
+    project = _pyproject(root)
     name = project.get("tool", {}).get("poetry", {}).get("name") or project.get("project", {}).get("name")
     if not name or not ((root / "poetry.lock").exists() or "poetry" in project.get("tool", {})):
         return None
@@ -344,6 +341,15 @@ def _poetry_environment(root: Path) -> Path | None:
     home = Path(os.environ.get("POETRY_VIRTUALENVS_PATH") or Path.home() / ".cache" / "pypoetry" / "virtualenvs")
     found = sorted(home.glob(prefix + "*"), key=lambda p: [int(x) for x in re.findall(r"\d+", p.name[len(prefix) :])])
     return next((env for env in reversed(found) if (env / "bin" / "python").exists()), None)
+
+
+def _pyproject(root: Path) -> dict[str, Any]:
+    """The folder's pyproject.toml, or {} when there is none or it cannot be read (not TOML or UTF-8, or nested
+    deeper than Python's reader goes)."""
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
 
 
 def _tool(venv_bin: Path | None, why: str, name: str) -> tuple[str | None, str]:
@@ -373,21 +379,14 @@ def _mypy_names_files(root: Path) -> bool:
         section = text.split("[mypy]", 1)[1].split("\n[", 1)[0] if "[mypy]" in text else ""
         if any(line.split("=")[0].strip() == "files" for line in section.splitlines() if "=" in line):
             return True
-    try:
-        data = tomllib.loads((root / "pyproject.toml").read_text())
-    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
-        return False
-    return "files" in data.get("tool", {}).get("mypy", {})
+    return "files" in _pyproject(root).get("tool", {}).get("mypy", {})
 
 
 def _mypy_target(root: Path) -> tuple[str, str]:
     """What mypy checks when its config names no files: the project's package, as its CI would pass it."""
     if (root / "src").is_dir():
         return "src", "a src/ layout"
-    try:
-        name = tomllib.loads((root / "pyproject.toml").read_text()).get("project", {}).get("name", "")
-    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
-        name = ""
+    name = _pyproject(root).get("project", {}).get("name", "")
     package = re.sub(r"[-.]+", "_", name).lower()
     if package and (root / package / "__init__.py").exists():
         return package, "the package named after the project"
@@ -397,11 +396,7 @@ def _mypy_target(root: Path) -> tuple[str, str]:
 def _mypy_configured(root: Path) -> bool:
     if (root / "mypy.ini").exists() or (root / ".mypy.ini").exists():
         return True
-    try:
-        data = tomllib.loads((root / "pyproject.toml").read_text())
-    except (OSError, ValueError, RecursionError):  # (unreadable, not TOML or UTF-8, nested too deep)
-        data = {}
-    if "mypy" in data.get("tool", {}):
+    if "mypy" in _pyproject(root).get("tool", {}):
         return True
     try:
         return "[mypy]" in (root / "setup.cfg").read_text()
